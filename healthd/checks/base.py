@@ -1,0 +1,95 @@
+"""The check contract: what a check is, what it returns, and what a result records.
+
+This module knows nothing of Django, Redis or Celery so that it can be reasoned
+about (and tested) on its own.
+"""
+
+from __future__ import annotations
+
+import enum
+import socket
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Status(enum.StrEnum):
+    PASSING = "passing"
+    WARNING = "warning"
+    FAILING = "failing"
+    # Worked out when a result is read, never stored by a run.
+    STALE = "stale"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (Status.FAILING, Status.STALE, Status.UNKNOWN)
+
+
+class CheckWarning(Exception):
+    """Raise from a check to report a warning rather than a failure."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a check may return to say more than "it passed".
+
+    ``status`` may be ``passing``, ``warning`` or ``failing``; ``value`` and ``unit``
+    are an observed measurement (``12.5`` / ``"ms"``, ``2`` / ``"workers"``).
+    """
+
+    message: str = "ok"
+    status: Status = Status.PASSING
+    value: float | int | None = None
+    unit: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check: a callable plus how and how often to run it."""
+
+    name: str
+    func: Callable[[], Any]
+    timeout: float = 10.0
+    critical: bool = True
+    interval: float = 30.0
+    failures_before_failing: int = 1
+    successes_before_passing: int = 1
+    stale_after: float | None = None
+    description: str = ""
+
+    @property
+    def effective_stale_after(self) -> float:
+        return self.stale_after if self.stale_after is not None else 3 * self.interval
+
+
+HOSTNAME = socket.gethostname()
+
+
+@dataclass
+class Result:
+    """The outcome of one run of one check."""
+
+    name: str
+    status: Status
+    message: str
+    checked_at: float
+    duration: float
+    value: float | int | None = None
+    unit: str | None = None
+    host: str = HOSTNAME
+    critical: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["status"] = Status(kwargs["status"])
+        return cls(**kwargs)

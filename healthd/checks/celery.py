@@ -1,0 +1,80 @@
+"""``celery``: workers answer a ping, and every configured queue has a consumer.
+
+``control.ping`` is given ``limit`` so it returns as soon as the expected workers
+answer instead of always waiting out the timeout. It works inside a worker: the
+reply comes from each worker's consumer, not from the pool slot running this check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from healthd.checks.base import Observation, Status
+
+
+def _configured_queues(app) -> set[str]:
+    queues = app.conf.task_queues
+    if queues:
+        return {q.name for q in queues}
+    return {app.conf.task_default_queue or "celery"}
+
+
+def _matches(expected: str, hostname: str) -> bool:
+    # STATUS_CELERY_WORKERS may name "celery@host" or just "host".
+    return hostname == expected or hostname.split("@", 1)[-1] == expected
+
+
+def make(
+    workers: Sequence[str] | None = None,
+    min_workers: int | None = None,
+    timeout: float | None = None,
+) -> Callable[[], Observation]:
+    def check_celery() -> Observation:
+        from celery import current_app
+
+        from healthd import conf
+
+        settings = conf.get()
+        expected = list(workers if workers is not None else settings.celery_workers)
+        minimum = max(min_workers if min_workers is not None else settings.celery_min_workers, 1)
+        wait = timeout if timeout is not None else settings.celery_timeout
+        limit = len(expected) if expected else minimum
+
+        started = time.perf_counter()
+        replies = current_app.control.ping(timeout=wait, limit=limit) or []
+        answered = sorted(name for reply in replies for name in reply)
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        details: dict = {"workers": answered, "ping_ms": elapsed}
+
+        missing = [e for e in expected if not any(_matches(e, h) for h in answered)]
+        if missing:
+            details["missing"] = missing
+            return Observation(
+                f"workers not answering: {', '.join(missing)}",
+                Status.FAILING, len(answered), "workers", details,
+            )
+        if len(answered) < minimum:
+            return Observation(
+                f"{len(answered)} worker(s) answered, expected at least {minimum}",
+                Status.FAILING, len(answered), "workers", details,
+            )
+
+        queues = _configured_queues(current_app)
+        active = current_app.control.inspect(
+            destination=answered, timeout=wait, limit=len(answered)
+        ).active_queues() or {}
+        consumed = {q["name"] for worker_queues in active.values() for q in worker_queues}
+        details["queues"] = {q: q in consumed for q in sorted(queues)}
+        orphaned = sorted(queues - consumed)
+        if orphaned:
+            return Observation(
+                f"no worker consumes queue(s): {', '.join(orphaned)}",
+                Status.FAILING, len(answered), "workers", details,
+            )
+        return Observation(
+            f"{len(answered)} worker(s) answered; {len(queues)} queue(s) consumed",
+            value=len(answered), unit="workers", details=details,
+        )
+
+    return check_celery

@@ -1,0 +1,178 @@
+"""The one accessor for healthd's settings, read at call time.
+
+Everything healthd reads from ``django.conf.settings`` goes through :func:`get`, so
+tests can use ``override_settings`` and a site can change settings without a
+restart of the import machinery. The merged view is memoised and dropped whenever
+Django reports a setting change, which keeps the heartbeat's hot path cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    # None: every built-in the site's settings make meaningful (see checks.registry).
+    "CHECKS": None,
+    "INTERVAL": 30.0,
+    "TIMEOUT": 10.0,
+    # A result older than this many intervals counts as stale (failing).
+    "STALE_AFTER_INTERVALS": 3,
+    "REDIS_URL": None,
+    "KEY_PREFIX": "healthd:",
+    # Socket and connect timeout of the reading client, in seconds.
+    "REDIS_TIMEOUT": 0.25,
+    # How old the per-process copy of the latest results may get, in seconds.
+    "CACHE_SECONDS": 1.0,
+    # Show per-check details to anonymous callers of the heartbeat (DEBUG does too).
+    "PUBLIC_DETAILS": False,
+    # Tokens that unlock details; WATCHMAN_TOKEN(S) are read as well.
+    "TOKENS": [],
+    "MIGRATIONS_LEVEL": "warning",
+    "CELERY_MIN_WORKERS": 1,
+    "CELERY_TIMEOUT": 3.0,
+    "EMAIL_RECIPIENT": None,
+    "RETENTION_DAYS": 14,
+    "TRANSITION_RETENTION_DAYS": 365,
+    "SENTRY": True,
+    "STATS": True,
+}
+
+
+@dataclass(frozen=True)
+class HealthdSettings:
+    """healthd's settings merged with their defaults, plus the legacy names it honours."""
+
+    checks: Any
+    interval: float
+    timeout: float
+    stale_after_intervals: float
+    redis_url: str | None
+    key_prefix: str
+    redis_timeout: float
+    cache_seconds: float
+    public_details: bool
+    tokens: tuple[str, ...]
+    migrations_level: str
+    celery_min_workers: int
+    celery_timeout: float
+    celery_workers: tuple[str, ...]
+    email_recipient: str | None
+    retention_days: int
+    transition_retention_days: int
+    sentry: bool
+    stats: bool
+    dockerflow_checks: tuple[str, ...]
+    watchman_checks: tuple[str, ...]
+    token_name: str
+    heartbeat_failed_status: int
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _broker_redis_url() -> str | None:
+    broker = getattr(settings, "CELERY_BROKER_URL", None) or os.environ.get("CELERY_BROKER_URL")
+    if broker and broker.startswith(("redis://", "rediss://")):
+        return broker
+    if broker and broker.startswith("redis+socket://"):
+        return "unix://" + broker[len("redis+socket://") :]
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def get() -> HealthdSettings:
+    """Return the merged settings; cached until Django reports a setting change."""
+    user = dict(getattr(settings, "HEALTHD", None) or {})
+    merged = {**DEFAULTS, **user}
+    tokens = list(merged["TOKENS"] or [])
+    watchman_token = getattr(settings, "WATCHMAN_TOKEN", None)
+    if watchman_token:
+        tokens.append(watchman_token)
+    watchman_tokens = getattr(settings, "WATCHMAN_TOKENS", None)
+    if watchman_tokens:
+        tokens.extend(t.strip() for t in str(watchman_tokens).split(",") if t.strip())
+    redis_url = merged["REDIS_URL"] or os.environ.get("REDIS_URL") or _broker_redis_url()
+    return HealthdSettings(
+        checks=merged["CHECKS"],
+        interval=merged["INTERVAL"],
+        timeout=merged["TIMEOUT"],
+        stale_after_intervals=merged["STALE_AFTER_INTERVALS"],
+        redis_url=redis_url,
+        key_prefix=merged["KEY_PREFIX"],
+        redis_timeout=merged["REDIS_TIMEOUT"],
+        cache_seconds=merged["CACHE_SECONDS"],
+        public_details=bool(merged["PUBLIC_DETAILS"]),
+        tokens=tuple(tokens),
+        migrations_level=merged["MIGRATIONS_LEVEL"],
+        celery_min_workers=merged["CELERY_MIN_WORKERS"],
+        celery_timeout=merged["CELERY_TIMEOUT"],
+        celery_workers=tuple(getattr(settings, "STATUS_CELERY_WORKERS", ()) or ()),
+        email_recipient=merged["EMAIL_RECIPIENT"],
+        retention_days=merged["RETENTION_DAYS"],
+        transition_retention_days=merged["TRANSITION_RETENTION_DAYS"],
+        sentry=bool(merged["SENTRY"]),
+        stats=bool(merged["STATS"]),
+        dockerflow_checks=tuple(getattr(settings, "DOCKERFLOW_CHECKS", ()) or ()),
+        watchman_checks=tuple(getattr(settings, "WATCHMAN_CHECKS", ()) or ()),
+        token_name=getattr(settings, "WATCHMAN_TOKEN_NAME", "watchman-token"),
+        heartbeat_failed_status=getattr(settings, "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE", 500),
+        raw=merged,
+    )
+
+
+@receiver(setting_changed)
+def _forget_on_change(**kwargs: Any) -> None:
+    get.cache_clear()
+    # Late import: the registry memoises the resolved checks from these settings.
+    from healthd.checks import registry
+
+    registry.configured_checks.cache_clear()
+
+
+_POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
+             "CELERY_TIMEOUT")
+_WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+
+
+def validate_settings() -> list[tuple[str, str, int]]:
+    """Every malformed setting as (setting, problem, error number); empty when all is well."""
+    user = getattr(settings, "HEALTHD", None)
+    if user is None:
+        user = {}
+    if not isinstance(user, dict):
+        return [("HEALTHD", f"must be a dict, not {type(user).__name__}", 1)]
+    found = []
+    unknown = sorted(set(user) - set(DEFAULTS))
+    if unknown:
+        found.append(("HEALTHD", f"unknown key(s) {unknown}; known: {sorted(DEFAULTS)}", 2))
+    for name in _POSITIVE:
+        value = user.get(name, DEFAULTS[name])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            found.append((f'HEALTHD["{name}"]', f"must be a positive number, not {value!r}", 3))
+    for name in _WHOLE:
+        value = user.get(name, DEFAULTS[name])
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            found.append((f'HEALTHD["{name}"]', f"must be a whole number >= 0, not {value!r}", 6))
+    url = user.get("REDIS_URL")
+    if url is not None and (not isinstance(url, str) or not url.startswith(_REDIS_SCHEMES)):
+        from healthd.redact import redact
+
+        found.append(('HEALTHD["REDIS_URL"]',
+                      f"must be a redis://, rediss:// or unix:// URL, not {redact(url)!r}", 4))
+    status = getattr(settings, "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE", 500)
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        found.append(("DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE",
+                      f"must be an HTTP error status (400-599), not {status!r}", 7))
+    if not found:
+        from healthd.checks import registry
+
+        get.cache_clear()
+        for problem in registry.problems():
+            found.append(('HEALTHD["CHECKS"]', problem, 5))
+    return found

@@ -1,0 +1,125 @@
+"""What the views see: the latest results, a per-process copy at most a second old,
+and the status of each check worked out at read time (stale and unknown included).
+
+The copy is what makes a heartbeat cost about a trivial view: one Redis round trip per
+process per freshness period, not per request. While the store is down the failure
+is remembered for the same period, so requests answer at once instead of each waiting
+out the socket timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from healthd import conf, store
+from healthd.checks import registry
+from healthd.checks.base import Check, Status
+
+_lock = threading.Lock()
+_memo: dict[str, Any] = {"snapshot": None, "expires": 0.0}
+
+
+def snapshot() -> store.Snapshot:
+    """The latest results, from Redis at most once per CACHE_SECONDS in this process."""
+    now = time.monotonic()
+    current = _memo["snapshot"]
+    if current is not None and now < _memo["expires"]:
+        return current
+    with _lock:
+        if _memo["snapshot"] is not None and time.monotonic() < _memo["expires"]:
+            return _memo["snapshot"]
+        fetched_at = time.monotonic()  # taken before the read: freshness is never overstated
+        fresh = store.read_latest()
+        _memo["snapshot"] = fresh
+        _memo["expires"] = fetched_at + conf.get().cache_seconds
+        return fresh
+
+
+def forget() -> None:
+    """Drop this process's copy (tests, and after the settings change)."""
+    with _lock:
+        _memo["snapshot"] = None
+        _memo["expires"] = 0.0
+
+
+@dataclass(frozen=True)
+class CheckState:
+    """One check as a view reports it."""
+
+    check: Check
+    status: Status
+    message: str
+    record: dict[str, Any] | None
+    age: float | None
+
+    @property
+    def name(self) -> str:
+        return self.check.name
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (Status.PASSING, Status.WARNING)
+
+    @property
+    def counts_against(self) -> bool:
+        """True when this check makes the site unhealthy (critical and not ok)."""
+        return self.check.critical and self.status.is_failure
+
+
+@dataclass(frozen=True)
+class Health:
+    status: Status
+    checks: list[CheckState]
+    error: str | None = None
+    fetched_at: float = 0.0
+
+    @property
+    def healthy(self) -> bool:
+        return self.status != Status.FAILING
+
+    def by_name(self) -> dict[str, CheckState]:
+        return {c.name: c for c in self.checks}
+
+
+def _check_state(check: Check, record: dict[str, Any] | None, error: str | None,
+                 now: float) -> CheckState:
+    if error is not None:
+        return CheckState(check, Status.UNKNOWN, error, None, None)
+    if record is None:
+        return CheckState(check, Status.UNKNOWN, "no result yet: the check has never run", None,
+                          None)
+    age = max(0.0, now - float(record.get("checked_at", 0)))
+    stale_after = check.effective_stale_after
+    if age > stale_after:
+        return CheckState(check, Status.STALE,
+                          f"last result is {age:.0f} s old (stale after {stale_after:g} s)",
+                          record, age)
+    status = Status(record.get("state") or record.get("status", "failing"))
+    return CheckState(check, status, str(record.get("message", "")), record, age)
+
+
+def overall(states: list[CheckState]) -> Status:
+    if any(s.counts_against for s in states):
+        return Status.FAILING
+    if any(s.status != Status.PASSING for s in states):
+        return Status.WARNING
+    return Status.PASSING
+
+
+def health(names: list[str] | None = None, exclude: list[str] | None = None) -> Health:
+    """The status of the configured checks (or those named) from the cached state."""
+    snap = snapshot()
+    checks = registry.configured_checks()
+    if names is not None:
+        wanted = set(names)
+        checks = tuple(c for c in checks if c.name in wanted)
+    if exclude:
+        skipped = set(exclude)
+        checks = tuple(c for c in checks if c.name not in skipped)
+    now = time.time()
+    states = [_check_state(c, snap.records.get(c.name), snap.error, now) for c in checks]
+    status = Status.FAILING if snap.error else overall(states)
+    return Health(status, states, snap.error, snap.fetched_at)

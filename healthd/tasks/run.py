@@ -1,0 +1,51 @@
+"""One run: the checks, then Redis, then the database, then the announcements."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from healthd import alerts, history, store
+from healthd.checks import registry
+from healthd.checks.base import Result
+from healthd.redact import redact
+from healthd.runner import run_checks
+
+logger = logging.getLogger("healthd.tasks")
+
+
+@dataclass
+class RunSummary:
+    results: list[Result]
+    transitions: list[store.Transition] = field(default_factory=list)
+    stored: bool = False
+    saved: bool = False
+
+
+def _worth_announcing(transition: store.Transition) -> bool:
+    # The first result of a check that passes is not news.
+    return not (transition.previous == "unknown" and transition.current == "passing")
+
+
+def run_and_record(names: list[str] | None = None) -> RunSummary:
+    """Run checks, write Redis (state, transitions) and the database (history)."""
+    try:
+        checks = registry.checks_named(names)
+    except KeyError as exc:
+        # A schedule row naming a check that has since been removed: run the rest.
+        known = {c.name for c in registry.configured_checks()}
+        logger.warning("%s", exc)
+        checks = registry.checks_named([n for n in (names or []) if n in known])
+    results = run_checks(checks)
+    summary = RunSummary(results)
+    try:
+        transitions = store.record(results, checks, history.known_states())
+        summary.stored = True
+    except Exception as exc:
+        logger.error("could not write results to Redis: %s", redact(exc))
+        transitions = []
+    summary.transitions = [t for t in transitions if _worth_announcing(t)]
+    summary.saved = history.save(results, summary.transitions)
+    for transition in summary.transitions:
+        alerts.announce(transition)
+    return summary

@@ -1,0 +1,84 @@
+"""healthd's own django-celery-beat rows, kept in step with the settings.
+
+Rows healthd owns are named ``healthd: …``; anything else is the operator's and is
+never touched. An operator's ``enabled`` is never overwritten. Checks sharing an
+interval share a row, so their results are written in one bulk insert per run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+
+from django.apps import apps
+from django.db import transaction
+
+logger = logging.getLogger("healthd.schedule")
+
+PREFIX = "healthd: "
+RUN_TASK = "healthd.tasks.run_checks"
+PRUNE_TASK = "healthd.tasks.prune_history"
+PRUNE_ROW = f"{PREFIX}prune history"
+
+
+def row_name(interval: int) -> str:
+    return f"{PREFIX}checks every {interval}s"
+
+
+def wanted_rows() -> dict[str, tuple[str, int, dict]]:
+    """{row name: (task, interval seconds, kwargs)} from the settings in force."""
+    from healthd.checks import registry
+
+    groups: dict[int, list[str]] = defaultdict(list)
+    for check in registry.configured_checks():
+        groups[max(1, round(check.interval))].append(check.name)
+    rows = {
+        row_name(interval): (RUN_TASK, interval, {"names": sorted(names)})
+        for interval, names in groups.items()
+    }
+    rows[PRUNE_ROW] = (PRUNE_TASK, 3600, {})
+    return rows
+
+
+def sync_schedule() -> dict[str, list[str]]:
+    """Create, update and remove healthd's PeriodicTasks; idempotent. Returns what changed."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+
+    changes: dict[str, list[str]] = {"created": [], "updated": [], "removed": []}
+    wanted = wanted_rows()
+    with transaction.atomic():
+        for name, (task, every, kwargs) in wanted.items():
+            schedule, _ = IntervalSchedule.objects.get_or_create(
+                every=every, period=IntervalSchedule.SECONDS
+            )
+            fields = {
+                "task": task, "interval": schedule, "kwargs": json.dumps(kwargs),
+                "expire_seconds": every, "description": "managed by healthd (sync_schedule)",
+            }
+            row = PeriodicTask.objects.filter(name=name).first()
+            if row is None:
+                PeriodicTask.objects.create(name=name, enabled=True, **fields)
+                changes["created"].append(name)
+                continue
+            stale = {k: v for k, v in fields.items() if getattr(row, k) != v}
+            if stale:
+                for field_name, value in stale.items():
+                    setattr(row, field_name, value)
+                row.save(update_fields=list(stale))
+                changes["updated"].append(name)
+        obsolete = PeriodicTask.objects.filter(name__startswith=PREFIX).exclude(name__in=wanted)
+        changes["removed"] = sorted(obsolete.values_list("name", flat=True))
+        obsolete.delete()
+        PeriodicTasks.update_changed()
+    if any(changes.values()):
+        logger.info("healthd schedule: %s", changes)
+    return changes
+
+
+def on_post_migrate(**kwargs) -> None:
+    """post_migrate receiver: keep the schedule in step after every migrate."""
+    if not apps.is_installed("django_celery_beat"):
+        logger.warning("django_celery_beat is not installed: healthd's schedule was not written")
+        return
+    sync_schedule()

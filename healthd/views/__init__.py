@@ -1,0 +1,1 @@
+"""The HTTP surface, one module per dialect. Every view reads cached state only."""

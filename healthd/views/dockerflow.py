@@ -1,0 +1,102 @@
+"""python-dockerflow's views: /__heartbeat__, /__lbheartbeat__, /__version__."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from django.conf import settings
+from django.core import checks as django_checks
+from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
+from django.views.decorators.http import require_safe
+
+from healthd import conf, signals, state
+from healthd.checks.base import Status
+from healthd.views.auth import may_see_details
+from healthd.views.common import json_response, never_raise
+
+DOCKERFLOW_STATUS = {
+    Status.PASSING: "ok",
+    Status.WARNING: "warning",
+    Status.FAILING: "error",
+    Status.STALE: "error",
+    Status.UNKNOWN: "error",
+}
+LEVEL = {
+    Status.PASSING: django_checks.INFO,
+    Status.WARNING: django_checks.WARNING,
+    Status.FAILING: django_checks.ERROR,
+    Status.STALE: django_checks.ERROR,
+    Status.UNKNOWN: django_checks.ERROR,
+}
+
+
+def _details(check_state: state.CheckState) -> dict:
+    record = check_state.record or {}
+    return {
+        "status": DOCKERFLOW_STATUS[check_state.status],
+        "level": LEVEL[check_state.status],
+        "messages": {f"healthd.{check_state.name}": check_state.message},
+        "healthd_status": str(check_state.status),
+        "critical": check_state.check.critical,
+        "age": None if check_state.age is None else round(check_state.age, 3),
+        "since": record.get("since"),
+        "observed_value": record.get("value"),
+        "observed_unit": record.get("unit"),
+    }
+
+
+@require_safe
+@never_raise
+def heartbeat(request: HttpRequest) -> HttpResponse:
+    """200 while every critical check passes (warnings allowed); else 500 or the set code."""
+    health = state.health()
+    body: dict = {"status": DOCKERFLOW_STATUS[health.status]}
+    if health.error:
+        body["error"] = health.error
+    if may_see_details(request):
+        body["checks"] = {c.name: DOCKERFLOW_STATUS[c.status] for c in health.checks}
+        body["details"] = {c.name: _details(c) for c in health.checks}
+    worst = max((LEVEL[c.status] for c in health.checks), default=django_checks.INFO)
+    if health.healthy:
+        if signals.heartbeat_passed.receivers:
+            signals.heartbeat_passed.send(sender=heartbeat, level=worst)
+        return json_response(body)
+    if signals.heartbeat_failed.receivers:
+        signals.heartbeat_failed.send(sender=heartbeat, level=worst)
+    return json_response(body, conf.get().heartbeat_failed_status)
+
+
+@require_safe
+def lbheartbeat(request: HttpRequest) -> HttpResponse:
+    """The process answers: touches neither Redis nor the database."""
+    return HttpResponse(status=200, content_type="application/json")
+
+
+def get_version(base_dir: str | os.PathLike) -> dict | None:
+    """python-dockerflow's default callback: BASE_DIR/version.json, or None."""
+    path = os.path.join(base_dir, "version.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@require_safe
+def version(request: HttpRequest) -> HttpResponse:
+    """/__version__: version.json (or DOCKERFLOW_VERSION_CALLBACK), 404 when there is none."""
+    callback_path = getattr(settings, "DOCKERFLOW_VERSION_CALLBACK", None)
+    try:
+        if callback_path and callback_path != "dockerflow.version.get_version":
+            data = import_string(callback_path)(getattr(settings, "BASE_DIR", "."))
+        else:
+            data = get_version(getattr(settings, "BASE_DIR", "."))
+    except ValueError:
+        return json_response({"error": "version.json is not valid JSON"}, 500)
+    except Exception as exc:
+        return json_response({"error": f"could not read the version ({type(exc).__name__})"},
+                             500)
+    if data is None:
+        return json_response({"error": "version.json not found"}, 404)
+    return json_response(data)
