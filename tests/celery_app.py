@@ -1,0 +1,11 @@
+"""The Celery app of the worker and beat processes the tests start."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+app = Celery("healthd-tests")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
