@@ -72,21 +72,34 @@ def run_one(check: Check) -> Result:
     return _outcome_to_result(check, outcome, started, checked_at)
 
 
-def _thread_body(check: Check, future: Future) -> None:
+def _thread_body(check: Check, future: Future, celery_app: object) -> None:
+    # A new thread would otherwise see Celery's default app, not the caller's.
+    if celery_app is not None:
+        celery_app.set_current()
     try:
         future.set_result(run_one(check))
     finally:
         connections.close_all()  # this thread's connections only
 
 
+def _current_celery_app() -> object:
+    try:
+        from celery import current_app
+    except ImportError:  # pragma: no cover - celery is a dependency
+        return None
+    return current_app._get_current_object()
+
+
 def run_checks(checks: Iterable[Check]) -> list[Result]:
     """Run every check concurrently; return one result per check, in the given order."""
     started = time.monotonic()
+    celery_app = _current_celery_app()
     pending: list[tuple[Check, Future, float]] = []
     for check in checks:
         future: Future = Future()
         thread = threading.Thread(
-            target=_thread_body, args=(check, future), name=f"healthd:{check.name}", daemon=True
+            target=_thread_body, args=(check, future, celery_app),
+            name=f"healthd:{check.name}", daemon=True,
         )
         pending.append((check, future, time.time()))
         thread.start()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import environ
 
-from healthd.site.embedded import broker_url, ensure_redis
+from healthd.embedded import broker_url, ensure_redis
 
 env = environ.Env()
 BASE_DIR = Path(__file__).resolve().parent

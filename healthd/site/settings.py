@@ -12,7 +12,7 @@ from pathlib import Path
 
 import environ
 
-from healthd.site.embedded import broker_url, ensure_redis
+from healthd.embedded import broker_url, ensure_redis
 
 env = environ.Env()
 

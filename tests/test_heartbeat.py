@@ -1,0 +1,196 @@
+"""/__heartbeat__ and /__lbheartbeat__: cached state only, dockerflow's shape and codes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from healthd import redis_client, signals, state, store
+from healthd.checks import registry
+from healthd.checks.base import Result, Status
+from healthd.tasks.run import run_and_record
+
+pytestmark = pytest.mark.django_db
+
+
+class CommandCounter:
+    """Counts the commands the views' real Redis client sends."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        client = redis_client.reader()
+        original = client.execute_command
+
+        def counting(*args, **kwargs):
+            self.count += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(client, "execute_command", counting)
+
+
+def _write(name: str, status: Status, age: float = 0.0) -> None:
+    checks = list(registry.configured_checks())
+    store.record([Result(name, status, f"{name} is {status}", time.time() - age, 0.01)], checks)
+
+
+def _write_all(status: Status = Status.PASSING, age: float = 0.0) -> None:
+    for check in registry.configured_checks():
+        _write(check.name, status, age)
+
+
+def test_heartbeat_is_200_with_status_only_for_anonymous_callers(client, django_assert_num_queries):
+    _write_all()
+    with django_assert_num_queries(0):
+        response = client.get("/__heartbeat__")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_heartbeat_from_a_real_run(client, settings):
+    settings.DEBUG = True
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": ["database", "cache", "storage", "email"]}
+    run_and_record()
+    response = client.get("/__heartbeat__")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["checks"] == {"database": "ok", "cache": "ok", "storage": "ok", "email": "ok"}
+    assert body["details"]["database"]["observed_unit"] == "ms"
+    assert body["details"]["database"]["age"] < 30
+
+
+def test_a_failing_critical_check_is_500_with_details_in_debug(client, settings,
+                                                               django_assert_num_queries):
+    settings.DEBUG = True
+    _write_all()
+    _write("redis", Status.FAILING)
+    state.forget()
+    with django_assert_num_queries(0):
+        response = client.get("/__heartbeat__")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["status"] == "error"
+    assert body["checks"]["redis"] == "error"
+    assert body["checks"]["database"] == "ok"
+    assert body["details"]["redis"]["messages"] == {"healthd.redis": "redis is failing"}
+    assert body["details"]["redis"]["level"] == 40
+
+
+def test_the_failed_status_code_is_configurable(client, settings):
+    settings.DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE = 503
+    _write_all(Status.FAILING)
+    assert client.get("/__heartbeat__").status_code == 503
+
+
+def test_a_warning_or_a_non_critical_failure_stays_200(client, settings):
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": [
+        "database", {"check": "storage", "critical": False}]}
+    _write("database", Status.WARNING)
+    _write("storage", Status.FAILING)
+    response = client.get("/__heartbeat__")
+    assert response.status_code == 200
+    assert response.json()["status"] == "warning"
+
+
+def test_a_stale_result_is_500(client, settings):
+    settings.DEBUG = True
+    for check in registry.configured_checks():
+        # the cache's only result is older than three intervals
+        _write(check.name, Status.PASSING, age=95 if check.name == "cache" else 0)
+    response = client.get("/__heartbeat__")
+    assert response.status_code == 500
+    assert response.json()["details"]["cache"]["healthd_status"] == "stale"
+
+
+def test_a_check_that_never_ran_is_500(client, settings):
+    settings.DEBUG = True
+    _write_all()
+    redis_client.writer().hdel(store.key("latest"), "email")
+    response = client.get("/__heartbeat__")
+    assert response.status_code == 500
+    assert response.json()["details"]["email"]["healthd_status"] == "unknown"
+
+
+def test_store_down_is_a_fast_json_500_naming_the_cause(client, settings):
+    settings.HEALTHD = {**settings.HEALTHD, "REDIS_URL": "redis://:pw1234567@127.0.0.1:1/0"}
+    started = time.monotonic()
+    responses = [client.get("/__heartbeat__") for _ in range(20)]
+    assert time.monotonic() - started < 1.5
+    assert {r.status_code for r in responses} == {500}
+    body = responses[0].json()
+    assert body["status"] == "error"
+    assert body["error"] == "result store unavailable: ConnectionError"
+    assert "pw1234567" not in responses[0].content.decode()
+    assert client.get("/__lbheartbeat__").status_code == 200
+
+
+def test_heartbeat_reads_redis_at_most_once_per_freshness_period(client, monkeypatch):
+    _write_all()
+    counter = CommandCounter(monkeypatch)
+    for _ in range(50):
+        assert client.get("/__heartbeat__").status_code == 200
+    assert counter.count == 1
+
+
+def test_a_new_result_is_seen_within_the_freshness_period(client, settings):
+    settings.HEALTHD = {**settings.HEALTHD, "CACHE_SECONDS": 0.2}
+    _write_all()
+    assert client.get("/__heartbeat__").status_code == 200
+    _write("database", Status.FAILING)
+    from tests.conftest import wait_for
+
+    wait_for(lambda: client.get("/__heartbeat__").status_code == 500, timeout=2,
+             message="the failure to show")
+
+
+def test_lbheartbeat_touches_neither_redis_nor_the_database(client, monkeypatch,
+                                                            django_assert_num_queries):
+    counter = CommandCounter(monkeypatch)
+    with django_assert_num_queries(0):
+        response = client.get("/__lbheartbeat__")
+    assert response.status_code == 200
+    assert counter.count == 0
+
+
+def test_heartbeat_signals_carry_the_level(client):
+    seen = []
+
+    def passed(sender, level, **kwargs):
+        seen.append(("passed", level))
+
+    def failed(sender, level, **kwargs):
+        seen.append(("failed", level))
+
+    signals.heartbeat_passed.connect(passed)
+    signals.heartbeat_failed.connect(failed)
+    try:
+        _write_all()
+        client.get("/__heartbeat__")
+        _write("database", Status.FAILING)
+        state.forget()
+        client.get("/__heartbeat__")
+    finally:
+        signals.heartbeat_passed.disconnect(passed)
+        signals.heartbeat_failed.disconnect(failed)
+    assert seen == [("passed", 20), ("failed", 40)]
+
+
+def test_a_valid_token_shows_details_and_a_wrong_one_does_not(client, settings):
+    settings.WATCHMAN_TOKENS = "alpha-token-1,beta-token-2"
+    _write_all()
+    assert "checks" in client.get("/__heartbeat__?watchman-token=beta-token-2").json()
+    assert "checks" in client.get(
+        "/__heartbeat__", HTTP_AUTHORIZATION='WATCHMAN-TOKEN Token="alpha-token-1"').json()
+    assert "checks" not in client.get("/__heartbeat__?watchman-token=beta-token-X").json()
+
+
+def test_version_json(client, settings, tmp_path):
+    settings.BASE_DIR = tmp_path
+    assert client.get("/__version__").status_code == 404
+    (tmp_path / "version.json").write_text('{"version": "1.2.3", "commit": "abc"}')
+    response = client.get("/__version__")
+    assert response.status_code == 200 and response.json()["version"] == "1.2.3"
+    (tmp_path / "version.json").write_text('{"version": ')
+    response = client.get("/__version__")
+    assert response.status_code == 500
+    assert response.json() == {"error": "version.json is not valid JSON"}

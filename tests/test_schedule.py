@@ -1,0 +1,60 @@
+"""sync_schedule: healthd's own beat rows follow the settings and nothing else is touched."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+
+from healthd.tasks.schedule import PRUNE_ROW, sync_schedule
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows() -> dict[str, PeriodicTask]:
+    return {row.name: row for row in PeriodicTask.objects.filter(name__startswith="healthd")}
+
+
+def test_checks_sharing_an_interval_share_a_row_and_others_run_at_their_own_pace(settings):
+    settings.HEALTHD = {**settings.HEALTHD, "INTERVAL": 30, "CHECKS": [
+        "database", "cache", {"check": "storage", "interval": 300}]}
+    sync_schedule()
+    rows = _rows()
+    assert set(rows) == {"healthd: checks every 30s", "healthd: checks every 300s", PRUNE_ROW}
+    fast = rows["healthd: checks every 30s"]
+    assert json.loads(fast.kwargs) == {"names": ["cache", "database"]}
+    assert (fast.interval.every, fast.interval.period) == (30, IntervalSchedule.SECONDS)
+    assert fast.expire_seconds == 30
+    assert fast.task == "healthd.tasks.run_checks"
+    assert json.loads(rows["healthd: checks every 300s"].kwargs) == {"names": ["storage"]}
+
+
+def test_sync_is_idempotent_keeps_enabled_and_leaves_other_rows_alone(settings):
+    sync_schedule()
+    every = IntervalSchedule.objects.get_or_create(every=5, period=IntervalSchedule.MINUTES)[0]
+    theirs = PeriodicTask.objects.create(name="nightly report", task="app.report", interval=every)
+    row = PeriodicTask.objects.get(name="healthd: checks every 30s")
+    row.enabled = False
+    row.save()
+    changed_before = PeriodicTasks.last_change()
+    assert sync_schedule() == {"created": [], "updated": [], "removed": []}
+    row.refresh_from_db()
+    assert row.enabled is False
+    assert PeriodicTask.objects.filter(pk=theirs.pk).exists()
+    settings.HEALTHD = {**settings.HEALTHD, "INTERVAL": 60}
+    changes = sync_schedule()
+    assert changes["created"] == ["healthd: checks every 60s"]
+    assert changes["removed"] == ["healthd: checks every 30s"]
+    assert PeriodicTask.objects.filter(pk=theirs.pk).exists()
+    assert PeriodicTasks.last_change() >= changed_before
+
+
+def test_the_command_and_migrate_write_the_schedule():
+    PeriodicTask.objects.filter(name__startswith="healthd").delete()
+    call_command("healthd_schedule", verbosity=0)
+    assert "healthd: checks every 30s" in _rows()
+    PeriodicTask.objects.filter(name__startswith="healthd").delete()
+    call_command("migrate", verbosity=0)
+    assert "healthd: checks every 30s" in _rows()

@@ -1,0 +1,90 @@
+"""With a real Celery worker (and beat): the celery check, the first run, the task itself."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.conf import settings
+
+from healthd import store
+from healthd.checks import celery as celery_check
+from healthd.checks.base import Check, Status
+from healthd.models import CheckResult
+from healthd.runner import run_checks
+from tests.conftest import start_process, stop_process, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def _run(func, timeout=15.0):
+    (result,) = run_checks([Check("celery", func, timeout=timeout)])
+    return result
+
+
+def test_a_worker_start_queues_the_first_run_within_seconds(celery_worker):
+    # measured by the fixture: from starting the process to results in Redis
+    assert celery_worker.first_run_after < 30
+
+
+def test_celery_passes_when_the_expected_worker_answers(celery_worker):
+    started = time.monotonic()
+    result = _run(celery_check.make(workers=[celery_worker.hostname], timeout=3))
+    assert result.status == Status.PASSING, result.message
+    assert result.value >= 1 and result.unit == "workers"
+    assert result.details["queues"] == {settings.CELERY_TASK_DEFAULT_QUEUE: True}
+    # limit= lets ping return once the expected workers answered, not after the timeout
+    assert time.monotonic() - started < 2.5
+
+
+def test_celery_fails_naming_a_missing_worker(celery_worker):
+    result = _run(celery_check.make(workers=[celery_worker.hostname, "ghost@nowhere"], timeout=1))
+    assert result.status == Status.FAILING
+    assert "ghost@nowhere" in result.message
+
+
+def test_celery_fails_when_a_queue_has_no_consumer(celery_worker, settings):
+    from celery import current_app
+    from kombu import Queue
+
+    current_app.conf.task_queues = [Queue(settings.CELERY_TASK_DEFAULT_QUEUE), Queue("orphan")]
+    try:
+        result = _run(celery_check.make(timeout=2))
+    finally:
+        current_app.conf.task_queues = None
+    assert result.status == Status.FAILING
+    assert "orphan" in result.message
+
+
+def test_the_task_runs_every_check_inside_the_worker_and_stores_them(celery_worker):
+    from healthd.tasks import run_checks as run_task
+
+    before = CheckResult.objects.filter(name="celery").count()
+    run_task.delay()
+    wait_for(lambda: CheckResult.objects.filter(name="celery").count() > before, timeout=30,
+             message="the worker's run to reach the database")
+    records = store.read_latest().records
+    assert records["celery"]["state"] == "passing", records["celery"]["message"]
+    assert {"database", "migrations", "cache", "redis", "celery", "email", "storage"} <= set(
+        records)
+
+
+def test_beat_runs_the_schedule_at_the_configured_interval(celery_worker, settings):
+    from healthd.tasks.schedule import sync_schedule
+
+    settings.HEALTHD = {**settings.HEALTHD, "INTERVAL": 1}
+    sync_schedule()
+    beat = start_process(
+        ["beat", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+         "--loglevel", "INFO", "--max-interval", "1"],
+        "beat",
+    )
+    try:
+        first = wait_for(lambda: CheckResult.objects.filter(name="storage").count() >= 2,
+                         timeout=45, message="two scheduled runs")
+        assert first
+        times = sorted(CheckResult.objects.filter(name="storage")
+                       .values_list("checked_at", flat=True))[-2:]
+        assert 0.5 <= (times[1] - times[0]).total_seconds() <= 10
+    finally:
+        stop_process(beat)
