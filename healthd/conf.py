@@ -42,6 +42,15 @@ DEFAULTS: dict[str, Any] = {
     "TRANSITION_RETENTION_DAYS": 365,
     "SENTRY": True,
     "STATS": True,
+    # Seconds between runs of healthd.tasks.gather_stats; stats older than
+    # STALE_AFTER_INTERVALS of these show as stale on the status pages.
+    "STATS_INTERVAL": 60.0,
+    # Paths RequestSummaryMiddleware does not log and sentry_traces_sampler does not trace:
+    # each entry matches itself and every path below it ("/watchman" matches "/watchman/x").
+    # None: healthd.logging.PROBE_PATHS (every health probe healthd serves).
+    "SUMMARY_SKIP_PATHS": None,
+    # The traces sample rate healthd.logging.sentry_traces_sampler gives other requests.
+    "TRACES_SAMPLE_RATE": 1.0,
 }
 
 
@@ -132,6 +141,9 @@ def _forget_on_change(**kwargs: Any) -> None:
     from healthd.checks import registry
 
     registry.configured_checks.cache_clear()
+    from healthd import state
+
+    state.forget()
 
 
 _POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",

@@ -19,7 +19,7 @@ from healthd.checks import registry
 from healthd.checks.base import Check, Status
 
 _lock = threading.Lock()
-_memo: dict[str, Any] = {"snapshot": None, "expires": 0.0}
+_memo: dict[str, Any] = {"snapshot": None, "expires": 0.0, "health": None}
 
 
 def snapshot() -> store.Snapshot:
@@ -43,6 +43,7 @@ def forget() -> None:
     with _lock:
         _memo["snapshot"] = None
         _memo["expires"] = 0.0
+        _memo["health"] = None
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,36 @@ def overall(states: list[CheckState]) -> Status:
     return Status.PASSING
 
 
+def _next_expiry(states: list[CheckState], now: float) -> float:
+    """When the first result that is fresh now turns stale: the evaluation holds until then."""
+    deadlines = [
+        float(s.record["checked_at"]) + s.check.effective_stale_after
+        for s in states
+        if s.record is not None and s.status != Status.STALE
+    ]
+    return min(deadlines, default=float("inf"))
+
+
 def health(names: list[str] | None = None, exclude: list[str] | None = None) -> Health:
-    """The status of the configured checks (or those named) from the cached state."""
+    """The status of the configured checks (or those named) from the cached state.
+
+    The evaluation of every check is kept until the snapshot changes or a result turns
+    stale, whichever comes first, so the heartbeat does no per-check work per request.
+    """
     snap = snapshot()
+    if names is None and not exclude:
+        now = time.time()
+        memo = _memo.get("health")
+        if memo is not None and memo[0] is snap and now < memo[1]:
+            return memo[2]
+        result = _evaluate(snap, None, None, now)
+        _memo["health"] = (snap, _next_expiry(result.checks, now), result)
+        return result
+    return _evaluate(snap, names, exclude, time.time())
+
+
+def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] | None,
+              now: float) -> Health:
     checks = registry.configured_checks()
     if names is not None:
         wanted = set(names)
@@ -119,7 +147,6 @@ def health(names: list[str] | None = None, exclude: list[str] | None = None) -> 
     if exclude:
         skipped = set(exclude)
         checks = tuple(c for c in checks if c.name not in skipped)
-    now = time.time()
     states = [_check_state(c, snap.records.get(c.name), snap.error, now) for c in checks]
     status = Status.FAILING if snap.error else overall(states)
     return Health(status, states, snap.error, snap.fetched_at)

@@ -33,8 +33,10 @@ def presented_token(request: HttpRequest) -> str | None:
 def token_is_valid(request: HttpRequest) -> bool:
     """True when the caller presents one of the configured tokens (constant-time compare)."""
     tokens = conf.get().tokens
+    if not tokens:
+        return False
     presented = presented_token(request)
-    if not tokens or presented is None:
+    if presented is None:
         return False
     given = presented.encode()
     matched = False

@@ -47,25 +47,42 @@ def _details(check_state: state.CheckState) -> dict:
     }
 
 
+# The anonymous answer for the Health object last evaluated: (health, status, body bytes).
+_rendered: list = [None, 0, b""]
+
+
+def _anonymous_body(health: state.Health) -> tuple[int, bytes]:
+    """The status-only answer, rendered once per evaluation rather than per request."""
+    if _rendered[0] is not health:
+        body: dict = {"status": DOCKERFLOW_STATUS[health.status]}
+        if health.error:
+            body["error"] = health.error
+        code = 200 if health.healthy else conf.get().heartbeat_failed_status
+        _rendered[:] = [health, code, json.dumps(body).encode()]
+    return _rendered[1], _rendered[2]
+
+
 @require_safe
 @never_raise
 def heartbeat(request: HttpRequest) -> HttpResponse:
     """200 while every critical check passes (warnings allowed); else 500 or the set code."""
     health = state.health()
-    body: dict = {"status": DOCKERFLOW_STATUS[health.status]}
-    if health.error:
-        body["error"] = health.error
     if may_see_details(request):
+        body: dict = {"status": DOCKERFLOW_STATUS[health.status]}
+        if health.error:
+            body["error"] = health.error
         body["checks"] = {c.name: DOCKERFLOW_STATUS[c.status] for c in health.checks}
         body["details"] = {c.name: _details(c) for c in health.checks}
-    worst = max((LEVEL[c.status] for c in health.checks), default=django_checks.INFO)
-    if health.healthy:
-        if signals.heartbeat_passed.receivers:
-            signals.heartbeat_passed.send(sender=heartbeat, level=worst)
-        return json_response(body)
-    if signals.heartbeat_failed.receivers:
-        signals.heartbeat_failed.send(sender=heartbeat, level=worst)
-    return json_response(body, conf.get().heartbeat_failed_status)
+        code = 200 if health.healthy else conf.get().heartbeat_failed_status
+        response = json_response(body, code)
+    else:
+        code, content = _anonymous_body(health)
+        response = HttpResponse(content, status=code, content_type="application/json")
+    if signals.heartbeat_passed.receivers or signals.heartbeat_failed.receivers:
+        worst = max((LEVEL[c.status] for c in health.checks), default=django_checks.INFO)
+        signal = signals.heartbeat_passed if health.healthy else signals.heartbeat_failed
+        signal.send(sender=heartbeat, level=worst)
+    return response
 
 
 @require_safe
