@@ -24,17 +24,53 @@ class StoreNotConfigured(RuntimeError):
     """No Redis URL for the result store: set HEALTHD["REDIS_URL"] or REDIS_URL."""
 
 
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+def _sentinel_client(url: str, **options) -> redis.Redis:
+    """``redis+sentinel://[:password@]host:port[,host:port]/service[/db][?sentinel_password=]``.
+
+    redis-py has no URL form for Sentinel; this is the one Celery and django-redis users
+    know, so the master is found through the sentinels and followed on failover.
+    """
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url.replace(SENTINEL_SCHEME, "redis://", 1))
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    password = unquote(credentials.partition(":")[2]) or None if credentials else None
+    nodes = []
+    for node in hosts.split(","):
+        host, _, port = node.rpartition(":")
+        nodes.append((host or node, int(port) if port else 26379))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("a Sentinel URL names the service: redis+sentinel://host:26379/mymaster")
+    service, db = path[0], int(path[1]) if len(path) > 1 else 0
+    query = parse_qs(parts.query)
+    sentinel_kwargs = {"socket_timeout": options["socket_timeout"],
+                       "socket_connect_timeout": options["socket_connect_timeout"]}
+    if "sentinel_password" in query:
+        sentinel_kwargs["password"] = query["sentinel_password"][0]
+    sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs)
+    return sentinel.master_for(service, password=password, db=db, **options)
+
+
 def make_client(url: str, timeout: float, retries: int) -> redis.Redis:
+    """A client for redis://, rediss:// (TLS), unix:// or redis+sentinel:// URLs."""
     retry = Retry(NoBackoff(), 0) if retries == 0 else Retry(ExponentialBackoff(0.5, 0.05), retries)
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=retry,
-        retry_on_timeout=retries > 0,
-        health_check_interval=0,
-        decode_responses=True,
-    )
+    options = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": retry,
+        "retry_on_timeout": retries > 0,
+        "health_check_interval": 0,
+        "decode_responses": True,
+    }
+    if url.startswith(SENTINEL_SCHEME):
+        return _sentinel_client(url, **options)
+    return redis.Redis.from_url(url, **options)
 
 
 def _client(kind: str, timeout: float, retries: int) -> redis.Redis:

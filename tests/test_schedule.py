@@ -24,11 +24,12 @@ def test_checks_sharing_an_interval_share_a_row_and_others_run_at_their_own_pace
     rows = _rows()
     assert set(rows) == {"healthd: checks every 30s", "healthd: checks every 300s", PRUNE_ROW}
     fast = rows["healthd: checks every 30s"]
-    assert json.loads(fast.kwargs) == {"names": ["cache", "database"]}
+    assert json.loads(fast.kwargs) == {"names": ["cache", "database"], "once_per": 30}
     assert (fast.interval.every, fast.interval.period) == (30, IntervalSchedule.SECONDS)
     assert fast.expire_seconds == 30
     assert fast.task == "healthd.tasks.run_checks"
-    assert json.loads(rows["healthd: checks every 300s"].kwargs) == {"names": ["storage"]}
+    assert json.loads(rows["healthd: checks every 300s"].kwargs) == {
+        "names": ["storage"], "once_per": 300}
 
 
 def test_sync_is_idempotent_keeps_enabled_and_leaves_other_rows_alone(settings):

@@ -6,17 +6,25 @@ import logging
 
 from celery import shared_task
 
-from healthd.tasks.run import run_and_record
+from healthd.tasks.run import claim_run, run_and_record
 from healthd.tasks.schedule import sync_schedule
 
 logger = logging.getLogger("healthd.tasks")
 
-__all__ = ["run_and_record", "run_checks", "sync_schedule"]
+__all__ = ["claim_run", "run_and_record", "run_checks", "sync_schedule"]
 
 
 @shared_task(name="healthd.tasks.run_checks", ignore_result=True)
-def run_checks(names: list[str] | None = None) -> dict:
-    """Run the named checks (all for None), store the results, announce transitions."""
+def run_checks(names: list[str] | None = None, once_per: float | None = None) -> dict:
+    """Run the named checks (all for None), store the results, announce transitions.
+
+    ``once_per`` (seconds; set by the schedule) makes a second run of the same checks
+    within half that period a no-op, so a beat started twice by mistake does not double
+    the runs. A run asked for by hand passes none and always runs.
+    """
+    if once_per and not claim_run(names, once_per):
+        logger.info("skipped a duplicate run of %s", names or "every check")
+        return {"skipped": True}
     summary = run_and_record(names)
     return {"checks": len(summary.results), "transitions": len(summary.transitions)}
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
-from healthd import alerts, history, store
+from healthd import alerts, history, redis_client, store
 from healthd.checks import registry
 from healthd.checks.base import Result
 from healthd.redact import redact
@@ -25,6 +26,22 @@ class RunSummary:
 def _worth_announcing(transition: store.Transition) -> bool:
     # The first result of a check that passes is not news.
     return not (transition.previous == "unknown" and transition.current == "passing")
+
+
+def claim_run(names: list[str] | None, once_per: float) -> bool:
+    """Take the run lock for these checks for half a period; True if this run may go ahead.
+
+    When Redis cannot be asked the run goes ahead: two runs beat none.
+    """
+    digest = hashlib.sha1(",".join(sorted(names or ["*"])).encode(), usedforsecurity=False)
+    try:
+        return bool(redis_client.writer().set(
+            store.key(f"run-lock:{digest.hexdigest()[:16]}"), "1",
+            nx=True, px=max(100, int(once_per * 500)),
+        ))
+    except Exception as exc:
+        logger.warning("could not take the run lock, running anyway: %s", redact(exc))
+        return True
 
 
 def run_and_record(names: list[str] | None = None) -> RunSummary:

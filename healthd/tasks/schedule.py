@@ -34,7 +34,7 @@ def wanted_rows() -> dict[str, tuple[str, int, dict]]:
     for check in registry.configured_checks():
         groups[max(1, round(check.interval))].append(check.name)
     rows = {
-        row_name(interval): (RUN_TASK, interval, {"names": sorted(names)})
+        row_name(interval): (RUN_TASK, interval, {"names": sorted(names), "once_per": interval})
         for interval, names in groups.items()
     }
     rows[PRUNE_ROW] = (PRUNE_TASK, 3600, {})
