@@ -9,3 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 app = Celery("healthd-tests")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+if os.environ.get("HEALTHD_TEST_COUNT_SIGNALS"):
+    from tests import faultchecks
+
+    faultchecks.count_signals()

@@ -65,9 +65,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so the worker process shares the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(STATE_DIR / f"test-{RUN_ID}.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
-# The worker process is pointed at the test database by name.
+# The worker process is pointed at the test database by name (and, in the fault suite,
+# through a proxy that the test can cut).
 if os.environ.get("HEALTHD_TEST_WORKER_DB_NAME"):
     DATABASES["default"]["NAME"] = os.environ["HEALTHD_TEST_WORKER_DB_NAME"]
+if os.environ.get("HEALTHD_TEST_DB_PORT"):
+    DATABASES["default"]["HOST"] = "127.0.0.1"
+    DATABASES["default"]["PORT"] = os.environ["HEALTHD_TEST_DB_PORT"]
 
 REDIS_URL = env.str("REDIS_URL", default="") or ensure_redis(STATE_DIR)
 KEY_PREFIX = f"healthd-test:{RUN_ID}:"
@@ -89,8 +93,15 @@ CACHES = {
     },
 }
 
+# The fault suite gives the result store a redis-server of its own, which it kills.
+STORE_URL = env.str("HEALTHD_TEST_STORE_URL", default="") or REDIS_URL
+FAULT_CHECKS = [
+    {"check": "database", "aliases": ["default"], "timeout": 3},
+    {"check": "tests.faultchecks.flappy", "name": "flappy", "timeout": 3},
+    {"check": "tests.faultchecks.hanging", "name": "hanging", "timeout": 1, "critical": False},
+]
 HEALTHD = {
-    "REDIS_URL": REDIS_URL,
+    "REDIS_URL": STORE_URL,
     "KEY_PREFIX": KEY_PREFIX,
     "CHECKS": [
         {"check": "database", "aliases": ["default"]},
@@ -103,6 +114,8 @@ HEALTHD = {
     ],
     "INTERVAL": env.float("HEALTHD_TEST_INTERVAL", default=30.0),
 }
+if env.str("HEALTHD_TEST_CHECKS", default="") == "fault":
+    HEALTHD["CHECKS"] = FAULT_CHECKS
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = str(STATE_DIR / "media")
