@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": 14,
     "TRANSITION_RETENTION_DAYS": 365,
     "SENTRY": True,
+    # Sentry Crons check-ins around each scheduled run (a dead man's switch for beat).
+    "SENTRY_CRONS": False,
     "STATS": True,
     # Seconds between runs of healthd.tasks.gather_stats; stats older than
     # STALE_AFTER_INTERVALS of these show as stale on the status pages.
@@ -76,6 +78,7 @@ class HealthdSettings:
     retention_days: int
     transition_retention_days: int
     sentry: bool
+    sentry_crons: bool
     stats: bool
     dockerflow_checks: tuple[str, ...]
     watchman_checks: tuple[str, ...]
@@ -125,6 +128,7 @@ def get() -> HealthdSettings:
         retention_days=merged["RETENTION_DAYS"],
         transition_retention_days=merged["TRANSITION_RETENTION_DAYS"],
         sentry=bool(merged["SENTRY"]),
+        sentry_crons=bool(merged["SENTRY_CRONS"]),
         stats=bool(merged["STATS"]),
         dockerflow_checks=tuple(getattr(settings, "DOCKERFLOW_CHECKS", ()) or ()),
         watchman_checks=tuple(getattr(settings, "WATCHMAN_CHECKS", ()) or ()),

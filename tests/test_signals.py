@@ -136,3 +136,22 @@ def test_without_a_dsn_nothing_is_sent_and_nothing_breaks(toggled_check):
     FLAG["fail"] = True
     summary = run_and_record()
     assert [t.current for t in summary.transitions] == ["failing"]
+
+
+def test_scheduled_runs_check_in_to_sentry_crons(settings, sentry_events):
+    from healthd.tasks import run_checks
+
+    settings.HEALTHD = {**settings.HEALTHD, "SENTRY_CRONS": True, "CHECKS": [
+        {"check": "storage", "interval": 120, "timeout": 90, "failures_before_failing": 2}]}
+    run_checks(names=["storage"], once_per=120)
+    run_checks(names=["storage"])  # by hand: no check-in
+    sentry_sdk.flush()
+    check_ins = [item.payload.json for envelope in sentry_events for item in envelope.items
+                 if item.type == "check_in"]
+    assert [c["status"] for c in check_ins] == ["in_progress", "ok"]
+    assert {c["monitor_slug"] for c in check_ins} == {"healthd-checks-every-120s"}
+    assert check_ins[0]["monitor_config"] == {
+        "schedule": {"type": "interval", "value": 2, "unit": "minute"},
+        "checkin_margin": 2, "max_runtime": 2,
+        "failure_issue_threshold": 2, "recovery_threshold": 1,
+    }

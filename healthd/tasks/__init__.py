@@ -25,7 +25,7 @@ def run_checks(names: list[str] | None = None, once_per: float | None = None) ->
     if once_per and not claim_run(names, once_per):
         logger.info("skipped a duplicate run of %s", names or "every check")
         return {"skipped": True}
-    summary = run_and_record(names)
+    summary = run_and_record(names, once_per)
     return {"checks": len(summary.results), "transitions": len(summary.transitions)}
 
 

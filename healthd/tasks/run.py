@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from healthd import alerts, history, redis_client, store
 from healthd.checks import registry
 from healthd.checks.base import Result
+from healthd.crons import checked_in
 from healthd.redact import redact
 from healthd.runner import run_checks
 
@@ -44,7 +45,7 @@ def claim_run(names: list[str] | None, once_per: float) -> bool:
         return True
 
 
-def run_and_record(names: list[str] | None = None) -> RunSummary:
+def run_and_record(names: list[str] | None = None, once_per: float | None = None) -> RunSummary:
     """Run checks, write Redis (state, transitions) and the database (history)."""
     try:
         checks = registry.checks_named(names)
@@ -53,7 +54,8 @@ def run_and_record(names: list[str] | None = None) -> RunSummary:
         known = {c.name for c in registry.configured_checks()}
         logger.warning("%s", exc)
         checks = registry.checks_named([n for n in (names or []) if n in known])
-    results = run_checks(checks)
+    with checked_in(checks, once_per):
+        results = run_checks(checks)
     summary = RunSummary(results)
     try:
         transitions = store.record(results, checks, history.known_states())
