@@ -1,0 +1,266 @@
+"""Benchmark: the admin's history pages on PostgreSQL with millions of rows.
+
+Not part of the test run. Fills 2,000,000 CheckResult rows for 20 checks, times the
+history changelist (unfiltered, by check, by status) and the current-state page with
+Django's test client logged in as a superuser (median of 5), then prunes a backlog of
+2,000,000 expired rows while another thread keeps loading the changelist, and prints
+the worst admin latency seen during the pruning.
+
+    cd /work/main && PYTHONPATH=. \\
+      DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthd_bench \\
+      REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/admin_history.py
+
+The database is created when missing; healthd's tables in it are emptied first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/healthd_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+CHECK_COUNT = 20
+
+
+def ensure_database(url: str) -> None:
+    """Create the benchmark database when it does not exist yet."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                    [name]).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+            print(f"created database {name}")
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    os.environ.setdefault("HEALTHD_TEST_STATE_DIR",
+                          os.path.join(tempfile.gettempdir(), "healthd-bench-state"))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.test.utils import override_settings
+
+    from tests import settings as test_settings
+
+    checks = [{"check": "database", "name": check_name(i)} for i in range(CHECK_COUNT)]
+    override_settings(HEALTHD={**test_settings.HEALTHD, "CHECKS": checks}).enable()
+
+
+def check_name(index: int) -> str:
+    return f"check-{index:02d}"
+
+
+def fill_results(rows: int, newest_seconds_ago: float, spacing_seconds: float) -> float:
+    """Insert ``rows`` results round-robin over the checks, newest first; return seconds."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO healthd_checkresult
+                (name, status, message, value, unit, duration, checked_at, host)
+            SELECT 'check-' || lpad((g %% %(checks)s)::text, 2, '0'),
+                   CASE WHEN g %% 997 = 0 THEN 'failing'
+                        WHEN g %% 211 = 0 THEN 'warning' ELSE 'passing' END,
+                   CASE WHEN g %% 997 = 0 THEN 'connection refused' ELSE 'ok' END,
+                   NULL, '', 0.001 + (g %% 100) / 10000.0,
+                   now() - make_interval(secs => %(newest)s + g * %(spacing)s),
+                   'bench-host'
+            FROM generate_series(1, %(rows)s) AS g
+            """,
+            {"checks": CHECK_COUNT, "rows": rows, "newest": newest_seconds_ago,
+             "spacing": spacing_seconds},
+        )
+    return time.perf_counter() - started
+
+
+def prepare(rows: int) -> None:
+    """Empty healthd's tables, fill history, rollups, states and the Redis state."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from healthd import store
+    from healthd.checks import registry
+    from healthd.checks.base import Result, Status
+
+    call_command("migrate", interactive=False, verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE healthd_checkresult, healthd_hourlyrollup, healthd_checkstatus, "
+                       "healthd_transition RESTART IDENTITY")
+    # One result per check every 12 s: 2,000,000 rows span about 14 days.
+    spacing = 12.0 / CHECK_COUNT
+    print(f"filling {rows:,} results ...", flush=True)
+    print(f"  inserted in {fill_results(rows, 1.0, spacing):.1f} s", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO healthd_hourlyrollup
+                (name, hour, runs, failures, warnings, duration_sum, duration_max)
+            SELECT name, date_trunc('hour', checked_at), count(*),
+                   count(*) FILTER (WHERE status = 'failing'),
+                   count(*) FILTER (WHERE status = 'warning'), sum(duration), max(duration)
+            FROM healthd_checkresult GROUP BY 1, 2
+            """
+        )
+        cursor.execute(
+            """
+            INSERT INTO healthd_checkstatus
+                (name, status, since, streak, last_checked_at, last_message, last_duration)
+            SELECT DISTINCT ON (name) name, status, checked_at - interval '3 days', 1000,
+                   checked_at, message, duration
+            FROM healthd_checkresult ORDER BY name, checked_at DESC
+            """
+        )
+        cursor.execute("ANALYZE healthd_checkresult")
+        cursor.execute("ANALYZE healthd_hourlyrollup")
+    now = time.time()
+    checks = list(registry.configured_checks())
+    store.record([Result(c.name, Status.PASSING, "ok", now - 2, 0.003) for c in checks], checks)
+
+
+def logged_in_client():
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user_model = get_user_model()
+    user = user_model.objects.filter(username="bench").first()
+    if user is None:
+        user = user_model.objects.create_superuser("bench", "bench@example.com", "bench")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def time_page(client, url: str, repeats: int = 5) -> tuple[float, int]:
+    """Median milliseconds of ``repeats`` GETs (after one warm-up) and the query count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    # Read now: the next request's new connection clears the query log.
+    query_count = len(queries)
+    assert response.status_code == 200, (url, response.status_code)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return statistics.median(timings), query_count
+
+
+def pages() -> dict[str, str]:
+    from django.urls import reverse
+
+    history = reverse("admin:healthd_checkresult_changelist")
+    return {
+        "history, unfiltered": history,
+        "history, by check": f"{history}?name={check_name(7)}",
+        "history, by status": f"{history}?status=failing",
+        "history, by check and status": f"{history}?name={check_name(7)}&status=warning",
+        "history, page 200": f"{history}?p=200",
+        "history, search": f"{history}?q=refused",
+        "current state": reverse("admin:healthd_checkstatus_current"),
+    }
+
+
+def measure_pages(client) -> None:
+    print("\nadmin pages, median of 5 (ms), queries per page:")
+    for label, url in pages().items():
+        median, queries = time_page(client, url)
+        print(f"  {label:32s} {median:9.1f} ms  {queries:3d} queries", flush=True)
+
+
+def measure_pruning(rows: int) -> None:
+    """Prune a backlog of ``rows`` expired results while timing the changelist."""
+    from django.db import connection, connections
+
+    from healthd import conf
+    from healthd.retention import prune
+
+    retention = conf.get().retention_days * 86400
+    print(f"\nfilling a backlog of {rows:,} expired results ...", flush=True)
+    seconds = fill_results(rows, retention + 3600, 12.0 / CHECK_COUNT)
+    print(f"  inserted in {seconds:.1f} s", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE healthd_checkresult")
+    urls = list(pages().values())[:3]
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def browse() -> None:
+        client = logged_in_client()
+        try:
+            index = 0
+            while not done.is_set():
+                started = time.perf_counter()
+                response = client.get(urls[index % len(urls)])
+                latencies.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200
+                index += 1
+                time.sleep(0.05)
+        finally:
+            connections.close_all()
+
+    browser = threading.Thread(target=browse, name="admin-browser")
+    browser.start()
+    started = time.perf_counter()
+    try:
+        deleted = prune()
+    finally:
+        done.set()
+        browser.join()
+    took = time.perf_counter() - started
+    print(f"retention deleted {deleted['results']:,} results in {took:.1f} s "
+          f"({deleted['results'] / took:,.0f} rows/s)")
+    if latencies:
+        ordered = sorted(latencies)
+        print(f"admin changelist during pruning: {len(latencies)} requests, "
+              f"median {statistics.median(ordered):.1f} ms, "
+              f"p95 {ordered[max(0, int(0.95 * len(ordered)) - 1)]:.1f} ms, "
+              f"max {ordered[-1]:.1f} ms")
+
+
+def cleanup_redis() -> None:
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(match=f"{settings.KEY_PREFIX}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--backlog", type=int, default=2_000_000)
+    args = parser.parse_args()
+    setup_django()
+    try:
+        prepare(args.rows)
+        measure_pages(logged_in_client())
+        measure_pruning(args.backlog)
+    finally:
+        cleanup_redis()
+
+
+if __name__ == "__main__":
+    main()
