@@ -127,7 +127,8 @@ def prepare(rows: int) -> None:
             FROM healthd_checkresult ORDER BY name, checked_at DESC
             """
         )
-        cursor.execute("ANALYZE healthd_checkresult")
+        # What autovacuum would have done to a table filled over two weeks.
+        cursor.execute("VACUUM ANALYZE healthd_checkresult")
         cursor.execute("ANALYZE healthd_hourlyrollup")
     now = time.time()
     checks = list(registry.configured_checks())

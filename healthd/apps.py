@@ -28,10 +28,11 @@ class HealthdConfig(AppConfig):
 
 def _first_run(sender=None, **kwargs) -> None:
     """Queue a run as soon as a worker is up, so a fresh deploy is not red for an interval."""
-    from healthd.tasks import run_checks
+    from healthd.tasks import gather_stats, run_checks
 
     try:
         run_checks.apply_async(expires=60)
+        gather_stats.apply_async(expires=60)
     except Exception as exc:  # the worker must start even if this cannot be queued
         logger.error("could not queue healthd's first run: %s", exc)
 

@@ -151,7 +151,7 @@ def _forget_on_change(**kwargs: Any) -> None:
 
 
 _POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
-             "CELERY_TIMEOUT")
+             "CELERY_TIMEOUT", "STATS_INTERVAL")
 _WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 

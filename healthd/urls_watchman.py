@@ -1,3 +1,12 @@
-"""(to be written)"""
+"""django-watchman's endpoints alone: ``path("watchman/", include("healthd.urls_watchman"))``."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from healthd.views import watchman
+
+urlpatterns = [
+    path("", watchman.status, name="watchman_status"),
+    path("bare/", watchman.bare_status, name="watchman_bare"),
+    path("ping/", watchman.ping, name="watchman_ping"),
+    path("dashboard/", watchman.dashboard, name="watchman_dashboard"),
+]

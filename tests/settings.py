@@ -76,7 +76,8 @@ if os.environ.get("HEALTHD_TEST_DB_PORT"):
 REDIS_URL = env.str("REDIS_URL", default="") or ensure_redis(STATE_DIR)
 KEY_PREFIX = f"healthd-test:{RUN_ID}:"
 CELERY_BROKER_URL = broker_url(REDIS_URL)
-CELERY_TASK_DEFAULT_QUEUE = f"healthd-test-{RUN_ID}"
+# The fault suite's processes get a queue of their own, apart from the session's worker.
+CELERY_TASK_DEFAULT_QUEUE = env.str("HEALTHD_TEST_QUEUE", default="") or f"healthd-test-{RUN_ID}"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.db import connection, connections
 from django.test import override_settings
@@ -52,11 +54,28 @@ def test_the_database_check_leaves_no_connection_open():
     if connection.vendor != "postgresql":
         pytest.skip("counts server-side connections, which only PostgreSQL reports")
 
+    port = int(connection.settings_dict["PORT"] or 5432)
+
     def backends() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-            return cursor.fetchone()[0]
+        """TCP connections this process holds to the database server (other processes,
+        such as a worker, do not count)."""
+        inodes = set()
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        count = 0
+        for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+            with open(table) as handle:
+                for line in list(handle)[1:]:
+                    fields = line.split()
+                    remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                    if remote_port == port and fields[9] in inodes and fields[3] == "01":
+                        count += 1
+        return count
 
     before = backends()
     for _ in range(5):

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
-from healthd.tasks.schedule import PRUNE_ROW, sync_schedule
+from healthd.tasks.schedule import PRUNE_ROW, STATS_ROW, sync_schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,10 @@ def test_checks_sharing_an_interval_share_a_row_and_others_run_at_their_own_pace
         "database", "cache", {"check": "storage", "interval": 300}]}
     sync_schedule()
     rows = _rows()
-    assert set(rows) == {"healthd: checks every 30s", "healthd: checks every 300s", PRUNE_ROW}
+    assert set(rows) == {"healthd: checks every 30s", "healthd: checks every 300s", PRUNE_ROW,
+                         STATS_ROW}
+    assert rows[STATS_ROW].task == "healthd.tasks.gather_stats"
+    assert rows[STATS_ROW].interval.every == 60
     fast = rows["healthd: checks every 30s"]
     assert json.loads(fast.kwargs) == {"names": ["cache", "database"], "once_per": 30}
     assert (fast.interval.every, fast.interval.period) == (30, IntervalSchedule.SECONDS)

@@ -14,12 +14,16 @@ from collections import defaultdict
 from django.apps import apps
 from django.db import transaction
 
+from healthd import conf
+
 logger = logging.getLogger("healthd.schedule")
 
 PREFIX = "healthd: "
 RUN_TASK = "healthd.tasks.run_checks"
 PRUNE_TASK = "healthd.tasks.prune_history"
 PRUNE_ROW = f"{PREFIX}prune history"
+STATS_TASK = "healthd.tasks.gather_stats"
+STATS_ROW = f"{PREFIX}gather stats"
 
 
 def row_name(interval: int) -> str:
@@ -38,6 +42,9 @@ def wanted_rows() -> dict[str, tuple[str, int, dict]]:
         for interval, names in groups.items()
     }
     rows[PRUNE_ROW] = (PRUNE_TASK, 3600, {})
+    settings = conf.get()
+    if settings.stats:
+        rows[STATS_ROW] = (STATS_TASK, max(1, round(settings.raw["STATS_INTERVAL"])), {})
     return rows
 
 

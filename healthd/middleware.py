@@ -1,0 +1,79 @@
+"""``request.summary`` log records, as python-dockerflow's middleware emits them.
+
+Add ``healthd.middleware.RequestSummaryMiddleware`` to ``MIDDLEWARE`` (after
+AuthenticationMiddleware, so ``uid`` is known) and send the ``request.summary`` logger
+to a handler using :class:`healthd.logging.JsonLogFormatter`. Each record carries
+dockerflow's fields: ``errno`` (0, or 500 for an unhandled exception), ``agent``,
+``lang``, ``method``, ``path``, ``uid``, ``rid`` (the ``X-Request-ID`` header when it
+is sane, else a new id) and ``t`` (milliseconds). Health probes are left out: a load
+balancer polling the heartbeat would otherwise drown the log (``HEALTHD["SUMMARY_SKIP_PATHS"]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+from healthd.logging import is_probe_path, skipped_paths
+
+summary_logger = logging.getLogger("request.summary")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def request_id(request: HttpRequest) -> str:
+    """The caller's X-Request-ID when it looks like an id, else a fresh one."""
+    given = request.META.get("HTTP_X_REQUEST_ID", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+class RequestSummaryMiddleware:
+    """Log one ``request.summary`` record per request, health probes excepted."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_probe_path(request.path_info, skipped_paths()):
+            return self.get_response(request)
+        request._id = request_id(request)
+        request._start_timestamp = time.monotonic()
+        response = self.get_response(request)
+        if not getattr(request, "_summary_logged", False):
+            summary_logger.info("", extra=self.summary(request))
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        if not hasattr(request, "_start_timestamp"):
+            return None
+        extra = self.summary(request)
+        extra["errno"] = 500
+        from healthd.redact import redact
+
+        summary_logger.error(redact(exception), extra=extra)
+        request._summary_logged = True
+        return None
+
+    @staticmethod
+    def summary(request: HttpRequest) -> dict[str, Any]:
+        """dockerflow's request.summary fields for this request."""
+        out: dict[str, Any] = {
+            "errno": 0,
+            "agent": request.META.get("HTTP_USER_AGENT", ""),
+            "lang": request.META.get("HTTP_ACCEPT_LANGUAGE", ""),
+            "method": request.method,
+            "path": request.path,
+        }
+        user = getattr(request, "user", None)
+        if user is not None:
+            out["uid"] = user.pk if user.is_authenticated else ""
+        if hasattr(request, "_id"):
+            out["rid"] = request._id
+        if hasattr(request, "_start_timestamp"):
+            out["t"] = int((time.monotonic() - request._start_timestamp) * 1000)
+        return out

@@ -1,0 +1,246 @@
+"""Orchestrator probes: ``healthz``, ``livez``, ``readyz``, ``metrics``.
+
+- ``healthz``: ``application/health+json`` as in the IETF draft "Health Check Response
+  Format for HTTP APIs": ``status`` is ``pass``, ``warn`` or ``fail``; 200 for pass and
+  warn, 503 for fail. ``checks`` is keyed ``component:measurement`` (``database:
+  responseTime``, ``celery:workers``), one object per database or cache alias or Redis
+  server, else one per check.
+- ``livez``: the process answers. Touches neither Redis nor the database.
+- ``readyz``: the critical checks, Kubernetes style: 200 ``ok`` / 503; ``?verbose``
+  lists ``[+]name ok`` / ``[-]name failed: reason``; ``?exclude=name`` (repeatable)
+  leaves a check out, and an unknown name is a 400.
+- ``metrics``: Prometheus text from a collector reading the cached state: per check
+  ``healthd_check_status`` (one-hot by ``status``), ``healthd_check_duration_seconds``,
+  ``healthd_check_age_seconds``, ``healthd_check_critical``,
+  ``healthd_check_transitions_total``; ``healthd_up`` and ``healthd_store_up``. Always 200,
+  so a scrape records a failure instead of losing it.
+
+Who sees what: anyone gets the status. ``healthz``'s ``checks`` and ``readyz``'s reasons
+are shown only to callers who may see details (DEBUG, ``HEALTHD["PUBLIC_DETAILS"]`` or
+a valid token); others get ``readyz``'s check names with "reason withheld", as the
+Kubernetes API server answers. ``metrics`` carries check names and numbers but no
+message, so it is public, as scrape targets usually are. When the result store cannot
+be read, each probe fails at once and names the cause (``output`` in ``healthz``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from healthd import conf, state, store
+from healthd.checks import registry
+from healthd.checks.base import Status
+from healthd.views.auth import may_see_details
+from healthd.views.common import json_response, never_raise
+
+HEALTH_JSON = "application/health+json"
+DRAFT_STATUS = {
+    Status.PASSING: "pass",
+    Status.WARNING: "warn",
+    Status.FAILING: "fail",
+    Status.STALE: "fail",
+    Status.UNKNOWN: "fail",
+}
+# The measurement each built-in reports, so a check's key stays the same pass or fail.
+MEASUREMENTS = {
+    "database": "responseTime",
+    "cache": "responseTime",
+    "redis": "responseTime",
+    "storage": "responseTime",
+    "celery": "workers",
+    "migrations": "unapplied",
+    "email": None,
+}
+COMPONENT_TYPES = {"database": "datastore", "cache": "datastore", "redis": "datastore"}
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _check_key(check_state: state.CheckState) -> str:
+    name = check_state.name
+    if name in MEASUREMENTS:
+        measurement = MEASUREMENTS[name]
+    else:
+        unit = (check_state.record or {}).get("unit")
+        measurement = "responseTime" if unit == "ms" else unit
+    return f"{name}:{measurement}" if measurement else name
+
+
+def draft_components(check_state: state.CheckState) -> list[dict[str, Any]]:
+    """One check as the draft's list of component objects."""
+    record = check_state.record or {}
+    status = DRAFT_STATUS[check_state.status]
+    common: dict[str, Any] = {"status": status}
+    if check_state.name in COMPONENT_TYPES:
+        common["componentType"] = COMPONENT_TYPES[check_state.name]
+    if record.get("checked_at"):
+        common["time"] = _iso(float(record["checked_at"]))
+    parts = {k: v for k, v in (record.get("details") or {}).items()
+             if isinstance(v, dict) and "ok" in v}
+    if parts:
+        components = []
+        for part, info in parts.items():
+            ok = check_state.ok and bool(info["ok"])
+            item: dict[str, Any] = {"componentId": part, **common,
+                                    "status": status if ok else "fail"}
+            if "latency_ms" in info:
+                item.update(observedValue=info["latency_ms"], observedUnit="ms")
+            if not ok:
+                item["output"] = str(info.get("error") or check_state.message)
+            components.append(item)
+        return components
+    item = {"componentId": check_state.name, **common}
+    if record.get("value") is not None:
+        item.update(observedValue=record["value"], observedUnit=record.get("unit"))
+    if check_state.status != Status.PASSING:
+        item["output"] = check_state.message
+    return [item]
+
+
+@require_safe
+@never_raise
+def healthz(request: HttpRequest) -> HttpResponse:
+    """The IETF draft's health+json: pass/warn is 200, fail is 503."""
+    health = state.health()
+    body: dict[str, Any] = {"status": DRAFT_STATUS[health.status], "description": "healthd"}
+    if health.error:
+        body["output"] = health.error
+    if may_see_details(request) and not health.error:
+        checks: dict[str, list[dict[str, Any]]] = {}
+        for check_state in health.checks:
+            checks.setdefault(_check_key(check_state), []).extend(draft_components(check_state))
+        body["checks"] = checks
+    return json_response(body, 503 if body["status"] == "fail" else 200,
+                         content_type=HEALTH_JSON)
+
+
+@require_safe
+@never_raise
+def livez(request: HttpRequest) -> HttpResponse:
+    """The process answers: touches neither Redis nor the database."""
+    text = "[+]ping ok\nlivez check passed\n" if "verbose" in request.GET else "ok"
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")
+
+
+@require_safe
+@never_raise
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Critical checks only; warnings are ready. Kubernetes' verbose and exclude forms."""
+    excluded = request.GET.getlist("exclude")
+    known = [c.name for c in registry.configured_checks()]
+    unknown = sorted(set(excluded) - set(known))
+    if unknown:
+        return json_response({"error": f"unknown check(s) to exclude: {', '.join(unknown)}",
+                              "valid": known}, 400)
+    health = state.health(exclude=excluded)
+    critical = [c for c in health.checks if c.check.critical]
+    ready = health.error is None and not any(c.status.is_failure for c in critical)
+    if ready and "verbose" not in request.GET:
+        return HttpResponse("ok", content_type="text/plain; charset=utf-8")
+    reasons = may_see_details(request)
+    lines = []
+    if health.error:
+        lines.append(f"[-]store failed: {health.error}")
+    for check_state in critical:
+        if not check_state.status.is_failure:
+            lines.append(f"[+]{check_state.name} ok")
+        elif health.error:
+            lines.append(f"[-]{check_state.name} failed: result store unavailable")
+        else:
+            reason = check_state.message if reasons else "reason withheld"
+            lines.append(f"[-]{check_state.name} failed: {reason}")
+    lines.extend(f"[+]{name} excluded: ok" for name in excluded)
+    lines.append("readyz check passed" if ready else "readyz check failed")
+    return HttpResponse("\n".join(lines) + "\n", status=200 if ready else 503,
+                        content_type="text/plain; charset=utf-8")
+
+
+_transitions_lock = threading.Lock()
+_transitions_memo: dict[str, Any] = {"key": None, "counts": None, "expires": 0.0}
+
+
+def transition_counts() -> dict[str, int] | None:
+    """store.transition_counts() at most once per CACHE_SECONDS; None when unreadable."""
+    settings = conf.get()
+    memo_key = (settings.redis_url, store.key("transitions"))
+    with _transitions_lock:
+        if _transitions_memo["key"] == memo_key and time.monotonic() < _transitions_memo["expires"]:
+            return _transitions_memo["counts"]
+        fetched_at = time.monotonic()
+        try:
+            counts = store.transition_counts()
+        except Exception:
+            counts = None
+        _transitions_memo.update(key=memo_key, counts=counts,
+                                 expires=fetched_at + settings.cache_seconds)
+        return counts
+
+
+def forget() -> None:
+    """Drop this process's copy of the transition counters (tests)."""
+    with _transitions_lock:
+        _transitions_memo.update(key=None, counts=None, expires=0.0)
+
+
+class CachedStateCollector(Collector):
+    """Prometheus metrics worked out from the cached state at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        health = state.health()
+        yield GaugeMetricFamily("healthd_store_up", "1 when the result store could be read.",
+                                value=0 if health.error else 1)
+        yield GaugeMetricFamily("healthd_up", "1 while no critical check fails.",
+                                value=1 if health.healthy else 0)
+        status = GaugeMetricFamily("healthd_check_status",
+                                   "1 for the check's current status, 0 for the others.",
+                                   labels=["check", "status"])
+        duration = GaugeMetricFamily("healthd_check_duration_seconds",
+                                     "How long the check's last run took.", labels=["check"])
+        age = GaugeMetricFamily("healthd_check_age_seconds",
+                                "How old the check's last result is.", labels=["check"])
+        critical = GaugeMetricFamily("healthd_check_critical",
+                                     "1 when the check's failure makes the site unhealthy.",
+                                     labels=["check"])
+        for check_state in health.checks:
+            for candidate in Status:
+                status.add_metric([check_state.name, str(candidate)],
+                                  1 if check_state.status == candidate else 0)
+            record = check_state.record or {}
+            if isinstance(record.get("duration"), int | float):
+                duration.add_metric([check_state.name], float(record["duration"]))
+            if check_state.age is not None:
+                age.add_metric([check_state.name], check_state.age)
+            critical.add_metric([check_state.name], 1 if check_state.check.critical else 0)
+        yield from (status, duration, age, critical)
+        counts = None if health.error else transition_counts()
+        if counts is not None:
+            transitions = CounterMetricFamily("healthd_check_transitions",
+                                              "Changes of the check's state, after hysteresis.",
+                                              labels=["check"])
+            for check_state in health.checks:
+                transitions.add_metric([check_state.name], counts.get(check_state.name, 0))
+            yield transitions
+
+
+# A registry of its own: the process's default registry is the site's business.
+METRICS_REGISTRY = CollectorRegistry()
+METRICS_REGISTRY.register(CachedStateCollector())
+
+
+@require_safe
+@never_raise
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format; 200 even while checks fail or the store is down."""
+    return HttpResponse(generate_latest(METRICS_REGISTRY), content_type=CONTENT_TYPE_LATEST)

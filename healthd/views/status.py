@@ -1,0 +1,335 @@
+"""django-status's surface: ``/status/api/…`` (JSON) and the status pages (HTML).
+
+Every answer comes from cached state. The ``health`` providers are worked out from the
+latest check results (:func:`healthd.state.health`); the ``stats`` providers and every
+custom ``STATUS_PROVIDERS`` entry come from the JSON the ``healthd.tasks.gather_stats``
+task keeps in Redis (:func:`healthd.stats.latest_stats`). Nothing is gathered or
+checked on a request, and no SQL query runs.
+
+Shapes and codes, as django-status answered them:
+
+- ``api/<resource>/<provider>``: the provider's value (``health/ping`` →
+  ``{"pong": true}``, ``health/databases`` → ``{"default": true}``, ``stats/code`` →
+  ``{"debug": …, "branch": …, "commit": {…}}``); ``api/<resource>``: ``{provider:
+  value}``; ``api/``: ``{resource: {provider: value}}``.
+- 200 whenever the state could be read, even when a value says a service is down:
+  django-status did so, and a load balancer pointed at it must not start pulling
+  instances after a switch. A stale or never-run check reads as ``false``.
+- 503 with ``{"error": …}`` when the result store cannot be read, or when one stats
+  provider is asked for before the task ever gathered it (in the aggregate views such a
+  value is ``null``). 404 naming the valid resources or providers for an unknown one.
+
+Who sees what: the API is public, as django-status's was; its values are booleans and
+cheap facts (database vendor and table count, worker summaries, branch and commit), no
+host name, user or password. The HTML pages show every check's status and age to
+anyone, and its message and per-alias details only to callers who may see details
+(DEBUG, ``HEALTHD["PUBLIC_DETAILS"]`` or a valid token).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_safe
+
+from healthd import conf, state
+from healthd import stats as stats_store
+from healthd.checks.base import Status
+from healthd.views.auth import may_see_details
+from healthd.views.common import json_response, never_raise
+
+# Pages carry inline CSS only: nothing may be loaded from anywhere.
+PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+HEALTH_CHECK_OF = {"databases": "database", "caches": "cache", "celery": "celery"}
+
+
+class Unavailable(Exception):
+    """A value cannot be read: the store is down, or the stats were never gathered."""
+
+    def __init__(self, reason: str, store_down: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.store_down = store_down
+
+
+def html_response(template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """A server-rendered page that loads nothing else (no scripts, no style sheets)."""
+    response = HttpResponse(render_to_string(template, context), status=status,
+                            content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = PAGE_POLICY
+    return response
+
+
+def age_text(seconds: float | None) -> str:
+    """A result's age as a person reads it: "4 s ago", "3 min ago", "never"."""
+    if seconds is None:
+        return "never"
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.1f} days ago"
+
+
+class Reader:
+    """Reads the cached state lazily, once per request: ping alone never touches Redis."""
+
+    def __init__(self) -> None:
+        self._health: state.Health | None = None
+        self._stats: stats_store.StatsSnapshot | None = None
+
+    def health(self) -> state.Health:
+        if self._health is None:
+            self._health = state.health()
+        if self._health.error:
+            raise Unavailable(self._health.error, store_down=True)
+        return self._health
+
+    def stats(self) -> dict[str, Any]:
+        if self._stats is None:
+            self._stats = stats_store.latest_stats()
+        if self._stats.error:
+            raise Unavailable(self._stats.error, store_down=True)
+        if self._stats.data is None:
+            raise Unavailable("no stats gathered yet: is the healthd.tasks.gather_stats task "
+                              "scheduled?", store_down=False)
+        return self._stats.data
+
+
+def _fresh_details(check_state: state.CheckState | None) -> dict[str, Any] | None:
+    """The last run's details, or None when there is no fresh result to believe."""
+    if check_state is None or check_state.record is None:
+        return None
+    if check_state.status in (Status.STALE, Status.UNKNOWN):
+        return None
+    return check_state.record.get("details") or {}
+
+
+def _aliases_ok(check_state: state.CheckState | None, fallback: list[str]) -> dict[str, bool]:
+    """{alias: ok} from a database or cache check's last run; false when not fresh."""
+    details = _fresh_details(check_state)
+    recorded = ((check_state.record or {}).get("details") or {}) if check_state else {}
+    aliases = [a for a, d in recorded.items() if isinstance(d, dict)] or fallback
+    if details is None:
+        return dict.fromkeys(aliases, False)
+    return {a: bool((details.get(a) or {}).get("ok", check_state.ok)) for a in aliases}
+
+
+def _celery_ok(check_state: state.CheckState | None) -> dict[str, bool]:
+    """{worker: answered}: STATUS_CELERY_WORKERS when set, else the workers that answered."""
+    expected = list(conf.get().celery_workers)
+    details = _fresh_details(check_state)
+    if details is None:
+        return dict.fromkeys(expected, False)
+    answered = list(details.get("workers") or [])
+    missing = set(details.get("missing") or [])
+    if expected:
+        return {w: w not in missing and bool(answered) for w in expected}
+    return dict.fromkeys(answered, True)
+
+
+def _health_builtin(name: str, reader: Reader) -> Any:
+    from django.conf import settings
+
+    if name == "ping":
+        return {"pong": True}
+    by_name = reader.health().by_name()
+    check_state = by_name.get(HEALTH_CHECK_OF[name])
+    if name == "databases":
+        return _aliases_ok(check_state, list(getattr(settings, "DATABASES", {})))
+    if name == "caches":
+        return _aliases_ok(check_state, list(getattr(settings, "CACHES", {})))
+    return _celery_ok(check_state)
+
+
+def _outcome(stored: dict[str, Any] | None, label: str) -> Any:
+    if stored is None:
+        raise Unavailable(f"{label} was not gathered yet: is the healthd.tasks.gather_stats "
+                          "task scheduled?", store_down=False)
+    return stored["value"] if "value" in stored else {"error": stored.get("error")}
+
+
+def provider_value(provider: stats_store.Provider, reader: Reader) -> Any:
+    """The value django-status's provider would have returned, from cached state."""
+    if provider.builtin and provider.builtin[0] == stats_store.HEALTH:
+        return _health_builtin(provider.builtin[1], reader)
+    data = reader.stats()
+    if provider.builtin:
+        stored = (data.get("builtin") or {}).get(provider.builtin[1])
+    else:
+        stored = ((data.get("providers") or {}).get(provider.resource) or {}).get(provider.name)
+    return _outcome(stored, f"{provider.resource}/{provider.name}")
+
+
+def _lenient_value(provider: stats_store.Provider, reader: Reader) -> Any:
+    """For the aggregate views: a value never gathered is null; a store failure raises."""
+    try:
+        return provider_value(provider, reader)
+    except Unavailable as exc:
+        if exc.store_down:
+            raise
+        return None
+
+
+def _unavailable(exc: Unavailable) -> HttpResponse:
+    return json_response({"error": exc.reason}, 503)
+
+
+@require_safe
+@never_raise
+def api_root(request: HttpRequest) -> HttpResponse:
+    """``api/``: every provider of every resource."""
+    reader = Reader()
+    try:
+        body = {resource: {name: _lenient_value(p, reader) for name, p in by_name.items()}
+                for resource, by_name in stats_store.providers().items()}
+    except Unavailable as exc:
+        return _unavailable(exc)
+    return json_response(body)
+
+
+@require_safe
+@never_raise
+def api_resource(request: HttpRequest, resource: str) -> HttpResponse:
+    """``api/<resource>/``: every provider of one resource."""
+    table = stats_store.providers()
+    if resource not in table:
+        return json_response({"error": f"unknown resource {resource!r}",
+                              "resources": sorted(table)}, 404)
+    reader = Reader()
+    try:
+        body = {name: _lenient_value(p, reader) for name, p in table[resource].items()}
+    except Unavailable as exc:
+        return _unavailable(exc)
+    return json_response(body)
+
+
+@require_safe
+@never_raise
+def api_provider(request: HttpRequest, resource: str, provider: str) -> HttpResponse:
+    """``api/<resource>/<provider>``: one provider's value."""
+    table = stats_store.providers()
+    if resource not in table:
+        return json_response({"error": f"unknown resource {resource!r}",
+                              "resources": sorted(table)}, 404)
+    if provider not in table[resource]:
+        return json_response({"error": f"unknown provider {provider!r} of {resource!r}",
+                              "providers": sorted(table[resource])}, 404)
+    try:
+        return json_response(provider_value(table[resource][provider], Reader()))
+    except Unavailable as exc:
+        return _unavailable(exc)
+
+
+# --- the pages -----------------------------------------------------------------------------
+
+
+def check_rows(health: state.Health, details: bool) -> list[dict[str, Any]]:
+    """One row per check for the templates: status, age, and (when allowed) what it said."""
+    rows = []
+    for check_state in health.checks:
+        record = check_state.record or {}
+        since = record.get("since")
+        row: dict[str, Any] = {
+            "name": check_state.name,
+            "status": str(check_state.status),
+            "critical": check_state.check.critical,
+            "age": age_text(check_state.age),
+            "since": age_text(time.time() - float(since)) if since else "",
+            "observed": (f"{record['value']:g} {record.get('unit') or ''}".strip()
+                         if isinstance(record.get("value"), int | float) else ""),
+            "message": check_state.message if details else "",
+            "parts": [],
+        }
+        if details:
+            for part, info in (record.get("details") or {}).items():
+                if isinstance(info, dict) and "ok" in info:
+                    row["parts"].append({
+                        "name": part,
+                        "status": "passing" if info["ok"] else "failing",
+                        "text": (f"{info['latency_ms']} ms" if "latency_ms" in info
+                                 else str(info.get("error", ""))),
+                    })
+        rows.append(row)
+    return rows
+
+
+def _provider_blocks(reader: Reader, resource: str, only_custom: bool) -> list[dict[str, Any]]:
+    blocks = []
+    for name, provider in stats_store.providers().get(resource, {}).items():
+        if only_custom and provider.builtin is not None:
+            continue
+        try:
+            value = provider_value(provider, reader)
+            text = json.dumps(value, indent=2, default=str, sort_keys=True)
+            failed = isinstance(value, dict) and set(value) == {"error"}
+        except Unavailable as exc:
+            text, failed = exc.reason, True
+        blocks.append({"name": name, "text": text, "failed": failed})
+    return blocks
+
+
+def _page_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
+    """What every page shows: the overall status, each check, how old the stats are."""
+    health = state.health()
+    snapshot = stats_store.latest_stats()
+    code = None
+    if snapshot.data:
+        code = ((snapshot.data.get("builtin") or {}).get("code") or {}).get("value")
+    details = may_see_details(request)
+    context = {
+        "overall": str(health.status),
+        "error": health.error,
+        "checks": check_rows(health, details),
+        "details": details,
+        "stats_age": age_text(snapshot.age),
+        "stats_stale": snapshot.data is not None and snapshot.stale,
+        "stats_error": snapshot.error,
+        "stats_missing": snapshot.error is None and snapshot.data is None,
+        "code": code,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+    return context, 503 if health.error else 200
+
+
+@require_safe
+@never_raise
+def index_page(request: HttpRequest) -> HttpResponse:
+    """``/status/``: the overall status, every check with its age, the running code."""
+    context, status = _page_context(request)
+    return html_response("healthd/status_index.html", context, status)
+
+
+@require_safe
+@never_raise
+def health_page(request: HttpRequest) -> HttpResponse:
+    """``/status/health/``: every check in detail, and the custom health providers."""
+    context, status = _page_context(request)
+    context["providers"] = _provider_blocks(Reader(), stats_store.HEALTH, only_custom=True)
+    return html_response("healthd/status_health.html", context, status)
+
+
+@require_safe
+@never_raise
+def stats_page(request: HttpRequest) -> HttpResponse:
+    """``/status/stats/``: the gathered stats, with their age."""
+    context, status = _page_context(request)
+    reader = Reader()
+    sections = []
+    for resource in stats_store.providers():
+        if resource == stats_store.HEALTH:
+            continue
+        sections.append({"resource": resource,
+                         "providers": _provider_blocks(reader, resource, only_custom=False)})
+    context["sections"] = sections
+    if context["stats_error"]:
+        status = 503
+    return html_response("healthd/status_stats.html", context, status)
+
