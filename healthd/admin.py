@@ -30,7 +30,7 @@ from django.views.decorators.http import require_POST
 
 from healthd import state
 from healthd.checks import registry
-from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
+from healthd.models import CheckResult, CheckStatus, CurrentState, HourlyRollup, Transition
 
 HISTORY_STRIP_LENGTH = 50
 # The p95 of a check is taken over at most this many of its latest results in 24 h.
@@ -498,3 +498,23 @@ class CheckStatusAdmin(admin.ModelAdmin):
 def _run_now_post(request: HttpRequest) -> HttpResponse:
     queue_run(request)
     return HttpResponseRedirect(reverse("admin:healthd_checkstatus_current"))
+
+
+@admin.register(CurrentState)
+class CurrentStateAdmin(admin.ModelAdmin):
+    """Puts the current-state page on the admin index; its list is that page."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("healthd.view_checkstatus")
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:healthd_checkstatus_current"))

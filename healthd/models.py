@@ -90,3 +90,12 @@ class HourlyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.hour:%Y-%m-%d %H}:00"
+
+
+class CurrentState(CheckStatus):
+    """No table of its own: the admin index's entry for the current-state page."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "current state"
+        verbose_name_plural = "current state of every check"

@@ -346,3 +346,12 @@ def test_editing_a_healthd_schedule_row_in_the_admin_signals_beat(admin_client):
     after = PeriodicTasks.last_change()
     assert after is not None and (before is None or after > before)
     json.loads(row.kwargs)  # untouched and still valid
+
+
+@pytest.mark.django_db
+def test_the_admin_index_links_to_the_current_state_page(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    assert "/admin/healthd/currentstate/" in index
+    response = admin_client.get("/admin/healthd/currentstate/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/healthd/checkstatus/current/"
