@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "healthd.middleware.RequestSummaryMiddleware",
 ]
 
 ROOT_URLCONF = "healthd.site.urls"
@@ -100,6 +101,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 HEALTHD = {
     "REDIS_URL": REDIS_URL,
+    "KEY_PREFIX": env.str("HEALTHD_KEY_PREFIX", default="healthd:"),
+    "SENTRY_CRONS": env.bool("HEALTHD_SENTRY_CRONS", default=False),
     "INTERVAL": env.float("HEALTHD_INTERVAL", default=30.0),
 }
 
@@ -118,16 +121,31 @@ USE_I18N = True
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # "json": mozlog, as dockerflow logs
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"healthd": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")}},
+    "formatters": {
+        "json": {"()": "healthd.logging.JsonLogFormatter", "logger_name": "healthd"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler",
+                    "formatter": "json" if LOG_FORMAT == "json" else "text"},
+    },
+    "loggers": {
+        "healthd": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        "request.summary": {"handlers": ["console"],
+                            "level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
+    },
 }
 
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
     import sentry_sdk
 
+    from healthd.logging import sentry_traces_sampler
+
     sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False,
-                    environment=env.str("SENTRY_ENVIRONMENT", default="production"))
+                    environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+                    traces_sampler=sentry_traces_sampler)
