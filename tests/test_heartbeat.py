@@ -8,35 +8,13 @@ import pytest
 
 from healthd import redis_client, signals, state, store
 from healthd.checks import registry
-from healthd.checks.base import Result, Status
+from healthd.checks.base import Status
 from healthd.tasks.run import run_and_record
+from tests.support import CommandCounter
+from tests.support import write_all as _write_all
+from tests.support import write_result as _write
 
 pytestmark = pytest.mark.django_db
-
-
-class CommandCounter:
-    """Counts the commands the views' real Redis client sends."""
-
-    def __init__(self, monkeypatch):
-        self.count = 0
-        client = redis_client.reader()
-        original = client.execute_command
-
-        def counting(*args, **kwargs):
-            self.count += 1
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(client, "execute_command", counting)
-
-
-def _write(name: str, status: Status, age: float = 0.0) -> None:
-    checks = list(registry.configured_checks())
-    store.record([Result(name, status, f"{name} is {status}", time.time() - age, 0.01)], checks)
-
-
-def _write_all(status: Status = Status.PASSING, age: float = 0.0) -> None:
-    for check in registry.configured_checks():
-        _write(check.name, status, age)
 
 
 def test_heartbeat_is_200_with_status_only_for_anonymous_callers(client, django_assert_num_queries):

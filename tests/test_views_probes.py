@@ -8,15 +8,17 @@ from datetime import datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from healthd import redis_client, state, store
-from healthd.checks import registry
-from healthd.checks.base import Result, Status
+from healthd.checks.base import Status
 from healthd.tasks.run import run_and_record
 from healthd.views import probes
+from tests.support import CommandCounter
+from tests.support import only as _only
+from tests.support import store_down as _store_down
+from tests.support import write_all as _write_all
+from tests.support import write_result as _write
 
 pytestmark = pytest.mark.django_db
 
-STORE_DOWN = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture(autouse=True)
@@ -24,46 +26,6 @@ def no_remembered_counters():
     probes.forget()
     yield
     probes.forget()
-
-
-class CommandCounter:
-    """Counts the commands the views' real Redis client sends."""
-
-    def __init__(self, monkeypatch):
-        self.count = 0
-        client = redis_client.reader()
-        original = client.execute_command
-
-        def counting(*args, **kwargs):
-            self.count += 1
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(client, "execute_command", counting)
-
-
-def _write(name: str, status: Status, age: float = 0.0, message: str | None = None,
-           details: dict | None = None, value: float | None = None,
-           unit: str | None = None) -> None:
-    result = Result(name, status, message or f"{name} is {status}", time.time() - age, 0.25,
-                    value=value, unit=unit, details=details or {})
-    store.record([result], list(registry.configured_checks()))
-    state.forget()
-
-
-def _write_all(status: Status = Status.PASSING, but: str = "") -> None:
-    for check in registry.configured_checks():
-        if check.name != but:
-            _write(check.name, status)
-
-
-def _only(settings, *checks, **extra) -> None:
-    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": list(checks), **extra}
-    state.forget()
-
-
-def _store_down(settings) -> None:
-    settings.HEALTHD = {**settings.HEALTHD, "REDIS_URL": STORE_DOWN}
-    state.forget()
 
 
 def _samples(response) -> dict[tuple, float]:

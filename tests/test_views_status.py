@@ -9,16 +9,18 @@ import time
 import pytest
 from django.conf import settings as django_settings
 
-from healthd import state, store
+from healthd import state
 from healthd import stats as stats_store
-from healthd.checks import registry
-from healthd.checks.base import Result, Status
+from healthd.checks.base import Status
 from healthd.tasks.run import run_and_record
 from healthd.tasks.stats import gather_stats
+from tests.support import STORE_DOWN
+from tests.support import only as _only
+from tests.support import write_all as _write_all
+from tests.support import write_result as _write
 
 pytestmark = pytest.mark.django_db
 
-STORE_DOWN = "redis://127.0.0.1:1/0"
 provider_calls: list[tuple] = []
 release_hanging_provider = threading.Event()
 
@@ -49,25 +51,6 @@ def no_stats_left_over(redis_conn):
     release_hanging_provider.clear()
     stats_store.forget()
     redis_conn.delete(stats_key)
-
-
-def _write(name: str, status: Status, age: float = 0.0, message: str | None = None,
-           details: dict | None = None, value: float | None = None, unit: str | None = None):
-    result = Result(name, status, message or f"{name} is {status}", time.time() - age, 0.01,
-                    value=value, unit=unit, details=details or {})
-    store.record([result], list(registry.configured_checks()))
-    state.forget()
-
-
-def _write_all(status: Status = Status.PASSING, but: str = "") -> None:
-    for check in registry.configured_checks():
-        if check.name != but:
-            _write(check.name, status)
-
-
-def _only(settings, *checks, **extra) -> None:
-    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": list(checks), **extra}
-    state.forget()
 
 
 def _store_down(settings) -> None:

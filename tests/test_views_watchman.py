@@ -7,52 +7,20 @@ import time
 import pytest
 
 from healthd import redis_client, state, store
-from healthd.checks import registry
-from healthd.checks.base import Result, Status
+from healthd.checks.base import Status
 from healthd.tasks.run import run_and_record
+from tests.support import STORE_DOWN, CommandCounter
+from tests.support import only as _only
+from tests.support import write_all as _write_all
+from tests.support import write_result as _write
 
 pytestmark = pytest.mark.django_db
 
-STORE_DOWN = "redis://127.0.0.1:1/0"
 
 
 def custom_watchman_check(request):
     """A site's own WATCHMAN_CHECKS entry: takes a request (None on the schedule)."""
     return {"payments": {"ok": request is None, "stacktrace": "never shown"}}
-
-
-class CommandCounter:
-    """Counts the commands the views' real Redis client sends."""
-
-    def __init__(self, monkeypatch):
-        self.count = 0
-        client = redis_client.reader()
-        original = client.execute_command
-
-        def counting(*args, **kwargs):
-            self.count += 1
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(client, "execute_command", counting)
-
-
-def _write(name: str, status: Status, age: float = 0.0, message: str | None = None,
-           details: dict | None = None) -> None:
-    result = Result(name, status, message or f"{name} is {status}", time.time() - age, 0.01,
-                    details=details or {})
-    store.record([result], list(registry.configured_checks()))
-    state.forget()
-
-
-def _write_all(status: Status = Status.PASSING, but: str = "") -> None:
-    for check in registry.configured_checks():
-        if check.name != but:
-            _write(check.name, status)
-
-
-def _only(settings, *checks, **extra) -> None:
-    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": list(checks), **extra}
-    state.forget()
 
 
 def test_watchman_shape_from_a_real_run(client, settings, django_assert_num_queries):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from healthd.checks.base import Observation, Status
-from healthd.redact import redact, safe_url
+from healthd.checks.probe import probe_each
+from healthd.redact import safe_url
 
 
 def redis_urls() -> dict[str, str]:
@@ -33,44 +33,28 @@ def redis_urls() -> dict[str, str]:
     return urls
 
 
+def _ping(url: str, timeout: float) -> None:
+    from healthd.redis_client import make_client
+
+    client = make_client(url, timeout, 0)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
 def make(timeout: float = 2.0) -> Callable[[], Observation]:
     def check_redis() -> Observation:
-        from healthd.redis_client import make_client
-
-        details: dict[str, dict] = {}
-        worst = 0.0
-        seen: set[str] = set()
+        targets: dict[str, str] = {}
         for label, url in redis_urls().items():
-            if url in seen:
-                continue
-            seen.add(url)
-            client = make_client(url, timeout, 0)
-            started = time.perf_counter()
-            try:
-                client.ping()
-            except Exception as exc:
-                details[label] = {
-                    "ok": False,
-                    "url": safe_url(url),
-                    "error": redact(f"{type(exc).__name__}: {exc}"),
-                }
-                continue
-            finally:
-                client.close()
-            latency = (time.perf_counter() - started) * 1000
-            worst = max(worst, latency)
-            details[label] = {"ok": True, "url": safe_url(url), "latency_ms": round(latency, 2)}
-        if not details:
-            return Observation("no Redis configured", Status.WARNING, details=details)
-        failed = [label for label, d in details.items() if not d["ok"]]
-        if failed:
-            message = "; ".join(f"{label}: {details[label]['error']}" for label in failed)
-            return Observation(message, Status.FAILING, details=details)
-        return Observation(
-            f"{len(details)} Redis server(s) answered PING",
-            value=round(worst, 2),
-            unit="ms",
-            details=details,
+            if url not in targets.values():  # the store is often the broker too
+                targets[label] = url
+        if not targets:
+            return Observation("no Redis configured", Status.WARNING)
+        return probe_each(
+            ((label, lambda u=url: _ping(u, timeout)) for label, url in targets.items()),
+            "Redis server(s) answered PING",
+            extra={label: {"url": safe_url(url)} for label, url in targets.items()},
         )
 
     return check_redis

@@ -1,0 +1,38 @@
+"""One round trip to each of several targets (database aliases, caches, Redis servers),
+timed, with a failure naming its target: the shape the per-backend checks share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from healthd.checks.base import Observation, Status
+from healthd.redact import redact
+
+
+def probe_each(targets: Iterable[tuple[str, Callable[[], object]]], answered: str,
+               extra: dict[str, dict] | None = None) -> Observation:
+    """Run each probe; pass with the worst latency, or fail naming every target that failed.
+
+    ``answered`` completes the passing message ("3 database(s) answered"); ``extra`` adds
+    fields (already safe to show) to a target's details.
+    """
+    details: dict[str, dict] = {}
+    worst = 0.0
+    for label, probe in targets:
+        started = time.perf_counter()
+        try:
+            probe()
+        except Exception as exc:
+            details[label] = {"ok": False, "error": redact(f"{type(exc).__name__}: {exc}")}
+        else:
+            latency = (time.perf_counter() - started) * 1000
+            worst = max(worst, latency)
+            details[label] = {"ok": True, "latency_ms": round(latency, 2)}
+        details[label].update((extra or {}).get(label, {}))
+    failed = [label for label, d in details.items() if not d["ok"]]
+    if failed:
+        message = "; ".join(f"{label}: {details[label]['error']}" for label in failed)
+        return Observation(message, Status.FAILING, details=details)
+    return Observation(f"{len(details)} {answered}", value=round(worst, 2), unit="ms",
+                       details=details)
