@@ -483,6 +483,7 @@ class CheckStatusAdmin(admin.ModelAdmin):
             "rows": rows,
             "store_error": error,
             "may_run": self.has_run_permission(request),
+            "strip_length": HISTORY_STRIP_LENGTH,
             "strip_width": HISTORY_STRIP_LENGTH * 6,
         }
         return TemplateResponse(request, "admin/healthd/checkstatus/current_state.html", context)
