@@ -17,6 +17,7 @@ from typing import Any
 from healthd import conf, store
 from healthd.checks import registry
 from healthd.checks.base import Check, Status
+from healthd.redact import redact
 
 _lock = threading.Lock()
 _memo: dict[str, Any] = {"snapshot": None, "expires": 0.0, "health": None}
@@ -32,10 +33,31 @@ def snapshot() -> store.Snapshot:
         if _memo["snapshot"] is not None and time.monotonic() < _memo["expires"]:
             return _memo["snapshot"]
         fetched_at = time.monotonic()  # taken before the read: freshness is never overstated
-        fresh = store.read_latest()
+        fresh = _redacted(store.read_latest())
         _memo["snapshot"] = fresh
         _memo["expires"] = fetched_at + conf.get().cache_seconds
         return fresh
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _redacted(snap: store.Snapshot) -> store.Snapshot:
+    """The runner stores redacted text; mask again what the views show (message, details),
+    so a record written by anything else cannot carry a secret into a response."""
+    for record in snap.records.values():
+        if isinstance(record, dict):
+            for name in ("message", "details"):
+                if name in record:
+                    record[name] = _clean(record[name])
+    return snap
 
 
 def forget() -> None:
