@@ -207,16 +207,8 @@ class ConfiguredCheckFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyHistoryAdmin(admin.ModelAdmin):
-    """History is written by the workers and pruned by retention, never edited by hand."""
-
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    actions = None
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
-        return HistoryChangeList
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History and state are written by the workers only: nothing to add, change or delete."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -226,6 +218,18 @@ class ReadOnlyHistoryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyHistoryAdmin(ReadOnlyAdmin):
+    """History is written by the workers and pruned by retention, never edited by hand."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = None
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
+        return HistoryChangeList
 
 
 @admin.register(CheckResult)
@@ -431,22 +435,13 @@ def queue_run(request: HttpRequest, names: list[str] | None = None) -> bool:
 
 
 @admin.register(CheckStatus)
-class CheckStatusAdmin(admin.ModelAdmin):
+class CheckStatusAdmin(ReadOnlyAdmin):
     """The state of each check as the database remembers it, plus the current-state page."""
 
     list_display = ("name", "status", "since", "streak", "last_checked_at", "last_message")
     list_filter = ("status",)
     search_fields = ("name",)
     actions = ["run_selected_checks"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_run_permission(self, request: HttpRequest) -> bool:
         """Who may queue a run: those allowed to change check states."""
@@ -502,17 +497,8 @@ def _run_now_post(request: HttpRequest) -> HttpResponse:
 
 
 @admin.register(CurrentState)
-class CurrentStateAdmin(admin.ModelAdmin):
+class CurrentStateAdmin(ReadOnlyAdmin):
     """Puts the current-state page on the admin index; its list is that page."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.has_perm("healthd.view_checkstatus")
