@@ -42,6 +42,17 @@ def redact(text: object) -> str:
     return out
 
 
+def redact_deep(value: object) -> object:
+    """``value`` with every string in it (dict keys included) redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): redact_deep(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_deep(v) for v in value]
+    return value
+
+
 def safe_url(url: str | None) -> str:
     """A URL fit to show: credentials masked."""
     return redact(url or "")

@@ -9,63 +9,43 @@ out the socket timeout.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from healthd import conf, store
+from healthd import store
 from healthd.checks import registry
 from healthd.checks.base import Check, Status
-from healthd.redact import redact
-
-_lock = threading.Lock()
-_memo: dict[str, Any] = {"snapshot": None, "expires": 0.0, "health": None}
+from healthd.memo import FreshFor
+from healthd.redact import redact_deep
 
 
-def snapshot() -> store.Snapshot:
-    """The latest results, from Redis at most once per CACHE_SECONDS in this process."""
-    now = time.monotonic()
-    current = _memo["snapshot"]
-    if current is not None and now < _memo["expires"]:
-        return current
-    with _lock:
-        if _memo["snapshot"] is not None and time.monotonic() < _memo["expires"]:
-            return _memo["snapshot"]
-        fetched_at = time.monotonic()  # taken before the read: freshness is never overstated
-        fresh = _redacted(store.read_latest())
-        _memo["snapshot"] = fresh
-        _memo["expires"] = fetched_at + conf.get().cache_seconds
-        return fresh
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _redacted(snap: store.Snapshot) -> store.Snapshot:
+def _read_redacted() -> store.Snapshot:
     """The runner stores redacted text; mask again what the views show (message, details),
     so a record written by anything else cannot carry a secret into a response."""
+    snap = store.read_latest()
     for record in snap.records.values():
         if isinstance(record, dict):
             for name in ("message", "details"):
                 if name in record:
-                    record[name] = _clean(record[name])
+                    record[name] = redact_deep(record[name])
     return snap
+
+
+_latest = FreshFor(_read_redacted)
+# The evaluation of the latest snapshot: (snapshot, valid until, Health).
+_evaluated: list = [None]
+
+
+def snapshot() -> store.Snapshot:
+    """The latest results, from Redis at most once per CACHE_SECONDS in this process."""
+    return _latest.get()
 
 
 def forget() -> None:
     """Drop this process's copy (tests, and after the settings change)."""
-    with _lock:
-        _memo["snapshot"] = None
-        _memo["expires"] = 0.0
-        _memo["health"] = None
+    _latest.forget()
+    _evaluated[0] = None
 
 
 @dataclass(frozen=True)
@@ -151,11 +131,11 @@ def health(names: list[str] | None = None, exclude: list[str] | None = None) -> 
     snap = snapshot()
     if names is None and not exclude:
         now = time.time()
-        memo = _memo.get("health")
+        memo = _evaluated[0]
         if memo is not None and memo[0] is snap and now < memo[1]:
             return memo[2]
         result = _evaluate(snap, None, None, now)
-        _memo["health"] = (snap, _next_expiry(result.checks, now), result)
+        _evaluated[0] = (snap, _next_expiry(result.checks, now), result)
         return result
     return _evaluate(snap, names, exclude, time.time())
 

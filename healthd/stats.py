@@ -34,7 +34,8 @@ from django.utils.module_loading import import_string
 
 from healthd import conf, redis_client, store
 from healthd.checks.base import HOSTNAME
-from healthd.redact import redact
+from healthd.memo import FreshFor
+from healthd.redact import redact, redact_deep
 
 logger = logging.getLogger("healthd.stats")
 
@@ -251,17 +252,7 @@ BUILTIN_STATS: dict[str, Callable[[], Any]] = {
 
 def _jsonable(value: Any) -> Any:
     """The value as JSON would carry it, with every string redacted."""
-    return _redact_strings(json.loads(json.dumps(value, default=str)))
-
-
-def _redact_strings(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {str(k): _redact_strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_strings(v) for v in value]
-    return value
+    return redact_deep(json.loads(json.dumps(value, default=str)))
 
 
 def _call_with_timeout(func: Callable[[], Any], label: str) -> Future:
@@ -368,27 +359,21 @@ class StatsSnapshot:
         return self.age is None or self.age > limit
 
 
-_lock = threading.Lock()
-_memo: dict[str, Any] = {"key": None, "snapshot": None, "expires": 0.0}
+def _read_snapshot() -> StatsSnapshot:
+    try:
+        return StatsSnapshot(read_stats())
+    except Exception as exc:
+        return StatsSnapshot(None, f"result store unavailable: {type(exc).__name__}")
+
+
+_latest = FreshFor(_read_snapshot)
 
 
 def latest_stats() -> StatsSnapshot:
     """The stored stats, from Redis at most once per CACHE_SECONDS; failures are returned."""
-    settings = conf.get()
-    memo_key = (settings.redis_url, store.key("stats"))
-    with _lock:
-        if _memo["key"] == memo_key and time.monotonic() < _memo["expires"]:
-            return _memo["snapshot"]
-        fetched_at = time.monotonic()
-        try:
-            snapshot = StatsSnapshot(read_stats())
-        except Exception as exc:
-            snapshot = StatsSnapshot(None, f"result store unavailable: {type(exc).__name__}")
-        _memo.update(key=memo_key, snapshot=snapshot, expires=fetched_at + settings.cache_seconds)
-        return snapshot
+    return _latest.get()
 
 
 def forget() -> None:
     """Drop this process's copy of the stats (tests, and after the settings change)."""
-    with _lock:
-        _memo.update(key=None, snapshot=None, expires=0.0)
+    _latest.forget()

@@ -25,8 +25,6 @@ be read, each probe fails at once and names the cause (``output`` in ``healthz``
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -37,9 +35,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from healthd import conf, state, store
+from healthd import state, store
 from healthd.checks import registry
 from healthd.checks.base import Status
+from healthd.memo import FreshFor
 from healthd.views.auth import may_see_details
 from healthd.views.common import json_response, never_raise
 
@@ -167,31 +166,24 @@ def readyz(request: HttpRequest) -> HttpResponse:
                         content_type="text/plain; charset=utf-8")
 
 
-_transitions_lock = threading.Lock()
-_transitions_memo: dict[str, Any] = {"key": None, "counts": None, "expires": 0.0}
+def _read_transition_counts() -> dict[str, int] | None:
+    try:
+        return store.transition_counts()
+    except Exception:
+        return None
+
+
+_transitions = FreshFor(_read_transition_counts)
 
 
 def transition_counts() -> dict[str, int] | None:
     """store.transition_counts() at most once per CACHE_SECONDS; None when unreadable."""
-    settings = conf.get()
-    memo_key = (settings.redis_url, store.key("transitions"))
-    with _transitions_lock:
-        if _transitions_memo["key"] == memo_key and time.monotonic() < _transitions_memo["expires"]:
-            return _transitions_memo["counts"]
-        fetched_at = time.monotonic()
-        try:
-            counts = store.transition_counts()
-        except Exception:
-            counts = None
-        _transitions_memo.update(key=memo_key, counts=counts,
-                                 expires=fetched_at + settings.cache_seconds)
-        return counts
+    return _transitions.get()
 
 
 def forget() -> None:
     """Drop this process's copy of the transition counters (tests)."""
-    with _transitions_lock:
-        _transitions_memo.update(key=None, counts=None, expires=0.0)
+    _transitions.forget()
 
 
 class CachedStateCollector(Collector):
