@@ -15,19 +15,30 @@ and a result older than the stored one is ignored rather than moving state backw
 from __future__ import annotations
 
 import json
+import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from healthd import conf, redis_client
 from healthd.checks.base import Check, Result
+from healthd.redact import redact
+
+logger = logging.getLogger("healthd.store")
 
 # KEYS[1] latest hash, KEYS[2] transitions hash
-# ARGV[1] name, ARGV[2] result JSON, ARGV[3] failures_before_failing,
+# ARGV[1] name, ARGV[2] result JSON (an object), ARGV[3] failures_before_failing,
 # ARGV[4] successes_before_passing, ARGV[5] state known elsewhere ('' if none)
+#
+# The result's own JSON is stored as given, with the state fields spliced on at its end,
+# so nothing is re-encoded by cjson (which turns [] into {} and rounds numbers).
+# A replay of the same result (redis-py retrying after a lost reply) returns the stored
+# outcome instead of counting the result twice.
 RECORD_SCRIPT = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local new = cjson.decode(ARGV[2])
+local checked_at = tonumber(new.checked_at)
 local need_fail = tonumber(ARGV[3])
 local need_pass = tonumber(ARGV[4])
 local previous = nil
@@ -37,8 +48,13 @@ local pending = nil
 local pending_count = 0
 if current then
   local old = cjson.decode(current)
-  if tonumber(old.checked_at) > tonumber(new.checked_at) then
-    return {'out-of-order', old.state, old.state}
+  local old_at = tonumber(old.checked_at)
+  local old_state = old.state or ''
+  if old_at > checked_at then
+    return {'out-of-order', old_state, old_state}
+  end
+  if old.id ~= nil and old.id == new.id then
+    return {old.outcome or 'same', old.outcome_previous or old_state, old_state}
   end
   previous = old.state
   since = old.since
@@ -50,12 +66,12 @@ elseif ARGV[5] ~= '' then
 end
 local observed = new.status
 local state = previous
-local changed = 0
+local changed = false
 if previous == nil then
   state = observed
-  since = new.checked_at
+  since = checked_at
   streak = 1
-  changed = 1
+  changed = true
 elseif observed == previous then
   streak = streak + 1
   pending = nil
@@ -75,25 +91,26 @@ else
   end
   if pending_count >= need then
     state = observed
-    since = new.checked_at
+    since = checked_at
     streak = pending_count
     pending = nil
     pending_count = 0
-    changed = 1
+    changed = true
   end
 end
-if since == nil then since = new.checked_at end
-new.state = state
-new.since = since
-new.streak = streak
-new.pending = pending
-new.pending_count = pending_count
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(new))
-if changed == 1 then
+if since == nil then since = checked_at end
+local outcome = 'same'
+if changed then outcome = 'changed' end
+local extra = {state = state, since = since, streak = streak, pending = pending or cjson.null,
+               pending_count = pending_count, outcome = outcome,
+               outcome_previous = previous or 'unknown'}
+local tail = cjson.encode(extra)
+local body = string.gsub(ARGV[2], '}%s*$', '')
+redis.call('HSET', KEYS[1], ARGV[1], body .. ',' .. string.sub(tail, 2))
+if changed then
   redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-  return {'changed', previous or 'unknown', state}
 end
-return {'same', previous or 'unknown', state}
+return {outcome, previous or 'unknown', state}
 """
 
 
@@ -135,26 +152,37 @@ def record(results: list[Result], checks: list[Check],
     pipe = client.pipeline(transaction=False)
     for result in results:
         check = by_name.get(result.name)
-        payload = result.to_dict()
-        if check is not None:
-            payload["stale_after"] = check.effective_stale_after
-            payload["interval"] = check.interval
         script(
             keys=[key("latest"), key("transitions")],
             args=[
-                result.name, json.dumps(payload),
+                result.name, json.dumps(_finite(result.to_dict()), allow_nan=False),
                 check.failures_before_failing if check else 1,
                 check.successes_before_passing if check else 1,
                 (known_states or {}).get(result.name, ""),
             ],
             client=pipe,
         )
-    replies = pipe.execute()
+    replies = pipe.execute(raise_on_error=False)
     transitions = []
-    for result, (outcome, previous, current) in zip(results, replies, strict=True):
+    for result, reply in zip(results, replies, strict=True):
+        if isinstance(reply, Exception):  # one bad result must not cost the others
+            logger.error("could not store the result of %s: %s", result.name, redact(reply))
+            continue
+        outcome, previous, current = reply
         if outcome == "changed":
             transitions.append(Transition(result.name, previous, current, result))
     return transitions
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinity or NaN: an observed value that is one is stored as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def read_latest() -> Snapshot:
@@ -178,7 +206,10 @@ def transition_counts() -> dict[str, int]:
     return {name: int(value) for name, value in raw.items()}
 
 
-def forget(names: list[str]) -> None:
-    """Drop the stored state of checks no longer configured."""
-    if names:
-        redis_client.writer().hdel(key("latest"), *names)
+def forget_unconfigured(configured: set[str]) -> list[str]:
+    """Drop the stored state of checks no longer configured; return their names."""
+    client = redis_client.writer()
+    gone = [name for name in client.hkeys(key("latest")) if name not in configured]
+    if gone:
+        client.hdel(key("latest"), *gone)
+    return gone

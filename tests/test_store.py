@@ -95,3 +95,29 @@ def test_a_closed_port_is_reported_not_raised(settings):
     snapshot = store.read_latest()
     assert time.monotonic() - started < 1.0
     assert not snapshot.ok and "unavailable" in snapshot.error
+
+
+def test_a_replayed_write_is_not_counted_twice_and_keeps_its_outcome():
+    """redis-py retries a pipeline whose reply was lost: the replay must change nothing."""
+    check = Check("db", lambda: None, failures_before_failing=2)
+    store.record([_result("db", Status.PASSING)], [check])
+    failing = _result("db", Status.FAILING)
+    assert store.record([failing], [check]) == []
+    assert store.record([failing], [check]) == []  # the replay: still one failure of two
+    assert store.read_latest().records["db"]["pending_count"] == 1
+    second = _result("db", Status.FAILING)
+    (changed,) = store.record([second], [check])
+    (replayed,) = store.record([second], [check])  # reply lost, retried: same outcome
+    assert (changed.previous, changed.current) == (replayed.previous, replayed.current)
+    assert store.transition_counts()["db"] == 2  # unknown->passing, passing->failing
+
+
+def test_stored_results_keep_their_json_and_a_bad_value_costs_only_its_check():
+    checks = [Check("a", lambda: None), Check("b", lambda: None)]
+    odd = Result("a", Status.PASSING, "ok", time.time(), 0.01, value=float("inf"),
+                 details={"workers": [], "big": 12345678901234567})
+    store.record([odd, _result("b", Status.FAILING)], checks)
+    records = store.read_latest().records
+    assert records["a"]["value"] is None
+    assert records["a"]["details"] == {"workers": [], "big": 12345678901234567}
+    assert records["b"]["state"] == "failing"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -81,6 +82,8 @@ class Result:
     host: str = HOSTNAME
     critical: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+    # Tells a replay of this result (a retried write) from another result.
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
