@@ -10,7 +10,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 
@@ -27,10 +27,12 @@ def _dt(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
-def known_states() -> dict[str, str]:
-    """The state of each check as the database remembers it ({} when it cannot be read)."""
+def known_states(names: list[str]) -> dict[str, str]:
+    """The state of these checks as the database remembers it ({} when it cannot be read)."""
+    if not names:
+        return {}
     try:
-        return dict(CheckStatus.objects.values_list("name", "status"))
+        return dict(CheckStatus.objects.filter(name__in=names).values_list("name", "status"))
     except Exception as exc:
         logger.warning("could not read check states from the database: %s", redact(exc))
         return {}
@@ -40,8 +42,8 @@ def _write(results: list[Result], transitions: list[dict]) -> None:
     with transaction.atomic():
         CheckResult.objects.bulk_create([
             CheckResult(
-                name=r.name, status=str(r.status), message=r.message[:10_000],
-                value=r.value, unit=r.unit or "", duration=r.duration,
+                name=r.name[:100], status=str(r.status), message=r.message[:10_000],
+                value=r.value, unit=(r.unit or "")[:20], duration=r.duration,
                 checked_at=_dt(r.checked_at), host=r.host,
             )
             for r in results
@@ -130,21 +132,33 @@ def _park(results: list[Result], transitions: list[dict]) -> None:
         logger.error("history lost: neither the database nor Redis answered: %s", redact(exc))
 
 
-def flush_backlog(batch: int = 500) -> int:
-    """Write the runs parked while the database was away; return how many were written."""
+def flush_backlog(limit: int = 200) -> int:
+    """Write up to ``limit`` runs parked while the database was away; return how many.
+
+    Each run is popped before it is written, so two workers never write the same one; a
+    run the database refuses for its data (not for being away) goes to a dead-letter list
+    instead of blocking every later run.
+    """
     try:
         client = redis_client.writer()
-        if not client.llen(store.key("history-backlog")):
-            return 0
     except Exception:
         return 0
     written = 0
-    while True:
-        items = client.lrange(store.key("history-backlog"), 0, batch - 1)
-        if not items:
+    while written < limit:
+        try:
+            item = client.lpop(store.key("history-backlog"))
+        except Exception:
             return written
-        for item in items:
+        if item is None:
+            return written
+        try:
             data = json.loads(item)
             _write([Result.from_dict(r) for r in data["results"]], data["transitions"])
-        client.ltrim(store.key("history-backlog"), len(items), -1)
-        written += len(items)
+        except (OperationalError, InterfaceError):
+            client.lpush(store.key("history-backlog"), item)  # still away: try next time
+            raise
+        except Exception as exc:
+            logger.error("a parked run was refused, kept aside: %s", redact(exc))
+            client.rpush(store.key("history-dead-letter"), item)
+        written += 1
+    return written

@@ -185,6 +185,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def unseen(names: list[str]) -> list[str]:
+    """The names that have no stored result yet (one round trip)."""
+    if not names:
+        return []
+    stored = redis_client.writer().hmget(key("latest"), names)
+    return [name for name, value in zip(names, stored, strict=True) if value is None]
+
+
 def read_latest() -> Snapshot:
     """Every latest record in one HGETALL; a failure is returned, never raised."""
     now = time.time()

@@ -42,7 +42,7 @@ def redis_conn() -> Iterator[redis.Redis]:
 
 def _delete_own_keys() -> None:
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for suffix in ("latest", "transitions", "history-backlog", "stats"):
+    for suffix in ("latest", "transitions", "history-backlog", "history-dead-letter", "stats"):
         client.delete(f"{settings.KEY_PREFIX}{suffix}")
     locks = list(client.scan_iter(match=f"{settings.KEY_PREFIX}run-lock:*", count=1000))
     if locks:

@@ -160,8 +160,9 @@ def build_check(entry: Any, adapter: Callable | None = None) -> Check:
             f"unknown check {target!r}: use one of {sorted(BUILTINS)} or a dotted path"
         )
     name = entry.get("name") or name
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise ImproperlyConfigured(f"check name {name!r} must match {NAME_PATTERN.pattern}")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > 100:
+        raise ImproperlyConfigured(
+            f"check name {name!r} must match {NAME_PATTERN.pattern}, at most 100 characters")
     counts = {}
     for key in ("failures_before_failing", "successes_before_passing"):
         value = entry.get(key, 1)

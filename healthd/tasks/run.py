@@ -58,13 +58,17 @@ def run_and_record(names: list[str] | None = None, once_per: float | None = None
         results = run_checks(checks)
     summary = RunSummary(results)
     try:
-        transitions = store.record(results, checks, history.known_states())
+        # Redis first, and the database only for checks Redis has never seen (after a
+        # flush or a restart): a database that hangs must not hold up the state.
+        unseen = store.unseen([r.name for r in results])
+        transitions = store.record(results, checks, history.known_states(unseen))
         summary.stored = True
     except Exception as exc:
         logger.error("could not write results to Redis: %s", redact(exc))
         transitions = []
     summary.transitions = [t for t in transitions if _worth_announcing(t)]
-    summary.saved = history.save(results, summary.transitions)
+    # Announced before the history is written: Redis has already counted them as seen.
     for transition in summary.transitions:
         alerts.announce(transition)
+    summary.saved = history.save(results, summary.transitions)
     return summary
