@@ -34,7 +34,9 @@ def _first_run(sender=None, **kwargs) -> None:
         run_checks.apply_async(expires=60)
         gather_stats.apply_async(expires=60)
     except Exception as exc:  # the worker must start even if this cannot be queued
-        logger.error("could not queue healthd's first run: %s", exc)
+        from healthd.redact import redact
+
+        logger.error("could not queue healthd's first run: %s", redact(exc))
 
 
 def check_settings(app_configs=None, **kwargs) -> list[django_checks.CheckMessage]:

@@ -64,12 +64,12 @@ class HealthdSettings:
     interval: float
     timeout: float
     stale_after_intervals: float
-    redis_url: str | None
+    redis_url: str | None = field(repr=False)  # may carry a password
     key_prefix: str
     redis_timeout: float
     cache_seconds: float
     public_details: bool
-    tokens: tuple[str, ...]
+    tokens: tuple[str, ...] = field(repr=False)
     migrations_level: str
     celery_min_workers: int
     celery_timeout: float
@@ -84,7 +84,7 @@ class HealthdSettings:
     watchman_checks: tuple[str, ...]
     token_name: str
     heartbeat_failed_status: int
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def _broker_redis_url() -> str | None:

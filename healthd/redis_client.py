@@ -39,22 +39,34 @@ def _sentinel_client(url: str, **options) -> redis.Redis:
 
     parts = urlsplit(url.replace(SENTINEL_SCHEME, "redis://", 1))
     credentials, _, hosts = parts.netloc.rpartition("@")
-    password = unquote(credentials.partition(":")[2]) or None if credentials else None
+    username, _, password = credentials.partition(":")
     nodes = []
     for node in hosts.split(","):
-        host, _, port = node.rpartition(":")
-        nodes.append((host or node, int(port) if port else 26379))
+        nodes.append(_host_port(node))
     path = [p for p in parts.path.split("/") if p]
     if not path:
         raise ValueError("a Sentinel URL names the service: redis+sentinel://host:26379/mymaster")
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
     query = parse_qs(parts.query)
+    # The sentinels get the same timeouts and retry policy as the master: redis-py's
+    # default retries would turn frozen sentinels into a many-second wait per read.
     sentinel_kwargs = {"socket_timeout": options["socket_timeout"],
-                       "socket_connect_timeout": options["socket_connect_timeout"]}
+                       "socket_connect_timeout": options["socket_connect_timeout"],
+                       "retry": options["retry"]}
     if "sentinel_password" in query:
         sentinel_kwargs["password"] = query["sentinel_password"][0]
     sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs)
-    return sentinel.master_for(service, password=password, db=db, **options)
+    return sentinel.master_for(service, username=unquote(username) or None,
+                               password=unquote(password) or None, db=db, **options)
+
+
+def _host_port(node: str, default_port: int = 26379) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
+    if node.startswith("["):
+        host, _, rest = node[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    host, _, port = node.partition(":")
+    return host, int(port) if port else default_port
 
 
 def make_client(url: str, timeout: float, retries: int) -> redis.Redis:

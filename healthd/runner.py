@@ -90,26 +90,58 @@ def _current_celery_app() -> object:
     return current_app._get_current_object()
 
 
+# Threads of checks that ran past their timeout and have not returned, by check name:
+# while one hangs, later runs report it instead of starting another thread that would
+# hang too (a thread, and maybe a connection, leaked every run).
+_hung: dict[str, tuple[threading.Thread, float]] = {}
+_hung_lock = threading.Lock()
+
+
+def _still_hanging(check: Check) -> Result | None:
+    with _hung_lock:
+        entry = _hung.get(check.name)
+        if entry is None:
+            return None
+        thread, since = entry
+        if not thread.is_alive():
+            del _hung[check.name]
+            return None
+    return Result(
+        check.name, Status.FAILING,
+        f"TimeoutError: a run started {time.time() - since:.0f} s ago has still not returned",
+        time.time(), 0.0, critical=check.critical,
+    )
+
+
 def run_checks(checks: Iterable[Check]) -> list[Result]:
     """Run every check concurrently; return one result per check, in the given order."""
     started = time.monotonic()
     celery_app = _current_celery_app()
-    pending: list[tuple[Check, Future, float]] = []
+    pending: list[tuple[Check, Future | Result, threading.Thread | None, float]] = []
     for check in checks:
+        hanging = _still_hanging(check)
+        if hanging is not None:
+            pending.append((check, hanging, None, hanging.checked_at))
+            continue
         future: Future = Future()
         thread = threading.Thread(
             target=_thread_body, args=(check, future, celery_app),
             name=f"healthd:{check.name}", daemon=True,
         )
-        pending.append((check, future, time.time()))
+        pending.append((check, future, thread, time.time()))
         thread.start()
     results = []
-    for check, future, checked_at in pending:
+    for check, future, thread, checked_at in pending:
+        if isinstance(future, Result):
+            results.append(future)
+            continue
         remaining = max(0.0, started + check.timeout - time.monotonic())
         try:
             results.append(future.result(timeout=remaining))
         except FutureTimeout:
             logger.error("check %s timed out after %.1f s", check.name, check.timeout)
+            with _hung_lock:
+                _hung[check.name] = (thread, checked_at)
             results.append(Result(
                 check.name, Status.FAILING, f"TimeoutError: no answer within {check.timeout:g} s",
                 checked_at, check.timeout, critical=check.critical,

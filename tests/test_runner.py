@@ -66,3 +66,24 @@ def test_return_values_map_to_statuses():
     assert results["warn"].status == Status.WARNING and results["warn"].message == "disk 85% full"
     assert (results["observed"].value, results["observed"].unit) == (812.5, "ms")
     assert results["observed"].duration >= 0 and results["observed"].host
+
+
+def test_a_check_still_hanging_is_reported_without_another_thread():
+    release = threading.Event()
+    starts = []
+
+    def hangs():
+        starts.append(1)
+        release.wait(30)
+
+    check = Check("stuck", hangs, timeout=0.3)
+    (first,) = run_checks([check])
+    (second,) = run_checks([check])
+    assert first.status == second.status == Status.FAILING
+    assert "has still not returned" in second.message
+    assert len(starts) == 1  # no second thread stuck beside the first
+    release.set()
+    from tests.conftest import wait_for
+
+    wait_for(lambda: run_checks([Check("stuck", lambda: None, timeout=0.3)])[0].status
+             == Status.PASSING, timeout=5, message="the check to run again once released")

@@ -62,3 +62,31 @@ def test_the_command_and_migrate_write_the_schedule():
     PeriodicTask.objects.filter(name__startswith="healthd").delete()
     call_command("migrate", verbosity=0)
     assert "healthd: checks every 30s" in _rows()
+
+
+def test_a_row_renamed_by_a_new_interval_stays_disabled_and_a_crontab_row_is_left_be(settings):
+    from django_celery_beat.models import CrontabSchedule
+
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": ["database", {"check": "cache",
+                                                                    "interval": 300}]}
+    sync_schedule()
+    PeriodicTask.objects.filter(name="healthd: checks every 30s").update(enabled=False)
+    nightly = CrontabSchedule.objects.create(minute="0", hour="3")
+    PeriodicTask.objects.filter(name="healthd: checks every 300s").update(
+        interval=None, crontab=nightly)
+    settings.HEALTHD = {**settings.HEALTHD, "INTERVAL": 60}
+    changes = sync_schedule()
+    assert "healthd: checks every 60s" in changes["created"]
+    assert PeriodicTask.objects.get(name="healthd: checks every 60s").enabled is False
+    kept = PeriodicTask.objects.get(name="healthd: checks every 300s")
+    assert kept.crontab == nightly and kept.interval is None
+
+
+def test_results_of_removed_checks_leave_the_store(settings, redis_conn):
+    from healthd import store
+    from tests.support import write_all
+
+    write_all()
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": ["database"]}
+    sync_schedule()
+    assert list(store.read_latest().records) == ["database"]

@@ -1,7 +1,8 @@
 """``celery``: workers answer a ping, and every configured queue has a consumer.
 
-``control.ping`` is given ``limit`` so it returns as soon as the expected workers
-answer instead of always waiting out the timeout. It works inside a worker: the
+When STATUS_CELERY_WORKERS names full worker names (``celery@host``), ``control.ping``
+asks only those, with ``limit``, so it returns as soon as they answer; otherwise it
+waits out ``CELERY_TIMEOUT`` to hear from every worker. It works inside a worker: the
 reply comes from each worker's consumer, not from the pool slot running this check.
 """
 
@@ -39,10 +40,15 @@ def make(
         expected = list(workers if workers is not None else settings.celery_workers)
         minimum = max(min_workers if min_workers is not None else settings.celery_min_workers, 1)
         wait = timeout if timeout is not None else settings.celery_timeout
-        limit = len(expected) if expected else minimum
-
         started = time.perf_counter()
-        replies = current_app.control.ping(timeout=wait, limit=limit) or []
+        if expected and all("@" in name for name in expected):
+            # Asked only of the named workers, and done as soon as all of them answer.
+            replies = current_app.control.ping(
+                destination=expected, timeout=wait, limit=len(expected)) or []
+        else:
+            # Everyone who answers within the timeout: a limit would stop at the first
+            # replies, which may not be the expected workers or every queue's consumer.
+            replies = current_app.control.ping(timeout=wait) or []
         answered = sorted(name for reply in replies for name in reply)
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         details: dict = {"workers": answered, "ping_ms": elapsed}

@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from healthd import conf
@@ -55,6 +56,8 @@ def sync_schedule() -> dict[str, list[str]]:
     changes: dict[str, list[str]] = {"created": [], "updated": [], "removed": []}
     wanted = wanted_rows()
     with transaction.atomic():
+        obsolete = list(
+            PeriodicTask.objects.filter(name__startswith=PREFIX).exclude(name__in=wanted))
         for name, (task, every, kwargs) in wanted.items():
             schedule, _ = IntervalSchedule.objects.get_or_create(
                 every=every, period=IntervalSchedule.SECONDS
@@ -65,22 +68,55 @@ def sync_schedule() -> dict[str, list[str]]:
             }
             row = PeriodicTask.objects.filter(name=name).first()
             if row is None:
-                PeriodicTask.objects.create(name=name, enabled=True, **fields)
+                enabled = _enabled_before(obsolete, task, kwargs)
+                PeriodicTask.objects.create(name=name, enabled=enabled, **fields)
                 changes["created"].append(name)
                 continue
+            if row.crontab_id or row.solar_id or row.clocked_id:
+                # The operator put this row on another kind of schedule: theirs to keep.
+                fields = {k: v for k, v in fields.items() if k not in ("interval",)}
+            if row.expires:
+                fields.pop("expire_seconds")  # the operator set an absolute expiry
             stale = {k: v for k, v in fields.items() if getattr(row, k) != v}
             if stale:
                 for field_name, value in stale.items():
                     setattr(row, field_name, value)
-                row.save(update_fields=list(stale))
+                try:
+                    row.save(update_fields=list(stale))
+                except ValidationError as exc:
+                    logger.error("healthd schedule: left %r as it is: %s", name, exc)
+                    continue
                 changes["updated"].append(name)
-        obsolete = PeriodicTask.objects.filter(name__startswith=PREFIX).exclude(name__in=wanted)
-        changes["removed"] = sorted(obsolete.values_list("name", flat=True))
-        obsolete.delete()
+        changes["removed"] = sorted(row.name for row in obsolete)
+        PeriodicTask.objects.filter(pk__in=[row.pk for row in obsolete]).delete()
         PeriodicTasks.update_changed()
     if any(changes.values()):
         logger.info("healthd schedule: %s", changes)
+    _forget_unconfigured_results()
     return changes
+
+
+def _forget_unconfigured_results() -> None:
+    """Drop the stored results of checks no longer configured (Redis may be away: fine)."""
+    from healthd import store
+    from healthd.checks import registry
+
+    try:
+        store.forget_unconfigured({c.name for c in registry.configured_checks()})
+    except Exception as exc:
+        logger.warning("could not drop results of removed checks: %s", type(exc).__name__)
+
+
+def _enabled_before(obsolete: list, task: str, kwargs: dict) -> bool:
+    """A row renamed by a change of interval keeps the operator's "disabled"."""
+    names = set(kwargs.get("names", []))
+    for row in obsolete:
+        if row.task != task:
+            continue
+        before = set(json.loads(row.kwargs or "{}").get("names", []))
+        if (names & before or not names) and not row.enabled:
+            return False
+    return True
 
 
 def on_post_migrate(**kwargs) -> None:
