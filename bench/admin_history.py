@@ -6,7 +6,8 @@ Django's test client logged in as a superuser (median of 5), then prunes a backl
 2,000,000 expired rows while another thread keeps loading the changelist, and prints
 the worst admin latency seen during the pruning.
 
-    cd /work/main && PYTHONPATH=. \\
+    # from the repository root:
+    PYTHONPATH=. \\
       DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthd_bench \\
       REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/admin_history.py
 
