@@ -150,16 +150,23 @@ def _allowed(request: HttpRequest) -> bool:
     return not tokens_configured() or token_is_valid(request)
 
 
-@require_safe
-@never_raise
-def status(request: HttpRequest) -> HttpResponse:
-    """``/watchman/``: every selected check in watchman's shape."""
+def _selected_health(request: HttpRequest) -> state.Health | HttpResponse:
+    """The health of the checks the request selects, or the 403/400/404 answer instead."""
     if not _allowed(request):
         return _forbidden()
     names = _selection_or_error(request)
     if isinstance(names, HttpResponse):
         return names
-    health = state.health(names)
+    return state.health(names)
+
+
+@require_safe
+@never_raise
+def status(request: HttpRequest) -> HttpResponse:
+    """``/watchman/``: every selected check in watchman's shape."""
+    health = _selected_health(request)
+    if isinstance(health, HttpResponse):
+        return health
     body: dict[str, Any] = {}
     for check_state in health.checks:
         body.update(watchman_entries(check_state))
@@ -192,12 +199,9 @@ def ping(request: HttpRequest) -> HttpResponse:
 @never_raise
 def dashboard(request: HttpRequest) -> HttpResponse:
     """``/watchman/dashboard/``: the same checks as a page, with the age of each result."""
-    if not _allowed(request):
-        return _forbidden()
-    names = _selection_or_error(request)
-    if isinstance(names, HttpResponse):
-        return names
-    health = state.health(names)
+    health = _selected_health(request)
+    if isinstance(health, HttpResponse):
+        return health
     groups = []
     for check_state in health.checks:
         for key, value in watchman_entries(check_state).items():
