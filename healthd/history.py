@@ -125,8 +125,8 @@ def _park(results: list[Result], transitions: list[dict]) -> None:
     try:
         client = redis_client.writer()
         pipe = client.pipeline()
-        pipe.rpush(store.key("history-backlog"), payload)
-        pipe.ltrim(store.key("history-backlog"), -BACKLOG_LIMIT, -1)
+        pipe.rpush(store.keys().history_backlog, payload)
+        pipe.ltrim(store.keys().history_backlog, -BACKLOG_LIMIT, -1)
         pipe.execute()
     except Exception as exc:
         logger.error("history lost: neither the database nor Redis answered: %s", redact(exc))
@@ -146,7 +146,7 @@ def flush_backlog(limit: int = 200) -> int:
     written = 0
     while written < limit:
         try:
-            item = client.lpop(store.key("history-backlog"))
+            item = client.lpop(store.keys().history_backlog)
         except Exception:
             return written
         if item is None:
@@ -155,10 +155,10 @@ def flush_backlog(limit: int = 200) -> int:
             data = json.loads(item)
             _write([Result.from_dict(r) for r in data["results"]], data["transitions"])
         except (OperationalError, InterfaceError):
-            client.lpush(store.key("history-backlog"), item)  # still away: try next time
+            client.lpush(store.keys().history_backlog, item)  # still away: try next time
             raise
         except Exception as exc:
             logger.error("a parked run was refused, kept aside: %s", redact(exc))
-            client.rpush(store.key("history-dead-letter"), item)
+            client.rpush(store.keys().history_dead_letter, item)
         written += 1
     return written

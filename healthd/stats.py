@@ -327,12 +327,12 @@ def _custom_call(provider: Provider) -> Callable[[], Any]:
 
 def store_stats(data: dict[str, Any]) -> None:
     """Keep the gathered stats in Redis (the writer client: a few quick retries)."""
-    redis_client.writer().set(store.key("stats"), json.dumps(data, default=str))
+    redis_client.writer().set(store.keys().stats, json.dumps(data, default=str))
 
 
 def read_stats() -> dict[str, Any] | None:
     """The stored stats, or None when none were gathered yet; raises when Redis fails."""
-    raw = redis_client.reader().get(store.key("stats"))
+    raw = redis_client.reader().get(store.keys().stats)
     if raw is None:
         return None
     data = json.loads(raw)

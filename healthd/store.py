@@ -1,11 +1,19 @@
 """The Redis side: write results, read them all in one round trip, detect transitions.
 
-Layout, under the configured key prefix (default ``healthd:``):
+Every Redis key healthd uses is named here (see :class:`Keys`), under the configured
+key prefix (default ``healthd:``):
 
 - ``latest``: a hash, one field per check, holding the latest result as JSON plus the
   check's state after hysteresis (``state``, ``since``, ``streak``, ``pending``,
   ``pending_count``). ``HGETALL`` reads every check at once.
 - ``transitions``: a hash of transition counters per check (for /metrics).
+- ``history-backlog``: a list of runs whose history the database refused (it was away);
+  the next run that finds the database back writes them, oldest first.
+- ``history-dead-letter``: a list of parked runs the database refused for their data,
+  set aside so they do not block the backlog.
+- ``stats``: a string, django-status's gathered stats as JSON.
+- ``run-lock:<digest>``: a short-lived string per scheduled run of a set of checks, so a
+  doubled beat does not double the runs.
 
 Writing a result and deciding whether it is a transition is one Lua script, so when
 several workers finish at the same moment each transition is reported exactly once,
@@ -137,8 +145,48 @@ class Snapshot:
         return self.error is None
 
 
-def key(suffix: str) -> str:
-    return f"{conf.get().key_prefix}{suffix}"
+@dataclass(frozen=True)
+class Keys:
+    """The name of every Redis key healthd uses, under one prefix."""
+
+    prefix: str
+
+    @property
+    def latest(self) -> str:
+        return f"{self.prefix}latest"
+
+    @property
+    def transitions(self) -> str:
+        return f"{self.prefix}transitions"
+
+    @property
+    def history_backlog(self) -> str:
+        return f"{self.prefix}history-backlog"
+
+    @property
+    def history_dead_letter(self) -> str:
+        return f"{self.prefix}history-dead-letter"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.prefix}stats"
+
+    def run_lock(self, digest: str) -> str:
+        return f"{self.prefix}run-lock:{digest}"
+
+    @property
+    def run_lock_pattern(self) -> str:
+        return f"{self.prefix}run-lock:*"
+
+    def all_fixed(self) -> tuple[str, ...]:
+        """Every key that is not per run (for cleaning up after a test)."""
+        return (self.latest, self.transitions, self.history_backlog,
+                self.history_dead_letter, self.stats)
+
+
+def keys() -> Keys:
+    """The key layout under the configured prefix, read at call time."""
+    return Keys(conf.get().key_prefix)
 
 
 def record(results: list[Result], checks: list[Check],
@@ -153,7 +201,7 @@ def record(results: list[Result], checks: list[Check],
     for result in results:
         check = by_name.get(result.name)
         script(
-            keys=[key("latest"), key("transitions")],
+            keys=[keys().latest, keys().transitions],
             args=[
                 result.name, json.dumps(_finite(result.to_dict()), allow_nan=False),
                 check.failures_before_failing if check else 1,
@@ -189,7 +237,7 @@ def unseen(names: list[str]) -> list[str]:
     """The names that have no stored result yet (one round trip)."""
     if not names:
         return []
-    stored = redis_client.writer().hmget(key("latest"), names)
+    stored = redis_client.writer().hmget(keys().latest, names)
     return [name for name, value in zip(names, stored, strict=True) if value is None]
 
 
@@ -197,7 +245,7 @@ def read_latest() -> Snapshot:
     """Every latest record in one HGETALL; a failure is returned, never raised."""
     now = time.time()
     try:
-        raw = redis_client.reader().hgetall(key("latest"))
+        raw = redis_client.reader().hgetall(keys().latest)
     except Exception as exc:
         return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
     records = {}
@@ -210,14 +258,14 @@ def read_latest() -> Snapshot:
 
 
 def transition_counts() -> dict[str, int]:
-    raw = redis_client.reader().hgetall(key("transitions"))
+    raw = redis_client.reader().hgetall(keys().transitions)
     return {name: int(value) for name, value in raw.items()}
 
 
 def forget_unconfigured(configured: set[str]) -> list[str]:
     """Drop the stored state of checks no longer configured; return their names."""
     client = redis_client.writer()
-    gone = [name for name in client.hkeys(key("latest")) if name not in configured]
+    gone = [name for name in client.hkeys(keys().latest) if name not in configured]
     if gone:
-        client.hdel(key("latest"), *gone)
+        client.hdel(keys().latest, *gone)
     return gone

@@ -15,7 +15,7 @@ import redis
 from django.conf import settings
 
 import tests.celery_app  # noqa: F401 - makes the tests' Celery app the current app
-from healthd import conf, redis_client, state
+from healthd import conf, redis_client, state, store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,9 +42,9 @@ def redis_conn() -> Iterator[redis.Redis]:
 
 def _delete_own_keys() -> None:
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for suffix in ("latest", "transitions", "history-backlog", "history-dead-letter", "stats"):
-        client.delete(f"{settings.KEY_PREFIX}{suffix}")
-    locks = list(client.scan_iter(match=f"{settings.KEY_PREFIX}run-lock:*", count=1000))
+    layout = store.Keys(settings.KEY_PREFIX)
+    client.delete(*layout.all_fixed())
+    locks = list(client.scan_iter(match=layout.run_lock_pattern, count=1000))
     if locks:
         client.delete(*locks)
     client.close()

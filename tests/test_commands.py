@@ -71,7 +71,7 @@ def test_healthd_check_runs_records_and_prints_a_table(custom_checks, redis_conn
     float(lines[1].split()[2])  # the duration in ms
     assert set(CheckResult.objects.values_list("name", "status")) == {
         ("web", "passing"), ("disk", "warning")}
-    assert set(redis_conn.hkeys(store.key("latest"))) == {"web", "disk"}
+    assert set(redis_conn.hkeys(store.keys().latest)) == {"web", "disk"}
 
 
 @pytest.mark.django_db

@@ -23,6 +23,7 @@ from django.db import connection
 
 from healthd import redis_client, state
 from healthd.models import CheckResult
+from healthd.store import Keys
 from tests import faultchecks
 from tests.conftest import start_process, start_worker, stop_process, wait_for
 from tests.test_redis_topologies import REDIS_SERVER, _free_port
@@ -205,7 +206,7 @@ def _heartbeat(client) -> tuple[int, float]:
 def _latest_checked_at(store: StoreServer, name: str) -> float:
     import json
 
-    raw = redis.Redis.from_url(store.url).hget(f"{django_settings.KEY_PREFIX}latest", name)
+    raw = redis.Redis.from_url(store.url).hget(Keys(django_settings.KEY_PREFIX).latest, name)
     return json.loads(raw)["checked_at"] if raw else 0.0
 
 

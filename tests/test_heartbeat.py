@@ -83,7 +83,7 @@ def test_a_stale_result_is_500(client, settings):
 def test_a_check_that_never_ran_is_500(client, settings):
     settings.DEBUG = True
     _write_all()
-    redis_client.writer().hdel(store.key("latest"), "email")
+    redis_client.writer().hdel(store.keys().latest, "email")
     response = client.get("/__heartbeat__")
     assert response.status_code == 500
     assert response.json()["details"]["email"]["healthd_status"] == "unknown"

@@ -19,14 +19,14 @@ def _run(name: str, status: Status = Status.PASSING) -> list[Result]:
 
 def test_parked_runs_are_written_once_in_order_and_a_bad_one_is_set_aside():
     history._park(_run("first"), [])
-    redis_client.writer().rpush(store.key("history-backlog"), '{"results": [{"bad": 1}]}')
+    redis_client.writer().rpush(store.keys().history_backlog, '{"results": [{"bad": 1}]}')
     history._park(_run("second"), [])
     assert history.save(_run("current"), []) is True
     assert list(CheckResult.objects.order_by("id").values_list("name", flat=True)) == [
         "first", "second", "current"]
     client = redis_client.writer()
-    assert client.llen(store.key("history-backlog")) == 0
-    assert client.llen(store.key("history-dead-letter")) == 1
+    assert client.llen(store.keys().history_backlog) == 0
+    assert client.llen(store.keys().history_dead_letter) == 1
     assert history.save(_run("later"), []) is True  # nothing written twice
     assert CheckResult.objects.filter(name="first").count() == 1
 

@@ -71,7 +71,7 @@ def test_a_non_critical_failure_shows_but_stays_200(client, settings):
 
 def test_stale_and_never_run_checks_are_not_ok_and_say_why(client, django_assert_num_queries):
     _write_all(but="email")  # email never ran
-    redis_client.writer().hdel(store.key("latest"), "storage")
+    redis_client.writer().hdel(store.keys().latest, "storage")
     _write("storage", Status.PASSING, age=95)
     with django_assert_num_queries(0):
         response = client.get("/watchman/")

@@ -37,7 +37,7 @@ def claim_run(names: list[str] | None, once_per: float) -> bool:
     digest = hashlib.sha1(",".join(sorted(names or ["*"])).encode(), usedforsecurity=False)
     try:
         return bool(redis_client.writer().set(
-            store.key(f"run-lock:{digest.hexdigest()[:16]}"), "1",
+            store.keys().run_lock(digest.hexdigest()[:16]), "1",
             nx=True, px=max(100, int(once_per * 500)),
         ))
     except Exception as exc:
