@@ -38,6 +38,9 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from healthd import conf
+from healthd.redact import redact
+
 # Every health probe healthd serves: the dockerflow, Kubernetes-style and Prometheus
 # endpoints, and the watchman and django-status APIs below their prefixes.
 PROBE_PATHS: tuple[str, ...] = (
@@ -55,8 +58,6 @@ PROBE_PATHS: tuple[str, ...] = (
 
 def skipped_paths() -> tuple[str, ...]:
     """The paths left out of request summaries and traces, from the settings in force."""
-    from healthd import conf
-
     configured = conf.get().raw.get("SUMMARY_SKIP_PATHS")
     if configured is None:
         return PROBE_PATHS
@@ -83,8 +84,6 @@ class SafeJSONEncoder(json.JSONEncoder):
 
 def safer_format_traceback(exc_type: type, exc_value: BaseException, exc_tb: Any) -> str:
     """The traceback as text, frames and source lines only (no locals), secrets masked."""
-    from healthd.redact import redact
-
     return redact("".join(traceback.format_exception(exc_type, exc_value, exc_tb)))
 
 
@@ -111,8 +110,6 @@ class JsonLogFormatter(logging.Formatter):
 
     def convert_record(self, record: logging.LogRecord) -> dict[str, Any]:
         """The mozlog envelope of one record, with its extra attributes under Fields."""
-        from healthd.redact import redact
-
         out = {
             "Timestamp": int(record.created * 1e9),
             "Type": record.name,
@@ -168,7 +165,5 @@ def probe_free_sampler(rate: float) -> Callable[[dict[str, Any]], float]:
 
 def sentry_traces_sampler(sampling_context: dict[str, Any]) -> float:
     """Sentry ``traces_sampler``: probes 0, others the parent's or HEALTHD["TRACES_SAMPLE_RATE"]."""
-    from healthd import conf
-
     rate = float(conf.get().raw.get("TRACES_SAMPLE_RATE", 1.0))
     return probe_free_sampler(rate)(sampling_context)

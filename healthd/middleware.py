@@ -21,6 +21,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from healthd.logging import is_probe_path, skipped_paths
+from healthd.redact import redact
 
 summary_logger = logging.getLogger("request.summary")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -53,8 +54,6 @@ class RequestSummaryMiddleware:
             return None
         extra = self.summary(request)
         extra["errno"] = 500
-        from healthd.redact import redact
-
         summary_logger.error(redact(exception), extra=extra)
         request._summary_logged = True
         return None

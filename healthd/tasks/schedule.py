@@ -15,7 +15,8 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from healthd import conf
+from healthd import conf, store
+from healthd.checks import registry
 
 logger = logging.getLogger("healthd.schedule")
 
@@ -33,8 +34,6 @@ def row_name(interval: int) -> str:
 
 def wanted_rows() -> dict[str, tuple[str, int, dict]]:
     """{row name: (task, interval seconds, kwargs)} from the settings in force."""
-    from healthd.checks import registry
-
     groups: dict[int, list[str]] = defaultdict(list)
     for check in registry.configured_checks():
         groups[max(1, round(check.interval))].append(check.name)
@@ -98,9 +97,6 @@ def sync_schedule() -> dict[str, list[str]]:
 
 def _forget_unconfigured_results() -> None:
     """Drop the stored results of checks no longer configured (Redis may be away: fine)."""
-    from healthd import store
-    from healthd.checks import registry
-
     try:
         store.forget_unconfigured({c.name for c in registry.configured_checks()})
     except Exception as exc:

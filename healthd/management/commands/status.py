@@ -12,13 +12,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from healthd import state
+from healthd.stats import read_stats
+
 RESOURCES = ("health", "stats")
 
 
 def health_data(names: list[str] | None = None) -> tuple[dict[str, Any], bool]:
     """The health resource from the cached state, and whether the site is healthy."""
-    from healthd import state
-
     health = state.health(names)
     checks = {}
     for check in health.checks:
@@ -40,11 +41,7 @@ def health_data(names: list[str] | None = None) -> tuple[dict[str, Any], bool]:
 
 
 def stats_data() -> dict[str, Any]:
-    """Whatever stats are stored; empty when healthd.stats is missing or cannot be read."""
-    try:
-        from healthd.stats import read_stats
-    except ImportError:
-        return {}
+    """Whatever stats are stored, or why they cannot be read."""
     try:
         return dict(read_stats() or {})
     except Exception as exc:

@@ -1,0 +1,82 @@
+"""Django system checks for healthd's settings: a malformed setting stops start-up
+(``manage.py check``, ``runserver``, ``migrate``) with an error that names it.
+
+Health checks are not registered here: they run on the schedule, not at start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks as django_checks
+
+from healthd import conf
+from healthd.checks import registry
+from healthd.redact import redact
+
+TAG = "healthd"
+
+# Stable IDs: a site may silence one with SILENCED_SYSTEM_CHECKS.
+E_NOT_A_DICT = "healthd.E001"
+E_UNKNOWN_KEY = "healthd.E002"
+E_NOT_POSITIVE = "healthd.E003"
+E_BAD_REDIS_URL = "healthd.E004"
+E_BAD_CHECKS = "healthd.E005"
+E_NOT_WHOLE = "healthd.E006"
+E_BAD_FAILED_STATUS = "healthd.E007"
+
+POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
+            "CELERY_TIMEOUT", "STATS_INTERVAL")
+WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+
+
+def _error(setting: str, problem: str, check_id: str) -> django_checks.CheckMessage:
+    return django_checks.Error(f"{setting}: {problem}", id=check_id)
+
+
+def _number_problems(user: dict[str, Any]) -> list[django_checks.CheckMessage]:
+    found = []
+    for name in POSITIVE:
+        value = user.get(name, conf.DEFAULTS.get(name))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            found.append(_error(f'HEALTHD["{name}"]', f"must be a positive number, not {value!r}",
+                                E_NOT_POSITIVE))
+    for name in WHOLE:
+        value = user.get(name, conf.DEFAULTS.get(name))
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            found.append(_error(f'HEALTHD["{name}"]', f"must be a whole number >= 0, not {value!r}",
+                                E_NOT_WHOLE))
+    return found
+
+
+@django_checks.register(TAG)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[django_checks.CheckMessage]:
+    """Every malformed healthd setting, each naming the setting; empty when all is well."""
+    user = getattr(settings, "HEALTHD", None)
+    if user is None:
+        user = {}
+    if not isinstance(user, dict):
+        return [_error("HEALTHD", f"must be a dict, not {type(user).__name__}", E_NOT_A_DICT)]
+    found = []
+    unknown = sorted(set(user) - set(conf.DEFAULTS))
+    if unknown:
+        found.append(_error("HEALTHD", f"unknown key(s) {unknown}; known: {sorted(conf.DEFAULTS)}",
+                            E_UNKNOWN_KEY))
+    found += _number_problems(user)
+    url = user.get("REDIS_URL")
+    if url is not None and (not isinstance(url, str) or not url.startswith(REDIS_SCHEMES)):
+        found.append(_error('HEALTHD["REDIS_URL"]',
+                            f"must be a redis://, rediss:// or unix:// URL, not {redact(url)!r}",
+                            E_BAD_REDIS_URL))
+    status = getattr(settings, "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE", 500)
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        found.append(_error("DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE",
+                            f"must be an HTTP error status (400-599), not {status!r}",
+                            E_BAD_FAILED_STATUS))
+    if not found:
+        # The checks are resolved from the other settings, so only once those are sound.
+        for problem in registry.problems():
+            found.append(_error('HEALTHD["CHECKS"]', problem, E_BAD_CHECKS))
+    return found

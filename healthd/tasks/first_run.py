@@ -1,0 +1,19 @@
+"""A first run as soon as a worker is up, so a fresh deploy is not red for an interval."""
+
+from __future__ import annotations
+
+import logging
+
+from healthd.redact import redact
+from healthd.tasks import gather_stats, run_checks
+
+logger = logging.getLogger("healthd")
+
+
+def queue_first_run(sender: object = None, **kwargs: object) -> None:
+    """Celery's ``worker_ready`` receiver: queue a run of the checks and a stats gathering."""
+    try:
+        run_checks.apply_async(expires=60)
+        gather_stats.apply_async(expires=60)
+    except Exception as exc:  # the worker must start even if this cannot be queued
+        logger.error("could not queue healthd's first run: %s", redact(exc))
