@@ -122,7 +122,8 @@ class _Run:
         self.counted = 0  # threads counted against max_workers
         self.threads: list[threading.Thread] = []
         self.max_workers = max(1, int(max_workers))
-        self.celery_app = current_app._get_current_object()
+        # current_app is a proxy to whichever app is current in the calling thread
+        self.celery_app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def wait(self) -> None:
         with self.changed:
@@ -150,6 +151,7 @@ class _Run:
             thread.start()
 
     def _give_up(self, task: _Task) -> None:
+        assert task.thread is not None  # a running task has its thread
         self.running.discard(task)
         task.given_up = True
         task.outcome = TimedOut(task.started_at, task.call.timeout)

@@ -13,6 +13,7 @@ import logging
 import time
 import traceback
 from collections.abc import Iterable
+from typing import Any
 
 from healthd.checks.base import Check, CheckWarning, Observation, Result, Status
 from healthd.concurrency import Call, Done, Outcome, StillHanging, run_with_timeouts
@@ -23,13 +24,14 @@ logger = logging.getLogger("healthd.runner")
 
 def _outcome_to_result(check: Check, outcome: object, started: float, checked_at: float) -> Result:
     duration = time.perf_counter() - started
-    base = {"name": check.name, "checked_at": checked_at, "duration": duration,
+    base: dict[str, Any] = {"name": check.name, "checked_at": checked_at, "duration": duration,
             "critical": check.critical}
     if isinstance(outcome, Observation):
-        details = outcome.details if isinstance(outcome.details, dict | list) else {}
+        details = redact_deep(outcome.details)
         return Result(
             status=Status(outcome.status), message=redact(outcome.message),
-            value=outcome.value, unit=outcome.unit, details=redact_deep(details), **base,
+            value=outcome.value, unit=outcome.unit,
+            details=details if isinstance(details, dict) else {}, **base,
         )
     if outcome is False:
         return Result(status=Status.FAILING, message="the check returned False", **base)
@@ -58,7 +60,7 @@ def run_one(check: Check) -> Result:
 
 def _result_of(check: Check, outcome: Outcome) -> Result:
     if isinstance(outcome, Done):
-        if outcome.error is None:
+        if isinstance(outcome.value, Result):
             return outcome.value
         # run_one catches every Exception; this is what slipped past it anyway.
         return Result(check.name, Status.FAILING,
