@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "CHECKS": None,
     "INTERVAL": 30.0,
     "TIMEOUT": 10.0,
+    "MAX_CONCURRENCY": 32,  # checks or stats providers run at once; a hung one stops counting
     # A result older than this many intervals counts as stale (failing).
     "STALE_AFTER_INTERVALS": 3,
     "REDIS_URL": None,

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import redis
 
+# The settings modules turn the embedded Redis's unix:// URL into Celery's broker URL.
+from healthd.broker import celery_broker_url as broker_url  # noqa: F401
+
 
 def _socket_path(state_dir: Path) -> Path:
     path = state_dir / "redis.sock"
@@ -62,9 +65,3 @@ def ensure_redis(state_dir: str | os.PathLike, timeout: float = 10.0) -> str:
             time.sleep(0.05)
     return url
 
-
-def broker_url(redis_url: str) -> str:
-    """Celery's spelling of a Redis URL (kombu names unix sockets ``redis+socket://``)."""
-    if redis_url.startswith("unix://"):
-        return "redis+socket://" + redis_url[len("unix://") :]
-    return redis_url

@@ -12,14 +12,14 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+from healthd import conf
+
 MASK = "********"
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 _QUERY_SECRETS = re.compile(r"(?i)(?P<key>(?:password|passwd|pwd|token|secret|key)=)[^&\s]+")
 
 
 def _known_secrets() -> Iterable[str]:
-    from healthd import conf
-
     yield getattr(settings, "SECRET_KEY", "") or ""
     for db in getattr(settings, "DATABASES", {}).values():
         yield str(db.get("PASSWORD") or "")
@@ -43,7 +43,12 @@ def redact(text: object) -> str:
 
 
 def redact_deep(value: object) -> object:
-    """``value`` with every string in it (dict keys included) redacted."""
+    """``value`` with every string in it (dict keys included) redacted.
+
+    For what checks report in their details and what stats providers return: nested
+    dicts and lists of anything, where a secret may hide at any depth. Tuples become
+    lists, as JSON would carry them.
+    """
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):

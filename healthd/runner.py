@@ -1,56 +1,42 @@
 """Run a set of checks at once, each under its own timeout.
 
-Each check runs in a daemon thread of its own, so a check that hangs costs its own
-timeout and nothing more: the run returns when every check has answered or run out
-of time, and a hung thread never holds up the process's exit. Each thread closes the
-database connections it opened, so no connection leaks.
+The checks run on :mod:`healthd.concurrency`'s bounded threads, so a check that hangs
+costs its own timeout and nothing more: the run returns when every check has answered
+or run out of time, and while it still hangs later runs report it rather than start it
+again. Whatever a check says is redacted before it becomes a :class:`Result`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Iterable
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-
-from django.db import connections
+from typing import Any
 
 from healthd.checks.base import Check, CheckWarning, Observation, Result, Status
-from healthd.redact import redact
+from healthd.concurrency import Call, Done, Outcome, StillHanging, run_with_timeouts
+from healthd.redact import redact, redact_deep
 
 logger = logging.getLogger("healthd.runner")
 
 
 def _outcome_to_result(check: Check, outcome: object, started: float, checked_at: float) -> Result:
     duration = time.perf_counter() - started
-    base = {"name": check.name, "checked_at": checked_at, "duration": duration,
+    base: dict[str, Any] = {"name": check.name, "checked_at": checked_at, "duration": duration,
             "critical": check.critical}
     if isinstance(outcome, Observation):
+        details = redact_deep(outcome.details)
         return Result(
             status=Status(outcome.status), message=redact(outcome.message),
             value=outcome.value, unit=outcome.unit,
-            details=_redact_details(outcome.details), **base,
+            details=details if isinstance(details, dict) else {}, **base,
         )
     if outcome is False:
         return Result(status=Status.FAILING, message="the check returned False", **base)
     message = redact(outcome) if isinstance(outcome, str) and outcome else "ok"
     return Result(status=Status.PASSING, message=message, **base)
-
-
-def _redact_details(details: object) -> dict:
-    if isinstance(details, dict):
-        return {str(k): _redact_details(v) if isinstance(v, dict | list) else _clean(v)
-                for k, v in details.items()}
-    if isinstance(details, list):
-        return [_redact_details(v) if isinstance(v, dict | list) else _clean(v) for v in details]
-    return {}
-
-
-def _clean(value: object) -> object:
-    return redact(value) if isinstance(value, str) else value
 
 
 def run_one(check: Check) -> Result:
@@ -72,78 +58,29 @@ def run_one(check: Check) -> Result:
     return _outcome_to_result(check, outcome, started, checked_at)
 
 
-def _thread_body(check: Check, future: Future, celery_app: object) -> None:
-    # A new thread would otherwise see Celery's default app, not the caller's.
-    if celery_app is not None:
-        celery_app.set_current()
-    try:
-        future.set_result(run_one(check))
-    finally:
-        connections.close_all()  # this thread's connections only
+def _result_of(check: Check, outcome: Outcome) -> Result:
+    if isinstance(outcome, Done):
+        if isinstance(outcome.value, Result):
+            return outcome.value
+        # run_one catches every Exception; this is what slipped past it anyway.
+        return Result(check.name, Status.FAILING,
+                      redact(f"{type(outcome.error).__name__}: {outcome.error}"),
+                      outcome.started_at, outcome.duration, critical=check.critical)
+    if isinstance(outcome, StillHanging):
+        return Result(check.name, Status.FAILING, outcome.message, outcome.noticed_at, 0.0,
+                      critical=check.critical)
+    logger.error("check %s timed out after %.1f s", check.name, check.timeout)
+    return Result(check.name, Status.FAILING, outcome.message, outcome.started_at,
+                  check.timeout, critical=check.critical)
 
 
-def _current_celery_app() -> object:
-    try:
-        from celery import current_app
-    except ImportError:  # pragma: no cover - celery is a dependency
-        return None
-    return current_app._get_current_object()
+def run_concurrently(checks: Iterable[Check]) -> list[Result]:
+    """Run every check concurrently; return one result per check, in the given order.
 
-
-# Threads of checks that ran past their timeout and have not returned, by check name:
-# while one hangs, later runs report it instead of starting another thread that would
-# hang too (a thread, and maybe a connection, leaked every run).
-_hung: dict[str, tuple[threading.Thread, float]] = {}
-_hung_lock = threading.Lock()
-
-
-def _still_hanging(check: Check) -> Result | None:
-    with _hung_lock:
-        entry = _hung.get(check.name)
-        if entry is None:
-            return None
-        thread, since = entry
-        if not thread.is_alive():
-            del _hung[check.name]
-            return None
-    return Result(
-        check.name, Status.FAILING,
-        f"TimeoutError: a run started {time.time() - since:.0f} s ago has still not returned",
-        time.time(), 0.0, critical=check.critical,
-    )
-
-
-def run_checks(checks: Iterable[Check]) -> list[Result]:
-    """Run every check concurrently; return one result per check, in the given order."""
-    started = time.monotonic()
-    celery_app = _current_celery_app()
-    pending: list[tuple[Check, Future | Result, threading.Thread | None, float]] = []
-    for check in checks:
-        hanging = _still_hanging(check)
-        if hanging is not None:
-            pending.append((check, hanging, None, hanging.checked_at))
-            continue
-        future: Future = Future()
-        thread = threading.Thread(
-            target=_thread_body, args=(check, future, celery_app),
-            name=f"healthd:{check.name}", daemon=True,
-        )
-        pending.append((check, future, thread, time.time()))
-        thread.start()
-    results = []
-    for check, future, thread, checked_at in pending:
-        if isinstance(future, Result):
-            results.append(future)
-            continue
-        remaining = max(0.0, started + check.timeout - time.monotonic())
-        try:
-            results.append(future.result(timeout=remaining))
-        except FutureTimeout:
-            logger.error("check %s timed out after %.1f s", check.name, check.timeout)
-            with _hung_lock:
-                _hung[check.name] = (thread, checked_at)
-            results.append(Result(
-                check.name, Status.FAILING, f"TimeoutError: no answer within {check.timeout:g} s",
-                checked_at, check.timeout, critical=check.critical,
-            ))
-    return results
+    Named apart from the Celery task ``healthd.tasks.run_checks``, which calls this and
+    then stores what it found.
+    """
+    checks = list(checks)
+    outcomes = run_with_timeouts(
+        [Call(f"check:{c.name}", functools.partial(run_one, c), c.timeout) for c in checks])
+    return [_result_of(check, outcome) for check, outcome in zip(checks, outcomes, strict=True)]

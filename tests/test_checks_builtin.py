@@ -11,11 +11,11 @@ from django.test import override_settings
 from healthd.checks import cache, database, email, migrations, storage
 from healthd.checks import redis as redis_check
 from healthd.checks.base import Check, Status
-from healthd.runner import run_checks
+from healthd.runner import run_concurrently
 
 
 def _run(func, name="check", timeout=10.0):
-    (result,) = run_checks([Check(name, func, timeout=timeout)])
+    (result,) = run_concurrently([Check(name, func, timeout=timeout)])
     return result
 
 

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from healthd.checks import registry
+from healthd.runner import run_concurrently
 
 
 def _messages() -> list[str]:
@@ -60,10 +61,8 @@ def site_check(app_configs, **kwargs):
 
 
 def test_a_dockerflow_style_check_warns_at_warning_level(settings):
-    from healthd.runner import run_checks
-
     settings.HEALTHD = {**settings.HEALTHD, "CHECKS": []}
     settings.DOCKERFLOW_CHECKS = ["tests.test_settings_checks.site_check"]
-    (result,) = run_checks(registry.configured_checks())
+    (result,) = run_concurrently(registry.configured_checks())
     assert result.status == "warning"
     assert result.message == "site.W001: disk nearly full"

@@ -11,14 +11,14 @@ from healthd import store
 from healthd.checks import celery as celery_check
 from healthd.checks.base import Check, Status
 from healthd.models import CheckResult
-from healthd.runner import run_checks
+from healthd.runner import run_concurrently
 from tests.conftest import start_process, stop_process, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def _run(func, timeout=15.0):
-    (result,) = run_checks([Check("celery", func, timeout=timeout)])
+    (result,) = run_concurrently([Check("celery", func, timeout=timeout)])
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from healthd.broker import redis_url_of_broker
 from healthd.checks.base import Observation, Status
 from healthd.checks.probe import probe_each
 from healthd.redact import safe_url
@@ -18,11 +19,9 @@ def redis_urls() -> dict[str, str]:
     urls: dict[str, str] = {}
     if conf.get().redis_url:
         urls["store"] = conf.get().redis_url
-    broker = getattr(settings, "CELERY_BROKER_URL", None) or ""
-    if broker.startswith(("redis://", "rediss://")):
+    broker = redis_url_of_broker(getattr(settings, "CELERY_BROKER_URL", None))
+    if broker:
         urls["broker"] = broker
-    elif broker.startswith("redis+socket://"):
-        urls["broker"] = "unix://" + broker[len("redis+socket://") :]
     for alias, cache in getattr(settings, "CACHES", {}).items():
         if "redis" in cache.get("BACKEND", "").lower():
             location = cache.get("LOCATION")

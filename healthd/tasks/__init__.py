@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from healthd.retention import prune
 from healthd.tasks.run import claim_run, run_and_record
 from healthd.tasks.schedule import sync_schedule
 from healthd.tasks.stats import gather_stats
@@ -33,6 +34,4 @@ def run_checks(names: list[str] | None = None, once_per: float | None = None) ->
 @shared_task(name="healthd.tasks.prune_history", ignore_result=True)
 def prune_history() -> dict:
     """Delete history older than the retention settings, in batches."""
-    from healthd.retention import prune
-
     return prune()

@@ -11,7 +11,7 @@ from healthd.checks import registry
 from healthd.checks.base import Result
 from healthd.crons import checked_in
 from healthd.redact import redact
-from healthd.runner import run_checks
+from healthd.runner import run_concurrently
 
 logger = logging.getLogger("healthd.tasks")
 
@@ -55,7 +55,7 @@ def run_and_record(names: list[str] | None = None, once_per: float | None = None
         logger.warning("%s", exc)
         checks = registry.checks_named([n for n in (names or []) if n in known])
     with checked_in(checks, once_per):
-        results = run_checks(checks)
+        results = run_concurrently(checks)
     summary = RunSummary(results)
     try:
         # Redis first, and the database only for checks Redis has never seen (after a

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 from django.conf import settings
 from django.core import checks as django_checks
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_safe
 
 from healthd import conf, signals, state
 from healthd.checks.base import Status
+from healthd.version_json import read_version_json as get_version  # dockerflow's default callback
 from healthd.views.auth import may_see_details
 from healthd.views.common import json_response, never_raise
 
@@ -89,15 +89,6 @@ def heartbeat(request: HttpRequest) -> HttpResponse:
 def lbheartbeat(request: HttpRequest) -> HttpResponse:
     """The process answers: touches neither Redis nor the database."""
     return HttpResponse(status=200, content_type="application/json")
-
-
-def get_version(base_dir: str | os.PathLike) -> dict | None:
-    """python-dockerflow's default callback: BASE_DIR/version.json, or None."""
-    path = os.path.join(base_dir, "version.json")
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
 
 
 @require_safe

@@ -39,6 +39,7 @@ from django.views.decorators.http import require_safe
 from healthd import conf, state
 from healthd import stats as stats_store
 from healthd.checks.base import Status
+from healthd.humanize import format_age
 from healthd.views.auth import may_see_details
 from healthd.views.common import json_response, never_raise
 
@@ -63,19 +64,6 @@ def html_response(template: str, context: dict[str, Any], status: int = 200) -> 
                             content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = PAGE_POLICY
     return response
-
-
-def age_text(seconds: float | None) -> str:
-    """A result's age as a person reads it: "4 s ago", "3 min ago", "never"."""
-    if seconds is None:
-        return "never"
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.1f} days ago"
 
 
 class Reader:
@@ -241,8 +229,8 @@ def check_rows(health: state.Health, details: bool) -> list[dict[str, Any]]:
             "name": check_state.name,
             "status": str(check_state.status),
             "critical": check_state.check.critical,
-            "age": age_text(check_state.age),
-            "since": age_text(time.time() - float(since)) if since else "",
+            "age": format_age(check_state.age),
+            "since": format_age(time.time() - float(since)) if since else "",
             "observed": (f"{record['value']:g} {record.get('unit') or ''}".strip()
                          if isinstance(record.get("value"), int | float) else ""),
             "message": check_state.message if details else "",
@@ -289,7 +277,7 @@ def _page_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         "error": health.error,
         "checks": check_rows(health, details),
         "details": details,
-        "stats_age": age_text(snapshot.age),
+        "stats_age": format_age(snapshot.age),
         "stats_stale": snapshot.data is not None and snapshot.stale,
         "stats_error": snapshot.error,
         "stats_missing": snapshot.error is None and snapshot.data is None,

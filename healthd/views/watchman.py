@@ -32,9 +32,10 @@ from django.views.decorators.http import require_safe
 
 from healthd import conf, state
 from healthd.checks import registry
+from healthd.humanize import format_age
 from healthd.views.auth import token_is_valid, tokens_configured
 from healthd.views.common import json_response, never_raise
-from healthd.views.status import age_text, html_response
+from healthd.views.status import html_response
 
 # healthd built-ins that watchman knew, by the key watchman's response used.
 WATCHMAN_KEYS = {"database": "databases", "cache": "caches", "email": "email",
@@ -215,7 +216,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "type": key,
                 "ok": all(s["ok"] for s in statuses) if statuses else check_state.ok,
                 "status": str(check_state.status),
-                "age": age_text(check_state.age),
+                "age": format_age(check_state.age),
                 "statuses": statuses,
             })
     context = {
