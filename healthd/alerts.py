@@ -11,14 +11,14 @@ import logging
 
 from healthd import conf, signals
 from healthd.redact import redact
-from healthd.store import Transition
+from healthd.store import StateChange
 
 logger = logging.getLogger("healthd.alerts")
 
 
-def _send(signal, transition: Transition) -> None:
+def _send(signal, transition: StateChange) -> None:
     replies = signal.send_robust(
-        sender=Transition, check=transition.name, previous=transition.previous,
+        sender=StateChange, check=transition.name, previous=transition.previous,
         result=transition.result,
     )
     for receiver, reply in replies:
@@ -29,7 +29,7 @@ def _send(signal, transition: Transition) -> None:
             )
 
 
-def _sentry(transition: Transition) -> None:
+def _sentry(transition: StateChange) -> None:
     try:
         import sentry_sdk
     except ImportError:  # pragma: no cover - sentry-sdk is a dependency
@@ -55,7 +55,7 @@ def _sentry(transition: Transition) -> None:
         )
 
 
-def announce(transition: Transition) -> None:
+def announce(transition: StateChange) -> None:
     """Send the signals and the Sentry event for one transition."""
     logger.warning("check %s: %s -> %s: %s", transition.name, transition.previous,
                    transition.current, redact(transition.result.message))

@@ -99,7 +99,7 @@ def _update_states(results: list[Result], transitions: list[dict]) -> None:
         state.save()
 
 
-def transition_rows(transitions: list[store.Transition]) -> list[dict]:
+def transition_rows(transitions: list[store.StateChange]) -> list[dict]:
     return [
         {"name": t.name, "previous": t.previous, "status": t.current,
          "at": t.result.checked_at, "message": t.result.message}
@@ -107,7 +107,7 @@ def transition_rows(transitions: list[store.Transition]) -> list[dict]:
     ]
 
 
-def save(results: list[Result], transitions: list[store.Transition]) -> bool:
+def save(results: list[Result], transitions: list[store.StateChange]) -> bool:
     """Write a run's history; on a database failure keep it in Redis for later."""
     rows = transition_rows(transitions)
     try:

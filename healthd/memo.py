@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from healthd import conf
 
@@ -19,27 +19,32 @@ T = TypeVar("T")
 
 
 class FreshFor(Generic[T]):
+    """``fetch()``'s value, fetched again once it is older than CACHE_SECONDS or when the
+    store's URL or key prefix changes. Whoever holds one forgets it on a settings change."""
+
     def __init__(self, fetch: Callable[[], T]):
         self._fetch = fetch
         self._lock = threading.Lock()
-        self._source: tuple | None = None
-        self._value: T | None = None
+        # (the store it came from, the value), replaced as one so readers need no lock.
+        self._held: tuple[tuple[Any, ...], T] | None = None
         self._expires = 0.0
 
     def get(self) -> T:
-        settings = conf.get()
-        source = (settings.redis_url, settings.key_prefix)
-        if self._source == source and time.monotonic() < self._expires:
-            return self._value
+        config = conf.get()
+        source = (config.redis_url, config.key_prefix)
+        held = self._held
+        if held is not None and held[0] == source and time.monotonic() < self._expires:
+            return held[1]
         with self._lock:
-            if self._source == source and time.monotonic() < self._expires:
-                return self._value
+            held = self._held
+            if held is not None and held[0] == source and time.monotonic() < self._expires:
+                return held[1]
             fetched_at = time.monotonic()  # before the read: freshness is never overstated
             value = self._fetch()
-            self._value, self._source = value, source
-            self._expires = fetched_at + settings.cache_seconds
+            self._held = (source, value)
+            self._expires = fetched_at + config.cache_seconds
             return value
 
     def forget(self) -> None:
         with self._lock:
-            self._source, self._value, self._expires = None, None, 0.0
+            self._held, self._expires = None, 0.0

@@ -4,37 +4,38 @@ and the status of each check worked out at read time (stale and unknown included
 The copy is what makes a heartbeat cost about a trivial view: one Redis round trip per
 process per freshness period, not per request. While the store is down the failure
 is remembered for the same period, so requests answer at once instead of each waiting
-out the socket timeout.
+out the socket timeout. The transition counters /metrics shows are kept the same way.
+Both copies, and the evaluation of the latest results, are dropped whenever Django
+reports a change of settings.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from healthd import store
 from healthd.checks import registry
 from healthd.checks.base import Check, Status
 from healthd.memo import FreshFor
-from healthd.redact import redact_deep
+
+T = TypeVar("T")
 
 
-def _read_redacted() -> store.Snapshot:
-    """The runner stores redacted text; mask again what the views show (message, details),
-    so a record written by anything else cannot carry a secret into a response."""
-    snap = store.read_latest()
-    for record in snap.records.values():
-        if isinstance(record, dict):
-            for name in ("message", "details"):
-                if name in record:
-                    record[name] = redact_deep(record[name])
-    return snap
+def _read_transition_counts() -> dict[str, int] | None:
+    try:
+        return store.transition_counts()
+    except Exception:
+        return None
 
 
-_latest = FreshFor(_read_redacted)
-# The evaluation of the latest snapshot: (snapshot, valid until, Health).
-_evaluated: list = [None]
+_latest = FreshFor(store.read_latest)
+_transition_counts = FreshFor(_read_transition_counts)
 
 
 def snapshot() -> store.Snapshot:
@@ -42,42 +43,101 @@ def snapshot() -> store.Snapshot:
     return _latest.get()
 
 
-def forget() -> None:
-    """Drop this process's copy (tests, and after the settings change)."""
-    _latest.forget()
-    _evaluated[0] = None
+def transition_counts() -> dict[str, int] | None:
+    """Each check's count of state changes, from Redis at most once per CACHE_SECONDS in
+    this process; None when the store cannot be read."""
+    return _transition_counts.get()
 
 
 @dataclass(frozen=True)
 class CheckState:
-    """One check as a view reports it."""
+    """One configured check as every view reports it: its stored result, and its status
+    worked out at read time (a result too old is stale, a missing one unknown)."""
 
     check: Check
     status: Status
     message: str
-    record: dict[str, Any] | None
+    # Seconds since the result was taken; None when there is no result to read.
     age: float | None
+    result: store.StoredResult | None = None
 
     @property
     def name(self) -> str:
         return self.check.name
 
     @property
+    def critical(self) -> bool:
+        return self.check.critical
+
+    @property
     def ok(self) -> bool:
         return self.status in (Status.PASSING, Status.WARNING)
+
+    @property
+    def stale(self) -> bool:
+        return self.status == Status.STALE
+
+    @property
+    def fresh(self) -> bool:
+        """True when there is a result recent enough to believe what it says."""
+        return self.result is not None and self.status not in (Status.STALE, Status.UNKNOWN)
 
     @property
     def counts_against(self) -> bool:
         """True when this check makes the site unhealthy (critical and not ok)."""
         return self.check.critical and self.status.is_failure
 
+    @property
+    def checked_at(self) -> float | None:
+        return None if self.result is None else self.result.checked_at
+
+    @property
+    def since(self) -> float | None:
+        """When the check's current state began (None when unknown)."""
+        return None if self.result is None else self.result.since
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.result is None else self.result.duration
+
+    @property
+    def value(self) -> float | None:
+        return None if self.result is None else self.result.value
+
+    @property
+    def unit(self) -> str | None:
+        return None if self.result is None else self.result.unit
+
+    @property
+    def parts(self) -> tuple[store.Part, ...]:
+        """The aliases or targets the last run probed (kept even when it is stale)."""
+        return () if self.result is None else self.result.parts
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """The stored result as a plain dict, for callers not yet reading the typed fields
+        (the admin's current-state page). New code reads the fields above."""
+        if self.result is None:
+            return None
+        result = self.result
+        return {"name": result.name, "status": str(result.status),
+                "state": None if result.state is None else str(result.state),
+                "since": result.since, "checked_at": result.checked_at,
+                "duration": result.duration, "message": result.message,
+                "value": result.value, "unit": result.unit, "critical": result.critical,
+                "host": result.host, "details": result.details}
+
 
 @dataclass(frozen=True)
 class Health:
+    """Every check reported, the site's overall status, and why the store could not be read."""
+
     status: Status
-    checks: list[CheckState]
+    checks: tuple[CheckState, ...]
     error: str | None = None
     fetched_at: float = 0.0
+    # What views rendered from this evaluation (see rendered()).
+    _renderings: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def healthy(self) -> bool:
@@ -86,25 +146,32 @@ class Health:
     def by_name(self) -> dict[str, CheckState]:
         return {c.name: c for c in self.checks}
 
+    def rendered(self, key: str, render: Callable[[], T]) -> T:
+        """``render()`` once per evaluation: an answer that depends only on this health is
+        rendered when the state changes, not on every request that reads it."""
+        try:
+            return self._renderings[key]
+        except KeyError:
+            value = self._renderings[key] = render()
+            return value
 
-def _check_state(check: Check, record: dict[str, Any] | None, error: str | None,
+
+def _check_state(check: Check, result: store.StoredResult | None, error: str | None,
                  now: float) -> CheckState:
     if error is not None:
-        return CheckState(check, Status.UNKNOWN, error, None, None)
-    if record is None:
-        return CheckState(check, Status.UNKNOWN, "no result yet: the check has never run", None,
-                          None)
-    age = max(0.0, now - float(record.get("checked_at", 0)))
+        return CheckState(check, Status.UNKNOWN, error, None)
+    if result is None:
+        return CheckState(check, Status.UNKNOWN, "no result yet: the check has never run", None)
+    age = max(0.0, now - result.checked_at)
     stale_after = check.effective_stale_after
     if age > stale_after:
         return CheckState(check, Status.STALE,
                           f"last result is {age:.0f} s old (stale after {stale_after:g} s)",
-                          record, age)
-    status = Status(record.get("state") or record.get("status", "failing"))
-    return CheckState(check, status, str(record.get("message", "")), record, age)
+                          age, result)
+    return CheckState(check, result.current, result.message, age, result)
 
 
-def overall(states: list[CheckState]) -> Status:
+def overall(states: Sequence[CheckState]) -> Status:
     if any(s.counts_against for s in states):
         return Status.FAILING
     if any(s.status != Status.PASSING for s in states):
@@ -112,14 +179,25 @@ def overall(states: list[CheckState]) -> Status:
     return Status.PASSING
 
 
-def _next_expiry(states: list[CheckState], now: float) -> float:
+def _next_expiry(states: tuple[CheckState, ...], now: float) -> float:
     """When the first result that is fresh now turns stale: the evaluation holds until then."""
     deadlines = [
-        float(s.record["checked_at"]) + s.check.effective_stale_after
+        s.result.checked_at + s.check.effective_stale_after
         for s in states
-        if s.record is not None and s.status != Status.STALE
+        if s.result is not None and s.status != Status.STALE
     ]
     return min(deadlines, default=float("inf"))
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    snapshot: store.Snapshot
+    valid_until: float
+    health: Health
+
+
+# The evaluation of every configured check for the latest snapshot.
+_evaluated: list[_Evaluation | None] = [None]
 
 
 def health(names: list[str] | None = None, exclude: list[str] | None = None) -> Health:
@@ -132,10 +210,10 @@ def health(names: list[str] | None = None, exclude: list[str] | None = None) -> 
     if names is None and not exclude:
         now = time.time()
         memo = _evaluated[0]
-        if memo is not None and memo[0] is snap and now < memo[1]:
-            return memo[2]
+        if memo is not None and memo.snapshot is snap and now < memo.valid_until:
+            return memo.health
         result = _evaluate(snap, None, None, now)
-        _evaluated[0] = (snap, _next_expiry(result.checks, now), result)
+        _evaluated[0] = _Evaluation(snap, _next_expiry(result.checks, now), result)
         return result
     return _evaluate(snap, names, exclude, time.time())
 
@@ -149,6 +227,19 @@ def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] 
     if exclude:
         skipped = set(exclude)
         checks = tuple(c for c in checks if c.name not in skipped)
-    states = [_check_state(c, snap.records.get(c.name), snap.error, now) for c in checks]
+    states = tuple(_check_state(c, snap.records.get(c.name), snap.error, now) for c in checks)
     status = Status.FAILING if snap.error else overall(states)
     return Health(status, states, snap.error, snap.fetched_at)
+
+
+def forget() -> None:
+    """Drop this process's copies and evaluation: the next read asks Redis again."""
+    _latest.forget()
+    _transition_counts.forget()
+    _evaluated[0] = None
+
+
+@receiver(setting_changed)
+def _forget_on_setting_change(**kwargs: Any) -> None:
+    # The store, the checks or their staleness may have changed with the settings.
+    forget()

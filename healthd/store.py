@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthd import conf, redis_client
-from healthd.checks.base import Check, Result
-from healthd.redact import redact
+from healthd.checks.base import Check, Result, Status
+from healthd.redact import redact, redact_deep
 
 logger = logging.getLogger("healthd.store")
 
@@ -123,7 +123,7 @@ return {outcome, previous or 'unknown', state}
 
 
 @dataclass(frozen=True)
-class Transition:
+class StateChange:
     """A change of a check's state after hysteresis, seen by exactly one writer."""
 
     name: str
@@ -132,11 +132,67 @@ class Transition:
     result: Result
 
 
-@dataclass
-class Snapshot:
-    """Every check's latest record as read in one round trip, or why it could not be read."""
+# The old name. It stays because the change signals are sent with this class as their
+# sender, and a site's receiver may be connected with ``sender=healthd.store.Transition``.
+Transition = StateChange
 
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+@dataclass(frozen=True)
+class Part:
+    """One thing a check probed (a database or cache alias, a Redis target), as its run
+    recorded it in its details: whether it answered, how fast, or what went wrong."""
+
+    label: str
+    ok: bool
+    error: str | None = None
+    latency_ms: float | None = None
+    # Whatever else the check recorded for it (e.g. migrations' "unapplied").
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One check's latest stored result, decoded once when it is read.
+
+    Its message and details are redacted on the way in, so whatever wrote the record, no
+    reader can carry a secret out of it.
+    """
+
+    name: str
+    status: Status  # as the run reported it
+    state: Status | None  # after hysteresis (None in a record written before it existed)
+    since: float | None  # when ``state`` began
+    checked_at: float
+    duration: float | None
+    message: str
+    value: float | None
+    unit: str | None
+    critical: bool
+    host: str
+    details: dict[str, Any]
+    # The details entries that say whether they are ok: one per alias or target probed.
+    parts: tuple[Part, ...] = ()
+    # The Celery check's details: the workers that answered, and those expected but silent.
+    workers: tuple[str, ...] = ()
+    missing_workers: tuple[str, ...] = ()
+    # What a WATCHMAN_CHECKS callable returned on its last run (a dict), if anything.
+    watchman: dict[str, Any] | None = None
+    # Hysteresis bookkeeping: runs in the current state, and the state a change waits on.
+    streak: int = 0
+    pending: str | None = None
+    pending_count: int = 0
+
+    @property
+    def current(self) -> Status:
+        """The check's state after hysteresis (its last status for an older record)."""
+        return self.state or self.status
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every check's latest result as read in one round trip, or why it could not be read."""
+
+    records: dict[str, StoredResult] = field(default_factory=dict)
     fetched_at: float = 0.0
     error: str | None = None
 
@@ -190,7 +246,7 @@ def keys() -> Keys:
 
 
 def record(results: list[Result], checks: list[Check],
-           known_states: dict[str, str] | None = None) -> list[Transition]:
+           known_states: dict[str, str] | None = None) -> list[StateChange]:
     """Store results and return the transitions they caused (each seen by one writer only)."""
     if not results:
         return []
@@ -218,7 +274,7 @@ def record(results: list[Result], checks: list[Check],
             continue
         outcome, previous, current = reply
         if outcome == "changed":
-            transitions.append(Transition(result.name, previous, current, result))
+            transitions.append(StateChange(result.name, previous, current, result))
     return transitions
 
 
@@ -242,7 +298,7 @@ def unseen(names: list[str]) -> list[str]:
 
 
 def read_latest() -> Snapshot:
-    """Every latest record in one HGETALL; a failure is returned, never raised."""
+    """Every latest result in one HGETALL, decoded; a failure is returned, never raised."""
     now = time.time()
     try:
         raw = redis_client.reader().hgetall(keys().latest)
@@ -250,22 +306,84 @@ def read_latest() -> Snapshot:
         return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
     records = {}
     for name, value in raw.items():
-        try:
-            records[name] = json.loads(value)
-        except ValueError:
-            continue
+        decoded = decode(str(name), value)
+        if decoded is not None:
+            records[str(name)] = decoded
     return Snapshot(records=records, fetched_at=now)
+
+
+def decode(name: str, stored: str | bytes) -> StoredResult | None:
+    """One stored record as a :class:`StoredResult`; None when it cannot be understood
+    (then the check reads as never run, rather than failing every view that shows it)."""
+    try:
+        data = json.loads(stored)
+        if not isinstance(data, dict):
+            return None
+        details = redact_deep(data.get("details") or {})
+        if not isinstance(details, dict):
+            details = {}
+        state = data.get("state")
+        return StoredResult(
+            name=name,
+            status=Status(data.get("status", "failing")),
+            state=Status(state) if state else None,
+            since=_number(data.get("since")),
+            checked_at=float(data.get("checked_at", 0)),
+            duration=_number(data.get("duration")),
+            message=redact(data.get("message", "")),
+            value=_number(data.get("value")),
+            unit=data.get("unit"),
+            critical=bool(data.get("critical", True)),
+            host=str(data.get("host", "")),
+            details=details,
+            parts=_parts(details),
+            workers=_names(details.get("workers")),
+            missing_workers=_names(details.get("missing")),
+            watchman=details["watchman"] if isinstance(details.get("watchman"), dict) else None,
+            streak=int(data.get("streak") or 0),
+            pending=data.get("pending"),
+            pending_count=int(data.get("pending_count") or 0),
+        )
+    except (ValueError, TypeError):
+        return None
+
+
+def _number(value: Any) -> float | None:
+    """A stored number as it was (an int stays an int), or None when it is not one."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _parts(details: dict[str, Any]) -> tuple[Part, ...]:
+    parts = []
+    for label, info in details.items():
+        if not (isinstance(info, dict) and "ok" in info):
+            continue
+        error = info.get("error")
+        parts.append(Part(
+            label=str(label),
+            ok=bool(info["ok"]),
+            error=str(error) if error else None,
+            latency_ms=_number(info.get("latency_ms")),
+            extra={k: v for k, v in info.items() if k not in ("ok", "error", "latency_ms")},
+        ))
+    return tuple(parts)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def transition_counts() -> dict[str, int]:
     raw = redis_client.reader().hgetall(keys().transitions)
-    return {name: int(value) for name, value in raw.items()}
+    return {str(name): int(value) for name, value in raw.items()}
 
 
 def forget_unconfigured(configured: set[str]) -> list[str]:
     """Drop the stored state of checks no longer configured; return their names."""
     client = redis_client.writer()
-    gone = [name for name in client.hkeys(keys().latest) if name not in configured]
+    gone = [str(name) for name in client.hkeys(keys().latest) if name not in configured]
     if gone:
         client.hdel(keys().latest, *gone)
     return gone

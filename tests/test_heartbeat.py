@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -172,3 +173,42 @@ def test_version_json(client, settings, tmp_path):
     response = client.get("/__version__")
     assert response.status_code == 500
     assert response.json() == {"error": "version.json is not valid JSON"}
+
+
+def _errors(caplog) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_failing_heartbeat_is_not_logged_as_a_server_error(client, caplog):
+    """The 500 is the answer, not a fault of the server: django.request stays quiet."""
+    _write_all()
+    _write("redis", Status.FAILING)
+    with caplog.at_level(logging.INFO):
+        response = client.get("/__heartbeat__")
+    assert response.status_code == 500
+    assert _errors(caplog) == []
+
+
+def test_a_heartbeat_while_the_store_is_down_is_not_logged_as_a_server_error(client, settings,
+                                                                            caplog):
+    settings.HEALTHD = {**settings.HEALTHD, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    with caplog.at_level(logging.INFO):
+        response = client.get("/__heartbeat__")
+    assert response.status_code == 500
+    assert "unavailable" in response.json()["error"]
+    assert _errors(caplog) == []
+
+
+@pytest.mark.parametrize("path", ["/__heartbeat__", "/healthz", "/readyz", "/watchman/",
+                                  "/watchman/bare/", "/status/"])
+def test_a_query_string_django_refuses_is_a_400_not_a_500(client, settings, caplog, path):
+    """Too many fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) in a query string a view reads (here
+    for the token): Django's own answer is a 400, and nothing is logged as an error."""
+    settings.WATCHMAN_TOKEN = "a-token-to-look-for"
+    _write_all()
+    with caplog.at_level(logging.INFO):
+        response = client.get(path + "?" + "&" * 1500)
+    assert response.status_code == 400, response.content
+    assert _errors(caplog) == []
+    if path == "/__heartbeat__":
+        assert response.json() == {"error": "bad request (TooManyFieldsSent)"}

@@ -34,7 +34,7 @@ def test_parked_runs_are_written_once_in_order_and_a_bad_one_is_set_aside():
 def test_the_current_state_follows_results_and_transitions():
     history.save(_run("db"), [])
     failing = _run("db", Status.FAILING)
-    history.save(failing, [store.Transition("db", "passing", "failing", failing[0])])
+    history.save(failing, [store.StateChange("db", "passing", "failing", failing[0])])
     state = CheckStatus.objects.get(name="db")
     assert (state.status, state.streak) == ("failing", 1)
     history.save(_run("db", Status.FAILING), [])

@@ -37,7 +37,6 @@ from healthd import stats as stats_store
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
 from healthd.redact import redact
-from healthd.views import probes
 
 SECRET_KEY = "prop-SECRET-key-9f8e7d6c5b4a-never-shown"
 TOKEN = "prop-token-Xy7Qw3Er9Ty"
@@ -325,7 +324,6 @@ def _write_stats() -> None:
 def _forget() -> None:
     state.forget()
     stats_store.forget()
-    probes.forget()
 
 
 def _configure(settings, tmp_path, sc: Scenario, **healthd) -> None:

@@ -60,7 +60,7 @@ def _round_trip(settings, url: str) -> None:
     redis_client.forget_clients()
     check = Check("x", lambda: None)
     store.record([Result("x", Status.PASSING, "fine", time.time(), 0.01)], [check])
-    assert store.read_latest().records["x"]["state"] == "passing"
+    assert store.read_latest().records["x"].state == "passing"
 
 
 def test_a_store_behind_a_password(settings, tmp_path, stop):

@@ -107,7 +107,7 @@ def test_a_receiver_that_raises_stops_neither_others_nor_the_stored_result(
     finally:
         signals.check_failed.disconnect(explode)
     assert ("failed", "toggled", "passing", Status.FAILING) in received
-    assert store.read_latest().records["toggled"]["state"] == "failing"
+    assert store.read_latest().records["toggled"].state == "failing"
     assert CheckResult.objects.filter(name="toggled", status="failing").exists()
     assert "receiver bug" in caplog.text
 

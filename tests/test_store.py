@@ -18,9 +18,9 @@ def test_results_are_read_back_in_one_round_trip(redis_conn):
     store.record([_result("a", Status.PASSING), _result("b", Status.FAILING)], checks)
     snapshot = store.read_latest()
     assert snapshot.ok
-    assert snapshot.records["a"]["state"] == "passing"
-    assert snapshot.records["b"]["state"] == "failing"
-    assert snapshot.records["a"]["checked_at"] > time.time() - 60
+    assert snapshot.records["a"].state == "passing"
+    assert snapshot.records["b"].state == "failing"
+    assert snapshot.records["a"].checked_at > time.time() - 60
 
 
 def test_a_change_is_a_transition_once_and_repeats_are_not():
@@ -45,7 +45,7 @@ def test_hysteresis_needs_consecutive_results():
     assert store.record([_result("flappy", Status.FAILING)], [check]) == []
     (failed,) = store.record([_result("flappy", Status.FAILING)], [check])
     assert failed.current == "failing"
-    assert store.read_latest().records["flappy"]["state"] == "failing"
+    assert store.read_latest().records["flappy"].state == "failing"
     assert store.record([_result("flappy", Status.PASSING)], [check]) == []
     (recovered,) = store.record([_result("flappy", Status.PASSING)], [check])
     assert recovered.current == "passing"
@@ -56,13 +56,13 @@ def test_an_older_result_does_not_move_state_backwards():
     now = time.time()
     store.record([_result("db", Status.FAILING, now)], [check])
     assert store.record([_result("db", Status.PASSING, now - 10)], [check]) == []
-    assert store.read_latest().records["db"]["state"] == "failing"
+    assert store.read_latest().records["db"].state == "failing"
 
 
 def test_concurrent_writers_see_each_transition_exactly_once():
     check = Check("shared", lambda: None)
     store.record([_result("shared", Status.PASSING, time.time() - 100)], [check])
-    seen: list[store.Transition] = []
+    seen: list[store.StateChange] = []
     lock = threading.Lock()
     barrier = threading.Barrier(16)
     at = time.time()
@@ -104,7 +104,7 @@ def test_a_replayed_write_is_not_counted_twice_and_keeps_its_outcome():
     failing = _result("db", Status.FAILING)
     assert store.record([failing], [check]) == []
     assert store.record([failing], [check]) == []  # the replay: still one failure of two
-    assert store.read_latest().records["db"]["pending_count"] == 1
+    assert store.read_latest().records["db"].pending_count == 1
     second = _result("db", Status.FAILING)
     (changed,) = store.record([second], [check])
     (replayed,) = store.record([second], [check])  # reply lost, retried: same outcome
@@ -118,6 +118,6 @@ def test_stored_results_keep_their_json_and_a_bad_value_costs_only_its_check():
                  details={"workers": [], "big": 12345678901234567})
     store.record([odd, _result("b", Status.FAILING)], checks)
     records = store.read_latest().records
-    assert records["a"]["value"] is None
-    assert records["a"]["details"] == {"workers": [], "big": 12345678901234567}
-    assert records["b"]["state"] == "failing"
+    assert records["a"].value is None
+    assert records["a"].details == {"workers": [], "big": 12345678901234567}
+    assert records["b"].state == "failing"

@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from healthd import state
 from healthd.checks.base import Status
 from healthd.tasks.run import run_and_record
-from healthd.views import probes
 from tests.support import CommandCounter
 from tests.support import only as _only
 from tests.support import store_down as _store_down
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_remembered_counters():
-    probes.forget()
+    state.forget()
     yield
-    probes.forget()
+    state.forget()
 
 
 def _samples(response) -> dict[tuple, float]:

@@ -125,13 +125,16 @@ def test_an_unknown_check_name_is_a_400_listing_the_valid_ones(client):
     assert "watchman.checks.nothing" in body["error"]
     assert "watchman.checks.databases" in body["valid"] and "database" in body["valid"]
     assert client.get("/watchman/?skip=nope").status_code == 400
-    assert client.get("/watchman/bare/?check=nope").status_code == 400
+    bare = client.get("/watchman/bare/?check=nope")
+    assert (bare.status_code, bare["Content-Type"], bare.content) == (400, "text/plain", b"")
 
 
 def test_no_check_left_is_a_404(client, settings):
     _only(settings, "database")
     _write("database", Status.PASSING)
-    assert client.get("/watchman/?skip=watchman.checks.databases").status_code == 404
+    response = client.get("/watchman/?skip=watchman.checks.databases")
+    assert (response.status_code, response.json()) == (404, {"error": "No checks found"})
+    assert client.get("/watchman/bare/?skip=database").content == b""
 
 
 def test_a_custom_watchman_check_shows_what_it_returned(client, settings):

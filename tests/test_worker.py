@@ -64,7 +64,7 @@ def test_the_task_runs_every_check_inside_the_worker_and_stores_them(celery_work
     wait_for(lambda: CheckResult.objects.filter(name="celery").count() > before, timeout=30,
              message="the worker's run to reach the database")
     records = store.read_latest().records
-    assert records["celery"]["state"] == "passing", records["celery"]["message"]
+    assert records["celery"].state == "passing", records["celery"].message
     assert {"database", "migrations", "cache", "redis", "celery", "email", "storage"} <= set(
         records)
 

@@ -19,12 +19,12 @@ logger = logging.getLogger("healthd.tasks")
 @dataclass
 class RunSummary:
     results: list[Result]
-    transitions: list[store.Transition] = field(default_factory=list)
+    transitions: list[store.StateChange] = field(default_factory=list)
     stored: bool = False
     saved: bool = False
 
 
-def _worth_announcing(transition: store.Transition) -> bool:
+def _worth_announcing(transition: store.StateChange) -> bool:
     # The first result of a check that passes is not news.
     return not (transition.previous == "unknown" and transition.current == "passing")
 

@@ -33,33 +33,29 @@ LEVEL = {
 
 
 def _details(check_state: state.CheckState) -> dict:
-    record = check_state.record or {}
     return {
         "status": DOCKERFLOW_STATUS[check_state.status],
         "level": LEVEL[check_state.status],
         "messages": {f"healthd.{check_state.name}": check_state.message},
         "healthd_status": str(check_state.status),
-        "critical": check_state.check.critical,
+        "critical": check_state.critical,
         "age": None if check_state.age is None else round(check_state.age, 3),
-        "since": record.get("since"),
-        "observed_value": record.get("value"),
-        "observed_unit": record.get("unit"),
+        "since": check_state.since,
+        "observed_value": check_state.value,
+        "observed_unit": check_state.unit,
     }
 
 
-# The anonymous answer for the Health object last evaluated: (health, status, body bytes).
-_rendered: list = [None, 0, b""]
+def _status_code(health: state.Health) -> int:
+    return 200 if health.healthy else conf.get().heartbeat_failed_status
 
 
-def _anonymous_body(health: state.Health) -> tuple[int, bytes]:
-    """The status-only answer, rendered once per evaluation rather than per request."""
-    if _rendered[0] is not health:
-        body: dict = {"status": DOCKERFLOW_STATUS[health.status]}
-        if health.error:
-            body["error"] = health.error
-        code = 200 if health.healthy else conf.get().heartbeat_failed_status
-        _rendered[:] = [health, code, json.dumps(body).encode()]
-    return _rendered[1], _rendered[2]
+def _anonymous_body(health: state.Health) -> bytes:
+    """The status-only answer, which anyone may see."""
+    body: dict = {"status": DOCKERFLOW_STATUS[health.status]}
+    if health.error:
+        body["error"] = health.error
+    return json.dumps(body).encode()
 
 
 @require_safe
@@ -73,11 +69,12 @@ def heartbeat(request: HttpRequest) -> HttpResponse:
             body["error"] = health.error
         body["checks"] = {c.name: DOCKERFLOW_STATUS[c.status] for c in health.checks}
         body["details"] = {c.name: _details(c) for c in health.checks}
-        code = 200 if health.healthy else conf.get().heartbeat_failed_status
-        response = json_response(body, code)
+        response = json_response(body, _status_code(health))
     else:
-        code, content = _anonymous_body(health)
-        response = HttpResponse(content, status=code, content_type="application/json")
+        # Rendered once per evaluation of the state, rather than on every request.
+        content = health.rendered("dockerflow.anonymous", lambda: _anonymous_body(health))
+        response = HttpResponse(content, status=_status_code(health),
+                                content_type="application/json")
     if signals.heartbeat_passed.receivers or signals.heartbeat_failed.receivers:
         worst = max((LEVEL[c.status] for c in health.checks), default=django_checks.INFO)
         signal = signals.heartbeat_passed if health.healthy else signals.heartbeat_failed
@@ -92,6 +89,7 @@ def lbheartbeat(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@never_raise
 def version(request: HttpRequest) -> HttpResponse:
     """/__version__: version.json (or DOCKERFLOW_VERSION_CALLBACK), 404 when there is none."""
     callback_path = getattr(settings, "DOCKERFLOW_VERSION_CALLBACK", None)

@@ -35,12 +35,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from healthd import state, store
+from healthd import state
 from healthd.checks import registry
 from healthd.checks.base import Status
-from healthd.memo import FreshFor
 from healthd.views.auth import may_see_details
-from healthd.views.common import json_response, never_raise
+from healthd.views.common import Refusal, json_response, never_raise
 
 HEALTH_JSON = "application/health+json"
 DRAFT_STATUS = {
@@ -72,37 +71,33 @@ def _check_key(check_state: state.CheckState) -> str:
     if name in MEASUREMENTS:
         measurement = MEASUREMENTS[name]
     else:
-        unit = (check_state.record or {}).get("unit")
-        measurement = "responseTime" if unit == "ms" else unit
+        measurement = "responseTime" if check_state.unit == "ms" else check_state.unit
     return f"{name}:{measurement}" if measurement else name
 
 
 def draft_components(check_state: state.CheckState) -> list[dict[str, Any]]:
     """One check as the draft's list of component objects."""
-    record = check_state.record or {}
     status = DRAFT_STATUS[check_state.status]
     common: dict[str, Any] = {"status": status}
     if check_state.name in COMPONENT_TYPES:
         common["componentType"] = COMPONENT_TYPES[check_state.name]
-    if record.get("checked_at"):
-        common["time"] = _iso(float(record["checked_at"]))
-    parts = {k: v for k, v in (record.get("details") or {}).items()
-             if isinstance(v, dict) and "ok" in v}
-    if parts:
+    if check_state.checked_at:
+        common["time"] = _iso(check_state.checked_at)
+    if check_state.parts:
         components = []
-        for part, info in parts.items():
-            ok = check_state.ok and bool(info["ok"])
-            item: dict[str, Any] = {"componentId": part, **common,
+        for part in check_state.parts:
+            ok = check_state.ok and part.ok
+            item: dict[str, Any] = {"componentId": part.label, **common,
                                     "status": status if ok else "fail"}
-            if "latency_ms" in info:
-                item.update(observedValue=info["latency_ms"], observedUnit="ms")
+            if part.latency_ms is not None:
+                item.update(observedValue=part.latency_ms, observedUnit="ms")
             if not ok:
-                item["output"] = str(info.get("error") or check_state.message)
+                item["output"] = part.error or check_state.message
             components.append(item)
         return components
     item = {"componentId": check_state.name, **common}
-    if record.get("value") is not None:
-        item.update(observedValue=record["value"], observedUnit=record.get("unit"))
+    if check_state.value is not None:
+        item.update(observedValue=check_state.value, observedUnit=check_state.unit)
     if check_state.status != Status.PASSING:
         item["output"] = check_state.message
     return [item]
@@ -133,18 +128,23 @@ def livez(request: HttpRequest) -> HttpResponse:
     return HttpResponse(text, content_type="text/plain; charset=utf-8")
 
 
-@require_safe
-@never_raise
-def readyz(request: HttpRequest) -> HttpResponse:
-    """Critical checks only; warnings are ready. Kubernetes' verbose and exclude forms."""
+def _excluded(request: HttpRequest) -> list[str]:
+    """``?exclude=`` names; refused with a 400 when one is not a configured check."""
     excluded = request.GET.getlist("exclude")
     known = [c.name for c in registry.configured_checks()]
     unknown = sorted(set(excluded) - set(known))
     if unknown:
-        return json_response({"error": f"unknown check(s) to exclude: {', '.join(unknown)}",
-                              "valid": known}, 400)
+        raise Refusal(400, f"unknown check(s) to exclude: {', '.join(unknown)}", valid=known)
+    return excluded
+
+
+@require_safe
+@never_raise
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Critical checks only; warnings are ready. Kubernetes' verbose and exclude forms."""
+    excluded = _excluded(request)
     health = state.health(exclude=excluded)
-    critical = [c for c in health.checks if c.check.critical]
+    critical = [c for c in health.checks if c.critical]
     ready = health.error is None and not any(c.status.is_failure for c in critical)
     if ready and "verbose" not in request.GET:
         return HttpResponse("ok", content_type="text/plain; charset=utf-8")
@@ -164,26 +164,6 @@ def readyz(request: HttpRequest) -> HttpResponse:
     lines.append("readyz check passed" if ready else "readyz check failed")
     return HttpResponse("\n".join(lines) + "\n", status=200 if ready else 503,
                         content_type="text/plain; charset=utf-8")
-
-
-def _read_transition_counts() -> dict[str, int] | None:
-    try:
-        return store.transition_counts()
-    except Exception:
-        return None
-
-
-_transitions = FreshFor(_read_transition_counts)
-
-
-def transition_counts() -> dict[str, int] | None:
-    """store.transition_counts() at most once per CACHE_SECONDS; None when unreadable."""
-    return _transitions.get()
-
-
-def forget() -> None:
-    """Drop this process's copy of the transition counters (tests)."""
-    _transitions.forget()
 
 
 class CachedStateCollector(Collector):
@@ -209,14 +189,13 @@ class CachedStateCollector(Collector):
             for candidate in Status:
                 status.add_metric([check_state.name, str(candidate)],
                                   1 if check_state.status == candidate else 0)
-            record = check_state.record or {}
-            if isinstance(record.get("duration"), int | float):
-                duration.add_metric([check_state.name], float(record["duration"]))
+            if check_state.duration is not None:
+                duration.add_metric([check_state.name], float(check_state.duration))
             if check_state.age is not None:
                 age.add_metric([check_state.name], check_state.age)
-            critical.add_metric([check_state.name], 1 if check_state.check.critical else 0)
+            critical.add_metric([check_state.name], 1 if check_state.critical else 0)
         yield from (status, duration, age, critical)
-        counts = None if health.error else transition_counts()
+        counts = None if health.error else state.transition_counts()
         if counts is not None:
             transitions = CounterMetricFamily("healthd_check_transitions",
                                               "Changes of the check's state, after hysteresis.",

@@ -32,16 +32,16 @@ import json
 import time
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_safe
 
 from healthd import conf, state
 from healthd import stats as stats_store
-from healthd.checks.base import Status
 from healthd.humanize import format_age
 from healthd.views.auth import may_see_details
-from healthd.views.common import json_response, never_raise
+from healthd.views.common import Refusal, json_response, never_raise
 
 # Pages carry inline CSS only: nothing may be loaded from anywhere.
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -49,11 +49,11 @@ PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; f
 HEALTH_CHECK_OF = {"databases": "database", "caches": "cache", "celery": "celery"}
 
 
-class Unavailable(Exception):
-    """A value cannot be read: the store is down, or the stats were never gathered."""
+class Unavailable(Refusal):
+    """A value cannot be read: the store is down, or the stats were never gathered (503)."""
 
     def __init__(self, reason: str, store_down: bool):
-        super().__init__(reason)
+        super().__init__(503, reason)
         self.reason = reason
         self.store_down = store_down
 
@@ -91,41 +91,30 @@ class Reader:
         return self._stats.data
 
 
-def _fresh_details(check_state: state.CheckState | None) -> dict[str, Any] | None:
-    """The last run's details, or None when there is no fresh result to believe."""
-    if check_state is None or check_state.record is None:
-        return None
-    if check_state.status in (Status.STALE, Status.UNKNOWN):
-        return None
-    return check_state.record.get("details") or {}
-
-
 def _aliases_ok(check_state: state.CheckState | None, fallback: list[str]) -> dict[str, bool]:
     """{alias: ok} from a database or cache check's last run; false when not fresh."""
-    details = _fresh_details(check_state)
-    recorded = ((check_state.record or {}).get("details") or {}) if check_state else {}
-    aliases = [a for a, d in recorded.items() if isinstance(d, dict)] or fallback
-    if details is None:
-        return dict.fromkeys(aliases, False)
-    return {a: bool((details.get(a) or {}).get("ok", check_state.ok)) for a in aliases}
+    parts = check_state.parts if check_state else ()
+    if not parts:
+        return dict.fromkeys(fallback, check_state is not None and check_state.fresh
+                             and check_state.ok)
+    if check_state is None or not check_state.fresh:
+        return {part.label: False for part in parts}
+    return {part.label: part.ok for part in parts}
 
 
 def _celery_ok(check_state: state.CheckState | None) -> dict[str, bool]:
     """{worker: answered}: STATUS_CELERY_WORKERS when set, else the workers that answered."""
     expected = list(conf.get().celery_workers)
-    details = _fresh_details(check_state)
-    if details is None:
+    if check_state is None or check_state.result is None or not check_state.fresh:
         return dict.fromkeys(expected, False)
-    answered = list(details.get("workers") or [])
-    missing = set(details.get("missing") or [])
+    answered = check_state.result.workers
+    missing = set(check_state.result.missing_workers)
     if expected:
         return {w: w not in missing and bool(answered) for w in expected}
     return dict.fromkeys(answered, True)
 
 
 def _health_builtin(name: str, reader: Reader) -> Any:
-    from django.conf import settings
-
     if name == "ping":
         return {"pong": True}
     by_name = reader.health().by_name()
@@ -166,8 +155,12 @@ def _lenient_value(provider: stats_store.Provider, reader: Reader) -> Any:
         return None
 
 
-def _unavailable(exc: Unavailable) -> HttpResponse:
-    return json_response({"error": exc.reason}, 503)
+def _providers_of(resource: str) -> dict[str, stats_store.Provider]:
+    """The providers of one resource; an unknown resource is refused with a 404."""
+    table = stats_store.providers()
+    if resource not in table:
+        raise Refusal(404, f"unknown resource {resource!r}", resources=sorted(table))
+    return table[resource]
 
 
 @require_safe
@@ -175,45 +168,30 @@ def _unavailable(exc: Unavailable) -> HttpResponse:
 def api_root(request: HttpRequest) -> HttpResponse:
     """``api/``: every provider of every resource."""
     reader = Reader()
-    try:
-        body = {resource: {name: _lenient_value(p, reader) for name, p in by_name.items()}
-                for resource, by_name in stats_store.providers().items()}
-    except Unavailable as exc:
-        return _unavailable(exc)
-    return json_response(body)
+    return json_response({
+        resource: {name: _lenient_value(p, reader) for name, p in by_name.items()}
+        for resource, by_name in stats_store.providers().items()
+    })
 
 
 @require_safe
 @never_raise
 def api_resource(request: HttpRequest, resource: str) -> HttpResponse:
     """``api/<resource>/``: every provider of one resource."""
-    table = stats_store.providers()
-    if resource not in table:
-        return json_response({"error": f"unknown resource {resource!r}",
-                              "resources": sorted(table)}, 404)
     reader = Reader()
-    try:
-        body = {name: _lenient_value(p, reader) for name, p in table[resource].items()}
-    except Unavailable as exc:
-        return _unavailable(exc)
-    return json_response(body)
+    return json_response({name: _lenient_value(p, reader)
+                          for name, p in _providers_of(resource).items()})
 
 
 @require_safe
 @never_raise
 def api_provider(request: HttpRequest, resource: str, provider: str) -> HttpResponse:
     """``api/<resource>/<provider>``: one provider's value."""
-    table = stats_store.providers()
-    if resource not in table:
-        return json_response({"error": f"unknown resource {resource!r}",
-                              "resources": sorted(table)}, 404)
-    if provider not in table[resource]:
-        return json_response({"error": f"unknown provider {provider!r} of {resource!r}",
-                              "providers": sorted(table[resource])}, 404)
-    try:
-        return json_response(provider_value(table[resource][provider], Reader()))
-    except Unavailable as exc:
-        return _unavailable(exc)
+    providers = _providers_of(resource)
+    if provider not in providers:
+        raise Refusal(404, f"unknown provider {provider!r} of {resource!r}",
+                      providers=sorted(providers))
+    return json_response(provider_value(providers[provider], Reader()))
 
 
 # --- the pages -----------------------------------------------------------------------------
@@ -223,28 +201,25 @@ def check_rows(health: state.Health, details: bool) -> list[dict[str, Any]]:
     """One row per check for the templates: status, age, and (when allowed) what it said."""
     rows = []
     for check_state in health.checks:
-        record = check_state.record or {}
-        since = record.get("since")
         row: dict[str, Any] = {
             "name": check_state.name,
             "status": str(check_state.status),
-            "critical": check_state.check.critical,
+            "critical": check_state.critical,
             "age": format_age(check_state.age),
-            "since": format_age(time.time() - float(since)) if since else "",
-            "observed": (f"{record['value']:g} {record.get('unit') or ''}".strip()
-                         if isinstance(record.get("value"), int | float) else ""),
+            "since": format_age(time.time() - check_state.since) if check_state.since else "",
+            "observed": (f"{check_state.value:g} {check_state.unit or ''}".strip()
+                         if check_state.value is not None else ""),
             "message": check_state.message if details else "",
             "parts": [],
         }
         if details:
-            for part, info in (record.get("details") or {}).items():
-                if isinstance(info, dict) and "ok" in info:
-                    row["parts"].append({
-                        "name": part,
-                        "status": "passing" if info["ok"] else "failing",
-                        "text": (f"{info['latency_ms']} ms" if "latency_ms" in info
-                                 else str(info.get("error", ""))),
-                    })
+            row["parts"] = [
+                {"name": part.label,
+                 "status": "passing" if part.ok else "failing",
+                 "text": (f"{part.latency_ms} ms" if part.latency_ms is not None
+                          else part.error or "")}
+                for part in check_state.parts
+            ]
         rows.append(row)
     return rows
 

@@ -26,6 +26,7 @@ import functools
 import time
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
@@ -34,7 +35,7 @@ from healthd import conf, state
 from healthd.checks import registry
 from healthd.humanize import format_age
 from healthd.views.auth import token_is_valid, tokens_configured
-from healthd.views.common import json_response, never_raise
+from healthd.views.common import Refusal, json_response, never_raise
 from healthd.views.status import html_response
 
 # healthd built-ins that watchman knew, by the key watchman's response used.
@@ -46,8 +47,6 @@ PER_ALIAS = {"database", "cache"}
 def error_code() -> int:
     """WATCHMAN_ERROR_CODE (default 500), read at call time."""
     # A legacy setting conf.HealthdSettings does not carry.
-    from django.conf import settings
-
     return int(getattr(settings, "WATCHMAN_ERROR_CODE", 500))
 
 
@@ -76,24 +75,27 @@ def selectors() -> dict[str, str]:
     return known
 
 
-class BadSelection(Exception):
-    """``?check=`` or ``?skip=`` named a check that is not configured."""
-
-
 def selected_names(request: HttpRequest) -> list[str]:
-    """The checks to report, after ``?check=`` and ``?skip=``."""
+    """The checks to report, after ``?check=`` and ``?skip=``.
+
+    Refused with a 400 listing the valid names when one is unknown, and with a 404 when
+    none is left, as watchman answered.
+    """
     known = selectors()
     asked = request.GET.getlist("check")
     skipped = request.GET.getlist("skip")
     unknown = sorted({n for n in asked + skipped if n not in known})
     if unknown:
-        raise BadSelection(", ".join(unknown))
+        raise Refusal(400, f"unknown check(s): {', '.join(unknown)}", valid=sorted(known))
     names = [c.name for c in registry.configured_checks()]
     if asked:
         wanted = {known[n] for n in asked}
         names = [n for n in names if n in wanted]
     dropped = {known[n] for n in skipped}
-    return [n for n in names if n not in dropped]
+    names = [n for n in names if n not in dropped]
+    if not names:
+        raise Refusal(404, "No checks found")
+    return names
 
 
 def _part(ok: bool, error: str | None) -> dict[str, Any]:
@@ -110,55 +112,39 @@ def _without_stacktraces(value: Any) -> Any:
 
 def watchman_entries(check_state: state.CheckState) -> dict[str, Any]:
     """The keys one check adds to watchman's response."""
-    from django.conf import settings
-
     name = check_state.name
-    record = check_state.record or {}
-    details = record.get("details") or {}
     if name in PER_ALIAS:
-        fallback = list(getattr(settings, "DATABASES" if name == "database" else "CACHES", {}))
-        aliases = [a for a, d in details.items() if isinstance(d, dict)] or fallback
-        parts = []
-        for alias in aliases:
-            info = details.get(alias) or {}
-            ok = check_state.ok and bool(info.get("ok", True))
-            parts.append({alias: _part(ok, info.get("error") or check_state.message)})
+        if check_state.parts:
+            parts = [{part.label: _part(check_state.ok and part.ok,
+                                        part.error or check_state.message)}
+                     for part in check_state.parts]
+        else:
+            fallback = getattr(settings, "DATABASES" if name == "database" else "CACHES", {})
+            parts = [{alias: _part(check_state.ok, check_state.message)} for alias in fallback]
         return {WATCHMAN_KEYS[name]: parts}
     if name in WATCHMAN_KEYS:
         return {WATCHMAN_KEYS[name]: _part(check_state.ok, check_state.message)}
-    returned = details.get("watchman")
-    if check_state.ok and isinstance(returned, dict) and returned:
+    returned = check_state.result.watchman if check_state.result else None
+    if check_state.ok and returned:
         return _without_stacktraces(returned)
     return {name: _part(check_state.ok, check_state.message)}
 
 
-def _forbidden() -> HttpResponse:
-    return json_response({"error": "forbidden: a valid watchman token is required"}, 403)
+def _token_required(request: HttpRequest) -> None:
+    """Refused with a 403 when tokens are configured and the caller presents none of them."""
+    if tokens_configured() and not token_is_valid(request):
+        raise Refusal(403, "forbidden: a valid watchman token is required")
 
 
-def _selection_or_error(request: HttpRequest) -> list[str] | HttpResponse:
-    try:
-        names = selected_names(request)
-    except BadSelection as exc:
-        return json_response({"error": f"unknown check(s): {exc}",
-                              "valid": sorted(selectors())}, 400)
-    if not names:
-        return json_response({"error": "No checks found"}, 404)
-    return names
+def _selected_health(request: HttpRequest) -> state.Health:
+    """The health of the checks the request selects, once the caller is let in."""
+    _token_required(request)
+    return state.health(selected_names(request))
 
 
-def _allowed(request: HttpRequest) -> bool:
-    return not tokens_configured() or token_is_valid(request)
-
-
-def _selected_health(request: HttpRequest) -> state.Health | HttpResponse:
-    """The health of the checks the request selects, or the 403/400/404 answer instead."""
-    if not _allowed(request):
-        return _forbidden()
-    names = _selection_or_error(request)
-    if isinstance(names, HttpResponse):
-        return names
-    return state.health(names)
+def _bare_refusal(refusal: Refusal) -> HttpResponse:
+    """``bare/`` answers with its status code alone, refusals too."""
+    return HttpResponse(status=refusal.status, content_type="text/plain")
 
 
 @require_safe
@@ -166,8 +152,6 @@ def _selected_health(request: HttpRequest) -> state.Health | HttpResponse:
 def status(request: HttpRequest) -> HttpResponse:
     """``/watchman/``: every selected check in watchman's shape."""
     health = _selected_health(request)
-    if isinstance(health, HttpResponse):
-        return health
     body: dict[str, Any] = {}
     for check_state in health.checks:
         body.update(watchman_entries(check_state))
@@ -177,15 +161,10 @@ def status(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@never_raise
+@never_raise(refused=_bare_refusal)
 def bare_status(request: HttpRequest) -> HttpResponse:
     """``/watchman/bare/``: the status code alone, for load balancers."""
-    if not _allowed(request):
-        return HttpResponse(status=403, content_type="text/plain")
-    names = _selection_or_error(request)
-    if isinstance(names, HttpResponse):
-        return HttpResponse(status=names.status_code, content_type="text/plain")
-    health = state.health(names)
+    health = _selected_health(request)
     return HttpResponse(status=200 if health.healthy else error_code(), content_type="text/plain")
 
 
@@ -201,8 +180,6 @@ def ping(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """``/watchman/dashboard/``: the same checks as a page, with the age of each result."""
     health = _selected_health(request)
-    if isinstance(health, HttpResponse):
-        return health
     groups = []
     for check_state in health.checks:
         for key, value in watchman_entries(check_state).items():
