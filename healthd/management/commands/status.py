@@ -1,8 +1,19 @@
-"""``status <resource> [-e] [-f json|yaml]``: django-status's command, from cached state.
+"""``status <resource> [NAME ...] [-e] [-f json|yaml]``: django-status's command, from cached state.
 
-``status health`` prints each check's latest result as the workers stored it in Redis
-(no check is run); ``-e`` exits 1 when the site is unhealthy, as django-status's did.
-``status stats`` prints the stored stats.
+It prints what django-status's command printed: ``{provider: value}`` for every provider
+of the resource (``status health`` → ``{"ping": {"pong": true}, "databases":
+{"default": true}, "caches": {...}}``), or for the providers named. No check is run and
+no stat is gathered: health values come from the checks' latest results (a stale or
+never-run check reads as false), stats from what the ``gather_stats`` task stored.
+
+- ``-e`` exits 1 when a printed value is false, as django-status's did, and also when
+  a critical healthd check fails (so the gate is never weaker than the heartbeat);
+  stderr names which.
+- ``status health`` also takes healthd check names (``status health database -e``):
+  each prints as ``{"ok": …, "status": …, "message": …, "age": …}``.
+- An unknown resource or name exits with status 2 and says which, with the valid ones:
+  a typo in a deploy gate must not pass.
+- The default output is JSON (which YAML parsers read too); ``-f yaml`` writes YAML.
 """
 
 from __future__ import annotations
@@ -10,46 +21,106 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from healthd import state
-from healthd.stats import read_stats
+from healthd import conf
+from healthd import stats as stats_store
+from healthd.checks import registry
+from healthd.management.cached import CachedCheck, CachedHealth, read_checks, read_stats
 
-RESOURCES = ("health", "stats")
-
-
-def health_data(names: list[str] | None = None) -> tuple[dict[str, Any], bool]:
-    """The health resource from the cached state, and whether the site is healthy."""
-    health = state.health(names)
-    checks = {}
-    for check in health.checks:
-        record = check.record or {}
-        checks[check.name] = {
-            "status": str(check.status),
-            "critical": check.check.critical,
-            "message": check.message,
-            "age": None if check.age is None else round(check.age, 3),
-            "since": record.get("since"),
-            "duration": record.get("duration"),
-            "value": record.get("value"),
-            "unit": record.get("unit"),
-        }
-    data: dict[str, Any] = {"status": str(health.status), "checks": checks}
-    if health.error:
-        data["error"] = health.error
-    return data, health.healthy
+# django-status's health providers that healthd works out from a check's latest result.
+CHECK_OF_PROVIDER = {"databases": "database", "caches": "cache", "celery": "celery"}
 
 
-def stats_data() -> dict[str, Any]:
-    """Whatever stats are stored, or why they cannot be read."""
-    try:
-        return dict(read_stats() or {})
-    except Exception as exc:
-        return {"error": f"stats unavailable: {type(exc).__name__}"}
+def aliases_ok(check: CachedCheck | None, fallback: list[str]) -> dict[str, bool]:
+    """{alias: ok} from a database or cache check's latest result; false when not fresh."""
+    recorded = [a for a, d in check.details.items() if isinstance(d, dict)] if check else []
+    aliases = recorded or fallback
+    if check is None or not check.fresh:
+        return dict.fromkeys(aliases, False)
+    return {a: bool((check.details.get(a) or {}).get("ok", check.ok)) for a in aliases}
+
+
+def celery_ok(check: CachedCheck | None) -> dict[str, bool]:
+    """{worker: answered}: STATUS_CELERY_WORKERS when set, else the workers that answered."""
+    expected = list(conf.get().celery_workers)
+    if check is None or not check.fresh:
+        return dict.fromkeys(expected, False)
+    answered = list(check.details.get("workers") or [])
+    missing = set(check.details.get("missing") or [])
+    if expected:
+        return {w: w not in missing and bool(answered) for w in expected}
+    return dict.fromkeys(answered, True)
+
+
+class CachedValues:
+    """Reads the cached state lazily, once: ``status stats`` never reads the checks."""
+
+    def __init__(self) -> None:
+        self._health: CachedHealth | None = None
+        self._stats: stats_store.StatsSnapshot | None = None
+
+    def health(self) -> CachedHealth:
+        if self._health is None:
+            self._health = read_checks()
+        return self._health
+
+    @property
+    def health_error(self) -> str | None:
+        """Why the check results could not be read, if they were read at all."""
+        return self._health.error if self._health is not None else None
+
+    def check(self, name: str) -> CachedCheck | None:
+        return next((c for c in self.health().checks if c.name == name), None)
+
+    def stats(self) -> stats_store.StatsSnapshot:
+        if self._stats is None:
+            self._stats = read_stats()
+        return self._stats
+
+    def provider_value(self, provider: stats_store.Provider) -> Any:
+        """The value django-status's provider would have returned; None if never gathered."""
+        if provider.builtin and provider.builtin[0] == stats_store.HEALTH:
+            kind = provider.builtin[1]
+            if kind == "ping":
+                return {"pong": True}
+            check = self.check(CHECK_OF_PROVIDER[kind])
+            if kind == "celery":
+                return celery_ok(check)
+            return aliases_ok(check, list(getattr(settings, kind.upper(), {})))
+        snapshot = self.stats()
+        if snapshot.error or not snapshot.data:
+            return None
+        if provider.builtin:
+            stored = (snapshot.data.get("builtin") or {}).get(provider.builtin[1])
+        else:
+            stored = ((snapshot.data.get("providers") or {}).get(provider.resource)
+                      or {}).get(provider.name)
+        if stored is None:
+            return None
+        return stored["value"] if "value" in stored else {"error": stored.get("error")}
+
+    def check_value(self, name: str) -> dict[str, Any]:
+        check = self.check(name)
+        if check is None:  # configured, yet the state does not list it: never ran
+            return {"ok": False, "status": "unknown", "message": "no result", "age": None}
+        return {"ok": check.ok, "status": check.status, "message": check.message,
+                "age": None if check.age is None else round(check.age, 3)}
+
+
+def falsy_parts(value: Any) -> bool:
+    """django-status's -e rule: a provider fails when one of its values is false."""
+    if isinstance(value, dict):
+        if "ok" in value:
+            return not value["ok"]
+        return not all(value.values())
+    return not value
 
 
 def render(data: dict[str, Any], output_format: str) -> str:
     if output_format == "yaml":
+        # PyYAML is optional; only -f yaml needs it.
         import yaml
 
         return yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False,
@@ -58,29 +129,74 @@ def render(data: dict[str, Any], output_format: str) -> str:
 
 
 class Command(BaseCommand):
-    help = ("Print the current status of a resource (health, stats) from the cached state. "
-            "With -e, exit 1 when a check is failing.")
+    help = ("Print a django-status resource (health, stats) from the cached state: "
+            "{provider: value}. With -e, exit 1 when a value is false or a critical check "
+            "fails. Unknown names exit with status 2.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("resource", choices=RESOURCES)
-        parser.add_argument("providers", nargs="*", metavar="CHECK",
-                            help="only these checks (health) or stats (stats)")
-        parser.add_argument("-e", "--error-on-fail", action="store_true", dest="error_on_fail",
+        parser.add_argument("resource", help="health or stats (or a STATUS_PROVIDERS resource)")
+        parser.add_argument("names", nargs="*", metavar="NAME",
+                            help="only these providers (or, for health, healthd checks)")
+        parser.add_argument("-e", "--error_on_fail", "--error-on-fail", action="store_true",
+                            dest="error_on_fail",
                             help="exit with status 1 if a check is failing")
-        parser.add_argument("-f", "--format", choices=["json", "yaml"], default="json")
+        parser.add_argument("-f", "--output_format", "--format", choices=["json", "yaml"],
+                            default="json", dest="output_format", help="output format")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        providers = options["providers"] or None
-        healthy = True
-        if options["resource"] == "health":
-            data, healthy = health_data(providers)
+        table = stats_store.providers()
+        resource = options["resource"]
+        if resource not in table:
+            raise CommandError(f"unknown resource {resource!r}; known: {', '.join(table)}",
+                               returncode=2)
+        providers = table[resource]
+        check_names = ([c.name for c in registry.configured_checks()]
+                       if resource == stats_store.HEALTH else [])
+        names = list(dict.fromkeys(options["names"]))
+        unknown = [n for n in names if n not in providers and n not in check_names]
+        if unknown:
+            known = f"providers: {', '.join(providers)}"
+            if check_names:
+                known += f"; checks: {', '.join(check_names)}"
+            raise CommandError(f"unknown name(s) for {resource!r}: {', '.join(unknown)} "
+                               f"({known})", returncode=2)
+
+        values = CachedValues()
+        data: dict[str, Any] = {}
+        for name in names or providers:
+            if name in providers:
+                data[name] = values.provider_value(providers[name])
+            else:
+                data[name] = values.check_value(name)
+        self.stdout.write(render(data, options["output_format"]))
+
+        if resource == stats_store.HEALTH:
+            self._health_outcome(values, data, providers, names, options["error_on_fail"])
         else:
-            data = stats_data()
-            if providers:
-                data = {k: v for k, v in data.items() if k in providers}
-        self.stdout.write(render(data, options["format"]))
-        if options["error_on_fail"] and not healthy:
-            failing = [name for name, check in data.get("checks", {}).items()
-                       if check["critical"] and check["status"] in ("failing", "stale", "unknown")]
-            raise CommandError(
-                f"unhealthy: {', '.join(failing) or data.get('error', 'failing')}", returncode=1)
+            self._stats_outcome(values, data)
+
+    def _health_outcome(self, values: CachedValues, data: dict[str, Any],
+                        providers: dict[str, stats_store.Provider], names: list[str],
+                        error_on_fail: bool) -> None:
+        failed = [name for name, value in data.items()
+                  if name in providers and falsy_parts(value)]
+        judged = [n for n in names if n not in providers] if names else None
+        if error_on_fail and (judged is None or judged):
+            failed += [c.name for c in values.health().checks
+                       if c.counts_against and (judged is None or c.name in judged)
+                       and c.name not in failed]
+        error = values.health_error
+        if error:
+            self.stderr.write(f"the check results cannot be read: {error}")
+        if error_on_fail and (failed or error):
+            reasons = [", ".join(failed), error or ""]
+            raise CommandError(f"unhealthy: {'; '.join(r for r in reasons if r)}", returncode=1)
+
+    def _stats_outcome(self, values: CachedValues, data: dict[str, Any]) -> None:
+        snapshot = values.stats()
+        if snapshot.error:
+            raise CommandError(f"the stats cannot be read: {snapshot.error}", returncode=1)
+        never = [name for name, value in data.items() if value is None]
+        if never:
+            self.stderr.write(f"not gathered yet: {', '.join(never)} (is the "
+                              "healthd.tasks.gather_stats task scheduled?)")

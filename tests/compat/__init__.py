@@ -1,0 +1,8 @@
+"""The peers' own tests, ported: python-dockerflow, django-watchman and django-status.
+
+Each test names the peer's source file and test it comes from. The peer's expectations
+(status codes, keys, messages, headers) are kept verbatim; only the setup is adapted to
+healthd's model, where a check runs in a worker and the views read its stored result: a
+peer test that ran a check inline records a result for that check, then asks the view.
+An expectation healthd does not meet is an ``xfail(strict=True)`` naming the difference.
+"""
