@@ -54,6 +54,11 @@ DEFAULTS: dict[str, Any] = {
     "SUMMARY_SKIP_PATHS": None,
     # The traces sample rate healthd.logging.sentry_traces_sampler gives other requests.
     "TRACES_SAMPLE_RATE": 1.0,
+    # /status/uptime/: {label: [check names]} shows each group as one row (its worst day,
+    # its least available member); checks in no group get a row each.
+    "GROUPS": None,
+    # The uptime page and the badges answer anyone; off: only callers who may see details.
+    "PUBLIC_STATUS_PAGE": False,
 }
 
 

@@ -25,6 +25,8 @@ E_BAD_REDIS_URL = "healthd.E004"
 E_BAD_CHECKS = "healthd.E005"
 E_NOT_WHOLE = "healthd.E006"
 E_BAD_FAILED_STATUS = "healthd.E007"
+E_BAD_GROUPS = "healthd.E008"
+E_NOT_A_BOOL = "healthd.E009"
 
 POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
             "CELERY_TIMEOUT", "STATS_INTERVAL")
@@ -75,8 +77,47 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[django_checks
         found.append(_error("DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE",
                             f"must be an HTTP error status (400-599), not {status!r}",
                             E_BAD_FAILED_STATUS))
+    public_page = user.get("PUBLIC_STATUS_PAGE", False)
+    if not isinstance(public_page, bool):
+        found.append(_error('HEALTHD["PUBLIC_STATUS_PAGE"]',
+                            f"must be True or False, not {public_page!r}", E_NOT_A_BOOL))
+    found += _group_problems(user.get("GROUPS"))
     if not found:
         # The checks are resolved from the other settings, so only once those are sound.
         for problem in registry.problems():
             found.append(_error('HEALTHD["CHECKS"]', problem, E_BAD_CHECKS))
+        if not found:
+            found += _unknown_group_members(user.get("GROUPS"))
     return found
+
+
+def _group_problems(groups: Any) -> list[django_checks.CheckMessage]:
+    """GROUPS is None or {label: [check names]}, each label and name a non-empty string."""
+    if groups is None:
+        return []
+    setting = 'HEALTHD["GROUPS"]'
+    if not isinstance(groups, dict):
+        return [_error(setting, f"must be a dict of {{label: [check names]}}, not "
+                                f"{type(groups).__name__}", E_BAD_GROUPS)]
+    found = []
+    for label, members in groups.items():
+        if not isinstance(label, str) or not label.strip():
+            found.append(_error(setting, f"a group label must be a non-empty string, not "
+                                         f"{label!r}", E_BAD_GROUPS))
+        if (isinstance(members, str) or not isinstance(members, list | tuple) or not members
+                or not all(isinstance(name, str) for name in members)):
+            found.append(_error(setting, f"group {label!r} must list check names, not "
+                                         f"{members!r}", E_BAD_GROUPS))
+    return found
+
+
+def _unknown_group_members(groups: dict[str, list[str]] | None
+                           ) -> list[django_checks.CheckMessage]:
+    """A group member that is no configured check would silently never show."""
+    if not groups:
+        return []
+    configured = {check.name for check in registry.configured_checks()}
+    return [_error('HEALTHD["GROUPS"]', f"group {label!r} names {name!r}, which is not a "
+                                        f"configured check", E_BAD_GROUPS)
+            for label, members in groups.items() for name in members
+            if name not in configured]
