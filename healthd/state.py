@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from healthd import store
@@ -101,7 +102,28 @@ def _check_state(check: Check, record: dict[str, Any] | None, error: str | None,
                           f"last result is {age:.0f} s old (stale after {stale_after:g} s)",
                           record, age)
     status = Status(record.get("state") or record.get("status", "failing"))
-    return CheckState(check, status, str(record.get("message", "")), record, age)
+    message = str(record.get("message", ""))
+    until = silenced_until(record, now)
+    if until is not None:
+        # A silence changes who is told, never what is true: a failure under a silence
+        # is a warning, so nobody watching the heartbeat is paged, and it says so.
+        if status == Status.FAILING:
+            status = Status.WARNING
+        stamp = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+        message = f"silenced until {stamp.replace('+00:00', 'Z')}: {message}"
+    return CheckState(check, status, message, record, age)
+
+
+def silenced_until(record: dict[str, Any], now: float) -> float | None:
+    """When the silence covering this check now ends, or None when none does."""
+    window = record.get("silence")
+    if not isinstance(window, list) or len(window) != 2:
+        return None
+    try:
+        start, end = float(window[0]), float(window[1])
+    except (TypeError, ValueError):
+        return None
+    return end if start <= now < end else None
 
 
 def overall(states: list[CheckState]) -> Status:
@@ -118,6 +140,14 @@ def _next_expiry(states: list[CheckState], now: float) -> float:
         float(s.record["checked_at"]) + s.check.effective_stale_after
         for s in states
         if s.record is not None and s.status != Status.STALE
+    ]
+    # A silence that starts or ends changes the evaluation too.
+    deadlines += [
+        float(edge)
+        for s in states
+        if s.record is not None and isinstance(s.record.get("silence"), list)
+        for edge in s.record["silence"][:2]
+        if isinstance(edge, int | float) and edge > now
     ]
     return min(deadlines, default=float("inf"))
 

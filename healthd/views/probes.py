@@ -39,6 +39,7 @@ from healthd import state, store
 from healthd.checks import registry
 from healthd.checks.base import Status
 from healthd.memo import FreshFor
+from healthd.notify import metrics as notify_metrics
 from healthd.views.auth import may_see_details
 from healthd.views.common import json_response, never_raise
 
@@ -182,8 +183,9 @@ def transition_counts() -> dict[str, int] | None:
 
 
 def forget() -> None:
-    """Drop this process's copy of the transition counters (tests)."""
+    """Drop this process's copy of the transition and notification counters (tests)."""
     _transitions.forget()
+    notify_metrics.forget()
 
 
 class CachedStateCollector(Collector):
@@ -229,6 +231,7 @@ class CachedStateCollector(Collector):
 # A registry of its own: the process's default registry is the site's business.
 METRICS_REGISTRY = CollectorRegistry()
 METRICS_REGISTRY.register(CachedStateCollector())
+METRICS_REGISTRY.register(notify_metrics.DeliveryCollector())
 
 
 @require_safe

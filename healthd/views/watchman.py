@@ -217,6 +217,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "status": str(check_state.status),
                 "age": age_text(check_state.age),
                 "statuses": statuses,
+                # watchman's JSON has no room for it; the page says why a failure is ok
+                "silenced": check_state.message if state.silenced_until(
+                    check_state.record or {}, time.time()) is not None else "",
             })
     context = {
         "overall_ok": health.healthy,
