@@ -65,9 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_RETRY_FOR": 3600.0,
     "NOTIFY_BACKOFF": 2.0,
     "NOTIFY_BACKOFF_MAX": 300.0,
-    # Seconds after which a transition a worker took from the outbox but did not finish
-    # (it died) is taken again by the next run on any worker.
-    "OUTBOX_VISIBILITY_TIMEOUT": 120.0,
+    # Seconds after which a transition a worker took from the outbox and stopped renewing
+    # its claim on (it died) is taken again by the next run on any worker.
+    "OUTBOX_VISIBILITY_TIMEOUT": 15.0,
     # The outbox stream is trimmed to the entries not yet delivered, and never holds more
     # than about this many.
     "OUTBOX_MAXLEN": 100_000,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -134,6 +135,11 @@ class Silence(models.Model):
     def __str__(self) -> str:
         which = ", ".join(self.checks) if self.checks else "every check"
         return f"{which} until {self.ends_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if isinstance(self.checks, str):  # checks="database" means that one check
+            self.checks = [self.checks]
+        super().save(*args, **kwargs)
 
     def covers(self, name: str) -> bool:
         return not self.checks or name in self.checks

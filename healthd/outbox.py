@@ -12,11 +12,14 @@ entry has the fields:
 - ``result``: the result that caused it, as JSON (already redacted).
 
 Delivery reads the stream through the consumer group ``delivery``: each run on any
-worker first claims (``XAUTOCLAIM``) the entries another consumer took more than
-``OUTBOX_VISIBILITY_TIMEOUT`` seconds ago without acknowledging them (it died), then
-reads the new ones (``XREADGROUP >``). Each step of a delivery is marked done in
-``<prefix>outbox-progress`` as it completes, so an entry taken again repeats only what
-was not done; the entry is acknowledged (and its marks dropped) when every step is.
+worker first claims (``XAUTOCLAIM``) the entries another consumer has left idle for
+more than ``OUTBOX_VISIBILITY_TIMEOUT`` seconds without acknowledging them, then reads
+the new ones (``XREADGROUP >``). While a consumer delivers, a :class:`Lease` renews its
+claim (``XCLAIM … JUSTID``) every third of that timeout, so a slow receiver in a live
+worker is not delivered twice, and only a consumer that died lets its entries go idle.
+Each step of a delivery is marked done in ``<prefix>outbox-progress`` as it completes,
+so an entry taken again repeats only what was not done; the entry is acknowledged (and
+its marks dropped) when every step is.
 After each batch the stream is trimmed (``XTRIM MINID``) below the oldest entry not
 yet acknowledged; ``XADD … MAXLEN OUTBOX_MAXLEN`` caps it even if nothing is ever
 delivered.
@@ -28,7 +31,10 @@ import json
 import logging
 import os
 import socket
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import redis
@@ -113,12 +119,17 @@ def _parse(raw: list[tuple[str, dict[str, str] | None]]) -> list[Entry]:
     return entries
 
 
+def visibility_timeout() -> float:
+    """Seconds an entry may sit unrenewed with a consumer before another takes it."""
+    return float(conf.get().raw["OUTBOX_VISIBILITY_TIMEOUT"])
+
+
 def take(consumer: str | None = None, count: int = 100) -> list[Entry]:
     """Entries abandoned by a consumer that died, then new ones; at most ``count`` of each."""
     client = redis_client.writer()
     consumer = consumer or consumer_name()
     key = alerting_keys().outbox
-    idle_ms = int(float(conf.get().raw["OUTBOX_VISIBILITY_TIMEOUT"]) * 1000)
+    idle_ms = int(visibility_timeout() * 1000)
     try:
         reply = client.xautoclaim(key, GROUP, consumer, idle_ms, "0-0", count=count)
     except redis.ResponseError as exc:
@@ -141,6 +152,49 @@ def take(consumer: str | None = None, count: int = 100) -> list[Entry]:
     for _stream, raw in fresh or []:
         entries.extend(_parse(raw))
     return entries
+
+
+class Lease:
+    """Keeps the entries a live consumer is delivering its own: a thread renews the claim
+    on them every third of the visibility timeout until each is released (or the block
+    ends). A consumer that dies renews nothing, and its entries go to the next run."""
+
+    def __init__(self, entries: Iterable[Entry], consumer: str | None = None):
+        self.consumer = consumer or consumer_name()
+        self._ids = {entry.stream_id for entry in entries}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._every = max(0.05, visibility_timeout() / 3)
+        self._thread = threading.Thread(target=self._renew, name="healthd:outbox-lease",
+                                        daemon=True)
+
+    def release(self, entry: Entry) -> None:
+        with self._lock:
+            self._ids.discard(entry.stream_id)
+
+    def __enter__(self) -> Lease:
+        if self._ids:
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _renew(self) -> None:
+        client = redis_client.writer()
+        key = alerting_keys().outbox
+        while not self._stop.wait(self._every):
+            with self._lock:
+                ids: list[Any] = sorted(self._ids)
+            if not ids:
+                continue
+            try:
+                client.xclaim(key, GROUP, self.consumer, 0, ids, justid=True)
+            except Exception as exc:  # the next renewal may do better
+                logger.warning("outbox: could not renew the claim on %s: %s", ids, redact(exc))
 
 
 def done_steps(entry: Entry) -> set[str]:

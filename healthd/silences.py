@@ -31,7 +31,8 @@ KEEP_ENDED = timedelta(hours=1)
 
 def as_window(silence: Silence) -> dict[str, Any]:
     """What the record script reads of one silence: checks and epoch seconds."""
-    return {"checks": list(silence.checks or []), "starts_at": silence.starts_at.timestamp(),
+    checks = [silence.checks] if isinstance(silence.checks, str) else list(silence.checks or [])
+    return {"checks": checks, "starts_at": silence.starts_at.timestamp(),
             "ends_at": silence.ends_at.timestamp()}
 
 

@@ -106,6 +106,29 @@ def test_an_entry_a_dead_consumer_took_is_delivered_by_the_next_run_once(
     assert outbox.stats()["pending"] == 0
 
 
+def test_a_slow_receiver_in_a_live_worker_keeps_its_entry(toggled_check, settings):
+    settings.HEALTHD = {**settings.HEALTHD, "OUTBOX_VISIBILITY_TIMEOUT": 0.3}
+    check = Check("toggled", toggled)
+    store.record([_result("toggled", Status.PASSING)], [check])
+    store.record([_result("toggled", Status.FAILING)], [check])
+    stolen = []
+
+    def slow(sender, **kwargs):
+        # Three visibility timeouts inside one receiver: the lease keeps the entry ours.
+        until = time.monotonic() + 0.9
+        while time.monotonic() < until:
+            stolen.extend(outbox.take("another"))
+            time.sleep(0.05)
+
+    signals.check_failed.connect(slow)
+    try:
+        assert deliver.deliver_outbox() == 1
+    finally:
+        signals.check_failed.disconnect(slow)
+    assert stolen == []
+    assert Transition.objects.filter(name="toggled").count() == 1
+
+
 def test_a_delivery_cut_short_repeats_only_the_steps_not_done(
         toggled_check, failed_calls, settings, monkeypatch):
     settings.HEALTHD = {**settings.HEALTHD, "OUTBOX_VISIBILITY_TIMEOUT": 0.1}

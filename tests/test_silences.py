@@ -141,6 +141,14 @@ def test_a_silence_of_every_check_and_one_of_another_check(webhook):
     assert _told(webhook) == [("passing", "failing", False)]
 
 
+def test_checks_given_as_one_name_mean_that_check(webhook):
+    _run(False)
+    silence = _silence(checks="toggled")
+    assert silence.checks == ["toggled"]
+    _run(True)
+    assert _told(webhook) == []
+
+
 def test_a_silence_to_come_does_not_silence_yet(webhook, client):
     _run(False)
     _silence(starts_at=timezone.now() + timedelta(hours=1),

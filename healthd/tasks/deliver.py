@@ -117,12 +117,14 @@ def deliver_outbox(limit: int = 100) -> int:
         logger.error("could not read the outbox: %s", redact(exc))
         return 0
     delivered = 0
-    for entry in entries:
-        try:
-            delivered += deliver_entry(entry)
-        except Exception as exc:
-            logger.error("could not deliver %s (it stays in the outbox): %s", entry.id,
-                         redact(exc))
+    with outbox.Lease(entries) as lease:
+        for entry in entries:
+            try:
+                delivered += deliver_entry(entry)
+            except Exception as exc:
+                logger.error("could not deliver %s (it stays in the outbox): %s", entry.id,
+                             redact(exc))
+            lease.release(entry)
     if entries:
         try:
             outbox.trim()
