@@ -172,6 +172,8 @@ class Incident:
     status: str
     start: dt.datetime
     end: dt.datetime | None  # None: still going on
+    # Nobody was told of the transition that began it (a silence): recorded all the same.
+    silenced: bool = False
 
     def duration(self, now: dt.datetime) -> dt.timedelta:
         return (self.end or now) - self.start
@@ -229,9 +231,10 @@ class _Segment:
     start: dt.datetime
     end: dt.datetime
     state: str | None  # None: not known
+    silenced: bool = False
 
 
-def _segments(transitions: list[tuple[str, str, dt.datetime]], truncated: bool,
+def _segments(transitions: list[tuple[str, str, dt.datetime, bool]], truncated: bool,
               carried: str | None, since: dt.datetime, now: dt.datetime) -> list[_Segment]:
     """The states a check was in from ``since`` to ``now``, from its transitions (oldest
     first). Before the first one, its ``previous`` (unknown when the list was cut short);
@@ -240,9 +243,9 @@ def _segments(transitions: list[tuple[str, str, dt.datetime]], truncated: bool,
         return [_Segment(since, now, carried)]
     first_previous = None if truncated else transitions[0][0]
     segments = [_Segment(since, transitions[0][2], first_previous)]
-    for index, (_, status, at) in enumerate(transitions):
+    for index, (_, status, at, silenced) in enumerate(transitions):
         end = transitions[index + 1][2] if index + 1 < len(transitions) else now
-        segments.append(_Segment(at, end, status))
+        segments.append(_Segment(at, end, status, silenced))
     return [s if s.state in _STATE_RANK else _Segment(s.start, s.end, None)
             for s in segments]
 
@@ -306,11 +309,11 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
         .annotate(recency=Window(RowNumber(), partition_by=F("name"),
                                  order_by=[F("at").desc(), F("id").desc()]))
         .filter(recency__lte=TRANSITIONS_PER_CHECK)
-        .values_list("name", "previous", "status", "at")
+        .values_list("name", "previous", "status", "at", "silenced")
     )
-    transitions: dict[str, list[tuple[str, str, dt.datetime]]] = defaultdict(list)
-    for name, previous, status, at in held:
-        transitions[name].append((previous, status, at))
+    transitions: dict[str, list[tuple[str, str, dt.datetime, bool]]] = defaultdict(list)
+    for name, previous, status, at, silenced in held:
+        transitions[name].append((previous, status, at, silenced))
     carried = dict(CheckStatus.objects.filter(name__in=names).values_list("name", "status"))
 
     rows: dict[str, Row] = {}
@@ -322,7 +325,8 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
         truncated = len(own) >= TRANSITIONS_PER_CHECK
         segments = _segments(own, truncated, carried.get(name), lookback, now)
         # Each span begun by a transition (the first one began before what was read).
-        incidents += [Incident(name, s.state, s.start, None if s is segments[-1] else s.end)
+        incidents += [Incident(name, s.state, s.start, None if s is segments[-1] else s.end,
+                               s.silenced)
                       for s in segments[1:] if s.state in ("failing", "warning")]
         day_rows = by_day.get(name, {})
         bars = []

@@ -61,9 +61,10 @@ def fill(name: str, start: dt.datetime, end: dt.datetime, runs: int = 120,
     HourlyRollup.objects.bulk_create(rows)
 
 
-def transition(name: str, previous: str, status: str, at: dt.datetime) -> None:
+def transition(name: str, previous: str, status: str, at: dt.datetime,
+               silenced: bool = False) -> None:
     Transition.objects.create(name=name, previous=previous, status=status, at=at,
-                              message=SECRET_MESSAGE)
+                              message=SECRET_MESSAGE, silenced=silenced)
 
 
 def configured() -> list:
@@ -131,13 +132,14 @@ def test_a_failing_spell_makes_its_day_red_and_is_an_incident(two_checks):
 
 def test_a_check_failing_now_is_an_ongoing_incident(two_checks):
     fill("database", NOW - dt.timedelta(days=95), NOW)
-    transition("database", "passing", "failing", NOW - dt.timedelta(minutes=12))
+    transition("database", "passing", "failing", NOW - dt.timedelta(minutes=12), silenced=True)
     history = read(NOW)
     [incident] = history.incidents
     assert incident.end is None
     assert history.rows["database"].days[-1].level == uptime.DOWN
+    # A silence changes who is told, not what is shown.
     assert uptime_views.incident_text(incident, NOW, dt.UTC) == (
-        "database failing since 14:18, 12 min so far")
+        "database failing since 14:18, 12 min so far (silenced)")
 
 
 def test_time_without_a_fresh_result_is_not_uptime(two_checks):

@@ -99,12 +99,13 @@ def incident_text(incident: uptime.Incident, now: dt.datetime, tz: dt.tzinfo) ->
     today = now.astimezone(tz).date()
     began = _clock(incident.start, today, tz)
     took = format_span(incident.duration(now))
+    silenced = " (silenced)" if incident.silenced else ""
     if incident.end is None:
-        return f"{incident.name} {incident.status} since {began}, {took} so far"
+        return f"{incident.name} {incident.status} since {began}, {took} so far{silenced}"
     ended = incident.end.astimezone(tz)
     same_day = ended.date() == incident.start.astimezone(tz).date()
     end_text = f"{ended:%H:%M}" if same_day else _clock(incident.end, today, tz)
-    return f"{incident.name} {incident.status} {began}\u2013{end_text}, {took}"
+    return f"{incident.name} {incident.status} {began}\u2013{end_text}, {took}{silenced}"
 
 
 def day_title(row: uptime.Row, day: uptime.Day) -> str:
