@@ -19,6 +19,7 @@ days does not need to be fresher), and forgotten on a change of settings.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import threading
 import time
@@ -30,7 +31,7 @@ from typing import Any
 from django.core.signals import setting_changed
 from django.db import DatabaseError
 from django.db.models import F, Max, Min, Q, Sum, Window
-from django.db.models.functions import RowNumber, TruncDay
+from django.db.models.functions import RowNumber, TruncDay, TruncTime
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -250,18 +251,24 @@ def _segments(transitions: list[tuple[str, str, dt.datetime, bool]], truncated: 
             for s in segments]
 
 
-def _worst_between(segments: list[_Segment], start: dt.datetime, end: dt.datetime
-                   ) -> tuple[str | None, bool]:
-    """The worst known state over ``[start, end)``, and whether part of it is not known."""
-    worst, unknown = None, False
+def _worst_per_span(segments: list[_Segment], starts: list[dt.datetime]
+                    ) -> list[tuple[str | None, bool]]:
+    """For each span ``[starts[i], starts[i + 1])``: the worst known state, and whether
+    part of it is not known. One pass: each segment visits only the spans it overlaps."""
+    spans = len(starts) - 1
+    worst: list[str | None] = [None] * spans
+    unknown = [False] * spans
     for segment in segments:
-        if segment.end <= start or segment.start >= end:
-            continue
-        if segment.state is None:
-            unknown = True
-        else:
-            worst = worse_state(worst, segment.state)
-    return worst, unknown
+        first = max(0, bisect.bisect_right(starts, segment.start) - 1)
+        last = min(spans, bisect.bisect_left(starts, segment.end))
+        for index in range(first, last):
+            if segment.end <= starts[index] or segment.start >= starts[index + 1]:
+                continue
+            if segment.state is None:
+                unknown[index] = True
+            else:
+                worst[index] = worse_state(worst[index], segment.state)
+    return list(zip(worst, unknown, strict=True))
 
 
 def _raw_state(failures: int, warnings: int, runs: int) -> str | None:
@@ -273,6 +280,20 @@ def _raw_state(failures: int, warnings: int, runs: int) -> str | None:
     return "passing" if runs else None
 
 
+def _window_sums(day_rows: Mapping[dt.date, Mapping[str, Any]], first: dt.date
+                 ) -> tuple[int, int]:
+    """Runs and failures from the window's first day's ``late`` hours on."""
+    runs = failures = 0
+    for date, row in day_rows.items():
+        if date > first:
+            runs += row["day_runs"] or 0
+            failures += row["day_failures"] or 0
+        elif date == first:
+            runs += row["late_runs"] or 0
+            failures += row["late_failures"] or 0
+    return runs, failures
+
+
 def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
                  days: int = DAYS) -> History:
     """Each check's last ``days`` daily bars (today last, in ``tz``), its uptime over each
@@ -282,19 +303,24 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
     today = now.astimezone(tz).date()
     dates = [today - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
     starts = [day_start(d, tz) for d in dates] + [day_start(today + DAY, tz)]
-    window_starts = {period: _floor_hour(now - span) for period, span in PERIODS.items()}
+    # Each window begins at this hour's local time of day, a whole number of days ago, so
+    # one sum per day of the hours from that time on gives every window's first day.
+    hour_now = _floor_hour(now.astimezone(dt.UTC)).astimezone(tz)
+    window_dates = {period: hour_now.date() - dt.timedelta(days=span.days)
+                    for period, span in PERIODS.items()}
+    window_starts = {period: timezone.make_aware(dt.datetime.combine(date, hour_now.time()),
+                                                 tz)
+                     for period, date in window_dates.items()}
     # One day more than shown: a check with rollups in it was there before.
     lookback = min(starts[0], *window_starts.values()) - DAY
-
-    per_window: dict[str, Any] = {}
-    for period, start in window_starts.items():
-        per_window[f"runs_{period}"] = Sum("runs", filter=Q(hour__gte=start))
-        per_window[f"failures_{period}"] = Sum("failures", filter=Q(hour__gte=start))
+    late = Q(local_time__gte=hour_now.time())
     rollups = (
         HourlyRollup.objects.filter(name__in=names, hour__gte=lookback, hour__lte=now)
-        .annotate(day=TruncDay("hour", tzinfo=tz)).order_by().values("name", "day")
+        .annotate(day=TruncDay("hour", tzinfo=tz), local_time=TruncTime("hour", tzinfo=tz))
+        .order_by().values("name", "day")
         .annotate(day_runs=Sum("runs"), day_failures=Sum("failures"),
-                  day_warnings=Sum("warnings"), first_hour=Min("hour"), **per_window)
+                  day_warnings=Sum("warnings"), first_hour=Min("hour"),
+                  late_runs=Sum("runs", filter=late), late_failures=Sum("failures", filter=late))
     )
     by_day: dict[str, dict[dt.date, dict[str, Any]]] = defaultdict(dict)
     first_hour: dict[str, dt.datetime] = {}
@@ -329,6 +355,7 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
                                s.silenced)
                       for s in segments[1:] if s.state in ("failing", "warning")]
         day_rows = by_day.get(name, {})
+        states = _worst_per_span(segments, starts)
         bars = []
         for index, date in enumerate(dates):
             row: Mapping[str, Any] = day_rows.get(date, {})
@@ -336,15 +363,14 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
             warnings = row.get("day_warnings") or 0
             start, end = starts[index], min(starts[index + 1], now)
             uptime = span_uptime(runs, failures, interval, start, end, began)
-            worst, unknown = _worst_between(segments, start, end)
+            worst, unknown = states[index]
             if unknown:
                 worst = worse_state(worst, _raw_state(failures, warnings, runs))
             bars.append(Day(date, runs, failures, warnings, uptime, worst,
                             level(uptime, worst)))
         windows = {}
         for period in PERIODS:
-            runs = sum(r.get(f"runs_{period}") or 0 for r in day_rows.values())
-            failures = sum(r.get(f"failures_{period}") or 0 for r in day_rows.values())
+            runs, failures = _window_sums(day_rows, window_dates[period])
             windows[period] = span_uptime(runs, failures, interval, window_starts[period],
                                           now, began)
         rows[name] = Row(name, (name,), tuple(bars), windows, {})

@@ -21,8 +21,10 @@ and the uptime badges; the current state comes from the cached Redis state.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.signals import setting_changed
@@ -31,7 +33,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_safe
 
@@ -145,10 +147,10 @@ def bars_svg(row: uptime.Row) -> SafeString:
                                         else f"{day.uptime} up")
         parts.append(
             f'<g class="day {day.level}" tabindex="0" role="img" '
-            f'data-date="{day.date.isoformat()}"><title>{escape(day_title(row, day))}</title>'
+            f'data-date="{day.date.isoformat()}"><title>{html.escape(day_title(row, day))}</title>'
             f'<rect x="{x}" y="{TIP_HEIGHT}" width="{BAR_WIDTH}" height="{BAR_HEIGHT}" rx="1"/>'
             f'<text class="tip" x="{tip_x}" y="11" text-anchor="{anchor}" aria-hidden="true">'
-            f"{escape(tip)}</text></g>"
+            f"{html.escape(tip)}</text></g>"
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped or a number
@@ -165,11 +167,24 @@ def _window_level(figure: uptime.Uptime) -> str:
     return uptime.level(figure, None)
 
 
-def page_context(history: uptime.History, health: state.Health) -> dict[str, Any]:
-    """Everything the page shows; no message of any check."""
-    tz = timezone.get_default_timezone()
-    now = timezone.now()
-    rows = []
+@dataclass(frozen=True)
+class _DrawnRow:
+    row: uptime.Row
+    bars: SafeString
+    windows: list[dict[str, str]]
+
+
+# (history, its rows drawn): drawn once per reading of the history (once a minute), not
+# once per evaluation of the current state (once a second).
+_drawn: list[tuple[uptime.History, list[_DrawnRow]] | None] = [None]
+
+
+def drawn_rows(history: uptime.History) -> list[_DrawnRow]:
+    """The page's rows with their bars and uptime figures, drawn once per history."""
+    held = _drawn[0]
+    if held is not None and held[0] is history:
+        return held[1]
+    drawn = []
     for row in uptime.page_rows(history, uptime.groups()):
         windows = []
         for period, figure in row.windows.items():
@@ -179,13 +194,21 @@ def page_context(history: uptime.History, health: state.Health) -> dict[str, Any
                 "title": f"{figure.up:,} of {max(figure.runs, round(figure.expected)):,} "
                          f"runs up" + (f"; lowest: {weakest}" if weakest else ""),
             })
-        rows.append({
-            "label": row.label,
-            "members": row.members if row.is_group else (),
-            "state": str(_row_state(row, health)),
-            "bars": bars_svg(row),
-            "windows": windows,
-        })
+        drawn.append(_DrawnRow(row, bars_svg(row), windows))
+    _drawn[0] = (history, drawn)
+    return drawn
+
+
+def page_context(history: uptime.History, health: state.Health) -> dict[str, Any]:
+    """Everything the page shows; no message of any check."""
+    tz = timezone.get_default_timezone()
+    now = timezone.now()
+    rows = [{"label": drawn.row.label,
+             "members": drawn.row.members if drawn.row.is_group else (),
+             "state": str(_row_state(drawn.row, health)),
+             "bars": drawn.bars,
+             "windows": drawn.windows}
+            for drawn in drawn_rows(history)]
     return {
         "rows": rows,
         "periods": list(uptime.PERIODS),
@@ -221,7 +244,8 @@ def _render_page(history: uptime.History, health: state.Health) -> tuple[bytes, 
 
 
 def forget() -> None:
-    """Drop the rendered page: the next request renders it again."""
+    """Drop the drawn rows and the rendered page: the next request draws them again."""
+    _drawn[0] = None
     _rendered[0] = None
 
 
