@@ -110,6 +110,9 @@ HEALTHD = {
     # A JSON list of channels: Apprise URLs or dicts (see the README's Notifications).
     "NOTIFY": env.json("HEALTHD_NOTIFY", default=[]),
     "REMIND_EVERY": env.float("HEALTHD_REMIND_EVERY", default=None),
+    # /status/uptime/ and the badges for anyone; GROUPS as JSON: {"Website": ["database"]}.
+    "PUBLIC_STATUS_PAGE": env.bool("HEALTHD_PUBLIC_STATUS_PAGE", default=False),
+    "GROUPS": env.json("HEALTHD_GROUPS", default=None),
 }
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
