@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 
 from healthd import store
-from healthd.checks import celery as celery_check
 from healthd.checks.base import Check, Status
+from healthd.checks.celery import Celery
 from healthd.models import CheckResult
 from healthd.runner import run_checks
 from tests.conftest import start_process, stop_process, wait_for
@@ -17,8 +17,8 @@ from tests.conftest import start_process, stop_process, wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def _run(func, timeout=15.0):
-    (result,) = run_checks([Check("celery", func, timeout=timeout)])
+def _run(probe, timeout=15.0):
+    (result,) = run_checks([Check("celery", probe.run, timeout=timeout)])
     return result
 
 
@@ -29,7 +29,7 @@ def test_a_worker_start_queues_the_first_run_within_seconds(celery_worker):
 
 def test_celery_passes_when_the_expected_worker_answers(celery_worker):
     started = time.monotonic()
-    result = _run(celery_check.make(workers=[celery_worker.hostname], timeout=3))
+    result = _run(Celery(workers=(celery_worker.hostname,), timeout=3))
     assert result.status == Status.PASSING, result.message
     assert result.value >= 1 and result.unit == "workers"
     assert result.details["queues"] == {settings.CELERY_TASK_DEFAULT_QUEUE: True}
@@ -38,7 +38,7 @@ def test_celery_passes_when_the_expected_worker_answers(celery_worker):
 
 
 def test_celery_fails_naming_a_missing_worker(celery_worker):
-    result = _run(celery_check.make(workers=[celery_worker.hostname, "ghost@nowhere"], timeout=1))
+    result = _run(Celery(workers=(celery_worker.hostname, "ghost@nowhere"), timeout=1))
     assert result.status == Status.FAILING
     assert "ghost@nowhere" in result.message
 
@@ -49,7 +49,7 @@ def test_celery_fails_when_a_queue_has_no_consumer(celery_worker, settings):
 
     current_app.conf.task_queues = [Queue(settings.CELERY_TASK_DEFAULT_QUEUE), Queue("orphan")]
     try:
-        result = _run(celery_check.make(timeout=2))
+        result = _run(Celery(timeout=2))
     finally:
         current_app.conf.task_queues = None
     assert result.status == Status.FAILING

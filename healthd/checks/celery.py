@@ -9,12 +9,17 @@ reply comes from each worker's consumer, not from the pool slot running this che
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from celery import current_app
+
+from healthd import conf
 from healthd.checks.base import Observation, Status
+from healthd.checks.probe import as_names
 
 
-def _configured_queues(app) -> set[str]:
+def _configured_queues(app: Any) -> set[str]:
     queues = app.conf.task_queues
     if queues:
         return {q.name for q in queues}
@@ -26,20 +31,30 @@ def _matches(expected: str, hostname: str) -> bool:
     return hostname == expected or hostname.split("@", 1)[-1] == expected
 
 
-def make(
-    workers: Sequence[str] | None = None,
-    min_workers: int | None = None,
-    timeout: float | None = None,
-) -> Callable[[], Observation]:
-    def check_celery() -> Observation:
-        from celery import current_app
+@dataclass(frozen=True)
+class Celery:
+    """Workers answer and every configured queue has a consumer.
 
-        from healthd import conf
+    ``workers`` (None: STATUS_CELERY_WORKERS), ``min_workers`` (None:
+    ``HEALTHD["CELERY_MIN_WORKERS"]``) and ``timeout`` (None: ``HEALTHD["CELERY_TIMEOUT"]``)
+    are read at run time when not given.
+    """
 
-        settings = conf.get()
-        expected = list(workers if workers is not None else settings.celery_workers)
-        minimum = max(min_workers if min_workers is not None else settings.celery_min_workers, 1)
-        wait = timeout if timeout is not None else settings.celery_timeout
+    workers: tuple[str, ...] | None = None
+    min_workers: int | None = None
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers is not None:
+            object.__setattr__(self, "workers", as_names(self.workers))
+
+    def run(self) -> Observation:
+        """Pass with the number of workers that answered; fail naming what is missing."""
+        config = conf.get()
+        expected = list(self.workers if self.workers is not None else config.celery_workers)
+        minimum = max(
+            self.min_workers if self.min_workers is not None else config.celery_min_workers, 1)
+        wait = self.timeout if self.timeout is not None else config.celery_timeout
         started = time.perf_counter()
         if expected and all("@" in name for name in expected):
             # Asked only of the named workers, and done as soon as all of them answer.
@@ -82,5 +97,3 @@ def make(
             f"{len(answered)} worker(s) answered; {len(queues)} queue(s) consumed",
             value=len(answered), unit="workers", details=details,
         )
-
-    return check_celery
