@@ -132,3 +132,33 @@ def test_beat_runs_the_schedule_at_the_configured_interval(celery_worker, settin
     finally:
         stop_process(beat)
 
+
+def test_celery_leaves_nothing_behind_on_the_pooled_connections(celery_worker):
+    """Each run binds and deletes a reply queue; kombu's Redis transport would remember
+    every one of them on the pooled connection (its routing table, the queue's expiry)."""
+    from celery import current_app
+    from kombu.exceptions import LimitExceeded
+
+    probe = Celery(workers=(), timeout=3)
+    for _ in range(30):
+        assert probe.run().status == Status.PASSING
+    reply_exchange = current_app.control.mailbox.reply_exchange.name
+    pooled = []
+    try:
+        while True:
+            pooled.append(current_app.pool.acquire(block=False))
+    except LimitExceeded:  # every connection the pool may hold is in hand
+        pass
+    try:
+        remembered = 0
+        for connection in pooled:
+            if connection._transport is None:
+                continue
+            state = connection.transport.state
+            remembered += len(state.exchanges.get(reply_exchange, {}).get("table", []))
+            for channel in connection.transport.channels:
+                remembered += sum(q.endswith(reply_exchange) for q in channel._expires)
+    finally:
+        for connection in pooled:
+            connection.release()
+    assert remembered == 0
