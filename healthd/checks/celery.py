@@ -78,7 +78,7 @@ def _forget_deleted_reply_queues(connection: Any) -> None:
     state = getattr(transport, "state", None)
     if state is None or not hasattr(state, "has_binding"):
         return
-    exchange = current_app.control.mailbox.reply_exchange.name
+    exchange = current_app.control.mailbox.reply_exchange.name  # type: ignore[attr-defined]
     suffix = f".{exchange}"
 
     def deleted(queue: str, routing_key: str) -> bool:

@@ -130,7 +130,8 @@ def build_check(entry: Any, adapter: Adapter | None = None) -> Check:
         raise ImproperlyConfigured(
             f"a check is a name, a dotted path or a dict with a 'check' key, not {entry!r}"
         )
-    target = LEGACY_PATHS.get(entry["check"], entry["check"])
+    configured: str = entry["check"]
+    target = LEGACY_PATHS.get(configured, configured)
     options = {k: v for k, v in entry.items() if k not in CHECK_KEYS}
     name, func = _resolve(target, options, adapter, entry)
     name = entry.get("name") or name
