@@ -211,7 +211,6 @@ def page_context(history: uptime.History, health: state.Health) -> dict[str, Any
             for drawn in drawn_rows(history)]
     return {
         "rows": rows,
-        "periods": list(uptime.PERIODS),
         "days": uptime.DAYS,
         "overall": str(health.status),
         "store_error": health.error,
