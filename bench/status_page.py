@@ -202,7 +202,17 @@ def measure(times: int) -> list[tuple[str, float]]:
         page()
     print(f"uptime page: {len(queries)} queries, "
           f"{sum(float(q['time']) for q in queries.captured_queries) * 1000:.1f} ms in SQL")
+    def select_one() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    # Two references for how busy the machine is: a view that touches nothing, and the
+    # smallest query.
     results = [
+        ("`/__lbheartbeat__` (reference: no Redis, no SQL)", median_ms(
+            get("/__lbheartbeat__"), times * 10)),
+        ("`SELECT 1` (reference: one round trip to PostgreSQL)", median_ms(
+            select_one, times * 10)),
         ("`/status/uptime/`, read afresh", median_ms(page, times, before=forget)),
         ("`/status/uptime/`, history from the process's copy, current state read again",
          median_ms(page, times * 5, before=state.forget)),

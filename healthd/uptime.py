@@ -31,7 +31,7 @@ from typing import Any
 from django.core.signals import setting_changed
 from django.db import DatabaseError
 from django.db.models import F, Max, Min, Q, Sum, Window
-from django.db.models.functions import RowNumber, TruncDay, TruncTime
+from django.db.models.functions import RowNumber, TruncDate, TruncDay, TruncTime
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -316,7 +316,7 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
     late = Q(local_time__gte=hour_now.time())
     rollups = (
         HourlyRollup.objects.filter(name__in=names, hour__gte=lookback, hour__lte=now)
-        .annotate(day=TruncDay("hour", tzinfo=tz), local_time=TruncTime("hour", tzinfo=tz))
+        .annotate(day=TruncDate("hour", tzinfo=tz), local_time=TruncTime("hour", tzinfo=tz))
         .order_by().values("name", "day")
         .annotate(day_runs=Sum("runs"), day_failures=Sum("failures"),
                   day_warnings=Sum("warnings"), first_hour=Min("hour"),
@@ -326,7 +326,7 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
     first_hour: dict[str, dt.datetime] = {}
     for found in rollups:
         name = found["name"]
-        by_day[name][found["day"].astimezone(tz).date()] = dict(found)
+        by_day[name][found["day"]] = dict(found)
         if name not in first_hour or found["first_hour"] < first_hour[name]:
             first_hour[name] = found["first_hour"]
 
