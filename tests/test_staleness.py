@@ -45,7 +45,7 @@ def test_the_stale_limit_is_three_intervals_plus_the_timeout(settings, client):
 
 def test_a_result_older_than_the_limit_is_stale(settings, client):
     only(settings, {"check": "storage", "name": "slow", "timeout": 3}, INTERVAL=1)
-    _write("slow", started_ago=6.5, duration=0.01)  # past 3 × 1 s + 3 s
+    _write("slow", started_ago=6.5, duration=0.01)  # past 3 x 1 s + 3 s
     response = client.get("/__heartbeat__")
     assert response.status_code == 500
     assert state.health().checks[0].status == Status.STALE
