@@ -30,7 +30,7 @@ def processes(port: int, host: str) -> dict[str, str]:
                f"--workers 2 --access-logfile -",
         "worker": f"{python} -m celery -A healthd.site worker --loglevel INFO --concurrency 2",
         "beat": f"{python} -m celery -A healthd.site beat --loglevel INFO "
-                "--scheduler django_celery_beat.schedulers:DatabaseScheduler",
+                "--scheduler healthd.beat:Scheduler",
     }
 
 

@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "SUMMARY_SKIP_PATHS": None,
     # The traces sample rate healthd.logging.sentry_traces_sampler gives other requests.
     "TRACES_SAMPLE_RATE": 1.0,
+    # Seconds between healthd.beat.Scheduler's full re-reads of the schedule (at most 300).
+    "SCHEDULE_REFRESH_SECONDS": 300.0,
 }
 
 

@@ -117,6 +117,9 @@ HEALTHD = {
 }
 if env.str("HEALTHD_TEST_CHECKS", default="") == "fault":
     HEALTHD["CHECKS"] = FAULT_CHECKS
+# The beat outage tests re-read the schedule every few seconds, not every five minutes.
+if env.str("HEALTHD_TEST_SCHEDULE_REFRESH", default=""):
+    HEALTHD["SCHEDULE_REFRESH_SECONDS"] = env.float("HEALTHD_TEST_SCHEDULE_REFRESH")
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = str(STATE_DIR / "media")
