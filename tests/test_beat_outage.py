@@ -17,7 +17,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from healthd import redis_client, state
-from tests.conftest import start_process, wait_for
+from healthd.cli import processes
+from tests.conftest import ROOT, start_process, wait_for
 from tests.test_faults import Site, StoreServer, TcpProxy, _heartbeat, _latest_checked_at
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
@@ -141,3 +142,12 @@ def test_beat_started_while_the_database_is_away_waits_for_it(outage_site, clien
     wait_for(lambda: _heartbeat(client)[0] == 200, timeout=30,
              message="green once beat has read its schedule")
     assert site.beat_alive()
+
+
+def test_the_standalone_site_runs_beat_with_healthds_scheduler():
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines()
+                    if line.strip())
+    for beat in (procfile["beat"], processes(8000, "127.0.0.1")["beat"]):
+        assert f"--scheduler {HEALTHD_SCHEDULER}" in beat
+    site_settings = (ROOT / "healthd" / "site" / "settings.py").read_text()
+    assert f'\nCELERY_BEAT_SCHEDULER = "{HEALTHD_SCHEDULER}"\n' in site_settings
