@@ -72,6 +72,8 @@ DEFAULTS: dict[str, Any] = {
     # The outbox stream is trimmed to the entries not yet delivered, and never holds more
     # than about this many.
     "OUTBOX_MAXLEN": 100_000,
+    # Seconds between healthd.beat.Scheduler's full re-reads of the schedule (at most 300).
+    "SCHEDULE_REFRESH_SECONDS": 300.0,
     # /status/uptime/: {label: [check names]} shows each group as one row (its worst day,
     # its least available member); checks in no group get a row each.
     "GROUPS": None,

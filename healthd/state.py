@@ -163,7 +163,7 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
         return CheckState(check, Status.UNKNOWN, error, None)
     if result is None:
         return CheckState(check, Status.UNKNOWN, "no result yet: the check has never run", None)
-    age = max(0.0, now - result.checked_at)
+    age = max(0.0, now - result.produced_at)
     stale_after = check.effective_stale_after
     if age > stale_after:
         return CheckState(check, Status.STALE,
@@ -201,7 +201,7 @@ def overall(states: Sequence[CheckState]) -> Status:
 def _next_expiry(states: tuple[CheckState, ...], now: float) -> float:
     """When the first result that is fresh now turns stale: the evaluation holds until then."""
     deadlines = [
-        s.result.checked_at + s.check.effective_stale_after
+        s.result.produced_at + s.check.effective_stale_after
         for s in states
         if s.result is not None and s.status != Status.STALE
     ]
