@@ -29,6 +29,7 @@ from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
 from healthd import state
+from healthd.admin_alerting import DeliveryInline
 from healthd.checks import registry
 from healthd.models import CheckResult, CheckStatus, CurrentState, HourlyRollup, Transition
 
@@ -254,8 +255,9 @@ class CheckResultAdmin(ReadOnlyHistoryAdmin):
 
 @admin.register(Transition)
 class TransitionAdmin(ReadOnlyHistoryAdmin):
-    list_display = ("at", "name", "previous", "status", "message")
-    list_filter = (ConfiguredCheckFilter, "status")
+    list_display = ("at", "name", "previous", "status", "silenced", "message")
+    list_filter = (ConfiguredCheckFilter, "status", "silenced")
+    inlines = (DeliveryInline,)
     date_hierarchy = "at"
     search_fields = ("name", "message")
     ordering = ("-at", "-id")

@@ -54,6 +54,24 @@ DEFAULTS: dict[str, Any] = {
     "SUMMARY_SKIP_PATHS": None,
     # The traces sample rate healthd.logging.sentry_traces_sampler gives other requests.
     "TRACES_SAMPLE_RATE": 1.0,
+    # Notification channels: Apprise URLs, {"url": ..., "checks": [...], "on": [...]} or
+    # signed webhooks {"webhook": ..., "secret": ..., "checks": [...]} (see the README).
+    "NOTIFY": [],
+    # Seconds between reminders to the channels while a check stays failing; None: never.
+    "REMIND_EVERY": None,
+    # Seconds one notification request may take.
+    "NOTIFY_TIMEOUT": 10.0,
+    # A failed notification is retried for this many seconds, with exponential backoff
+    # (first delay NOTIFY_BACKOFF, at most NOTIFY_BACKOFF_MAX) and jitter; then kept as failed.
+    "NOTIFY_RETRY_FOR": 3600.0,
+    "NOTIFY_BACKOFF": 2.0,
+    "NOTIFY_BACKOFF_MAX": 300.0,
+    # Seconds after which a transition a worker took from the outbox and stopped renewing
+    # its claim on (it died) is taken again by the next run on any worker.
+    "OUTBOX_VISIBILITY_TIMEOUT": 15.0,
+    # The outbox stream is trimmed to the entries not yet delivered, and never holds more
+    # than about this many.
+    "OUTBOX_MAXLEN": 100_000,
 }
 
 

@@ -16,7 +16,7 @@ from django.db.models.functions import Greatest
 
 from healthd import redis_client, store
 from healthd.checks.base import Result, Status
-from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
+from healthd.models import CheckResult, CheckStatus, HourlyRollup
 from healthd.redact import redact
 
 logger = logging.getLogger("healthd.history")
@@ -50,11 +50,8 @@ def _write(results: list[Result], transitions: list[dict]) -> None:
             )
             for r in results
         ])
-        Transition.objects.bulk_create([
-            Transition(name=t["name"], previous=t["previous"], status=t["status"],
-                       at=_dt(t["at"]), message=t["message"][:10_000])
-            for t in transitions
-        ])
+        # Transition rows are the outbox's to write (healthd.tasks.deliver), once per id;
+        # here transitions only move the current state.
         for r in results:
             _roll_up(r)
         _update_states(results, transitions)

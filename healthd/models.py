@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+from typing import Any
+
 from django.db import models
+from django.utils import timezone
 
 STATUS_CHOICES = [
     ("passing", "passing"),
@@ -62,6 +66,10 @@ class Transition(models.Model):
     status = models.CharField(max_length=10)
     at = models.DateTimeField()
     message = models.TextField(blank=True)
+    # The outbox's id for it: a redelivery after a crash finds the row and writes nothing.
+    transition_id = models.CharField(max_length=64, unique=True, null=True, blank=True,
+                                     editable=False)
+    silenced = models.BooleanField(default=False, help_text="nobody was notified: a silence")
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -99,3 +107,83 @@ class CurrentState(CheckStatus):
         proxy = True
         verbose_name = "current state"
         verbose_name_plural = "current state of every check"
+
+
+class Silence(models.Model):
+    """A planned quiet time: transitions of these checks are recorded but nobody is told.
+
+    While a check is silenced a failure counts as a warning for the health views; when
+    the silence ends and the check's state differs from its state when the silence
+    began, that change is told once.
+    """
+
+    checks = models.JSONField(default=list, blank=True,
+                              help_text="check names; empty: every check")
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField()
+    reason = models.TextField(blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")),
+                                   name="healthd_silence_ends_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        which = ", ".join(self.checks) if self.checks else "every check"
+        return f"{which} until {self.ends_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if isinstance(self.checks, str):  # checks="database" means that one check
+            self.checks = [self.checks]
+        super().save(*args, **kwargs)
+
+    def covers(self, name: str) -> bool:
+        return not self.checks or name in self.checks
+
+    def is_active(self, now: datetime.datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.starts_at <= now < self.ends_at
+
+
+class Delivery(models.Model):
+    """One notification of one transition (or reminder) to one channel: how it went."""
+
+    transition = models.ForeignKey(
+        Transition, to_field="transition_id", db_constraint=False, on_delete=models.DO_NOTHING,
+        null=True, blank=True, related_name="deliveries",
+        help_text="written by the delivery, which may run before the transition's row",
+    )
+    # The receiver's Idempotency-Key: the transition id, or "<id>-reminder-<n>".
+    key = models.CharField(max_length=100)
+    reminder = models.PositiveIntegerField(default=0, help_text="0: the transition itself")
+    channel = models.CharField(max_length=64, help_text="the channel's stable id")
+    channel_label = models.CharField(max_length=300, help_text="secrets masked")
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, help_text="secrets masked")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True,
+                                     help_text="set when the retries ran out")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["key", "channel"], name="healthd_delivery_key_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} to {self.channel_label}: {self.outcome}"
+
+    @property
+    def outcome(self) -> str:
+        if self.delivered_at:
+            return "delivered"
+        if self.failed_at:
+            return "failed"
+        return "retrying" if self.attempts else "queued"

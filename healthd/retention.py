@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 
 from healthd import conf
-from healthd.models import CheckResult, Transition
+from healthd.models import CheckResult, Delivery, Transition
 
 
 def _delete_before(model, field: str, cutoff: datetime, batch: int) -> int:
@@ -25,7 +25,8 @@ def _delete_before(model, field: str, cutoff: datetime, batch: int) -> int:
 
 
 def prune(now: datetime | None = None, batch: int = 5000) -> dict[str, int]:
-    """Delete results past RETENTION_DAYS and transitions past TRANSITION_RETENTION_DAYS."""
+    """Delete results past RETENTION_DAYS, and transitions and their deliveries past
+    TRANSITION_RETENTION_DAYS."""
     settings = conf.get()
     now = now or datetime.now(tz=UTC)
     return {
@@ -33,4 +34,7 @@ def prune(now: datetime | None = None, batch: int = 5000) -> dict[str, int]:
             CheckResult, "checked_at", now - timedelta(days=settings.retention_days), batch),
         "transitions": _delete_before(
             Transition, "at", now - timedelta(days=settings.transition_retention_days), batch),
+        "deliveries": _delete_before(
+            Delivery, "created_at", now - timedelta(days=settings.transition_retention_days),
+            batch),
     }

@@ -1,9 +1,11 @@
 """Signals healthd sends.
 
-``check_failed``, ``check_recovered`` and ``check_changed`` are sent once per
-transition, by :class:`healthd.store.StateChange` (also known by its old name,
-``healthd.store.Transition``), with keyword arguments ``check`` (the name), ``previous``
-(the status before) and ``result`` (a :class:`healthd.checks.base.Result`).
+``check_failed``, ``check_recovered`` and ``check_changed`` are sent for each
+transition, with keyword arguments ``check`` (the name), ``previous`` (the status
+before), ``result`` (a :class:`healthd.checks.base.Result`), ``transition_id`` (unique
+per transition) and ``silenced`` (True while a silence covers the check). Delivery is
+at least once: after a worker dies mid-delivery the next one sends the transition
+again, with the same ``transition_id`` — a receiver with side effects deduplicates on it.
 
 ``heartbeat_passed`` and ``heartbeat_failed`` are python-dockerflow's: sent on each
 heartbeat with ``level`` (the highest Django check level seen).

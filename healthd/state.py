@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from django.core.signals import setting_changed
@@ -177,7 +178,25 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
         return CheckState(check, Status.STALE,
                           f"last result is {age:.0f} s old (stale after {limit:g} s)",
                           age, result)
-    return CheckState(check, result.current, result.message, age, result)
+    status = result.current
+    message = result.message
+    until = silenced_until(result, now)
+    if until is not None:
+        # A silence changes who is told, never what is true: a failure under a silence
+        # is a warning, so nobody watching the heartbeat is paged, and it says so.
+        if status == Status.FAILING:
+            status = Status.WARNING
+        stamp = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+        message = f"silenced until {stamp.replace('+00:00', 'Z')}: {message}"
+    return CheckState(check, status, message, age, result)
+
+
+def silenced_until(result: store.StoredResult, now: float) -> float | None:
+    """When the silence covering this check now ends, or None when none does."""
+    if result.silence is None:
+        return None
+    start, end = result.silence
+    return end if start <= now < end else None
 
 
 def overall(states: Sequence[CheckState]) -> Status:
@@ -188,12 +207,21 @@ def overall(states: Sequence[CheckState]) -> Status:
     return Status.PASSING
 
 
-def _next_expiry(states: tuple[CheckState, ...], intervals: dict[str, float]) -> float:
+def _next_expiry(states: tuple[CheckState, ...], intervals: dict[str, float],
+                 now: float) -> float:
     """When the first result that is fresh now turns stale: the evaluation holds until then."""
     deadlines = [
         s.result.checked_at + stale_after(s.check, intervals.get(s.name))
         for s in states
         if s.result is not None and s.status != Status.STALE
+    ]
+    # A silence that starts or ends changes the evaluation too.
+    deadlines += [
+        edge
+        for s in states
+        if s.result is not None and s.result.silence is not None
+        for edge in s.result.silence
+        if edge > now
     ]
     return min(deadlines, default=float("inf"))
 
@@ -222,7 +250,8 @@ def health(names: list[str] | None = None, exclude: list[str] | None = None) -> 
         if memo is not None and memo.snapshot is snap and now < memo.valid_until:
             return memo.health
         result = _evaluate(snap, None, None, now)
-        _evaluated[0] = _Evaluation(snap, _next_expiry(result.checks, snap.intervals), result)
+        _evaluated[0] = _Evaluation(snap, _next_expiry(result.checks, snap.intervals, now),
+                                    result)
         return result
     return _evaluate(snap, names, exclude, time.time())
 

@@ -30,33 +30,50 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import WatchError
+
 from healthd import conf, redis_client
 from healthd.checks.base import Check, Result, Status
 from healthd.redact import redact, redact_deep
 
 logger = logging.getLogger("healthd.store")
 
-# KEYS[1] latest hash, KEYS[2] transitions hash
+# KEYS[1] latest hash, KEYS[2] transitions hash, KEYS[3] outbox stream, KEYS[4] silences hash
 # ARGV[1] name, ARGV[2] result JSON (an object), ARGV[3] failures_before_failing,
-# ARGV[4] successes_before_passing, ARGV[5] state known elsewhere ('' if none)
+# ARGV[4] successes_before_passing, ARGV[5] state known elsewhere ('' if none),
+# ARGV[6] seconds between reminders while failing (0: none), ARGV[7] the outbox's MAXLEN
 #
 # The result's own JSON is stored as given, with the state fields spliced on at its end,
 # so nothing is re-encoded by cjson (which turns [] into {} and rounds numbers).
 # A replay of the same result (redis-py retrying after a lost reply) returns the stored
-# outcome instead of counting the result twice.
+# outcome instead of counting the result twice (or appending it to the outbox twice).
+#
+# What is to be told is decided here too, in the same atomic step, and appended to the
+# outbox stream: a transition (its id is the id of the result that caused it), marked
+# silenced while a silence covers the check; when the silence is over, one transition
+# from the state the check had when it began, if it now differs; a reminder while a told
+# failure goes on. The record keeps what that needs: ``transition_id``, ``told_id``,
+# ``told_status``, ``told_at``, ``reminders``, ``silence_baseline``, ``silence`` (the
+# window [from, until] covering or next covering the check) and ``silenced``.
 RECORD_SCRIPT = """
+local function present(value)
+  if value == nil or value == cjson.null then return nil end
+  return value
+end
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local new = cjson.decode(ARGV[2])
 local checked_at = tonumber(new.checked_at)
 local need_fail = tonumber(ARGV[3])
 local need_pass = tonumber(ARGV[4])
+local remind_every = tonumber(ARGV[6]) or 0
 local previous = nil
 local since = nil
 local streak = 0
 local pending = nil
 local pending_count = 0
+local old = {}
 if current then
-  local old = cjson.decode(current)
+  old = cjson.decode(current)
   local old_at = tonumber(old.checked_at)
   local old_state = old.state or ''
   if old_at > checked_at then
@@ -108,11 +125,102 @@ else
   end
 end
 if since == nil then since = checked_at end
+
+-- The silence covering this check at checked_at (windows that touch are merged), else
+-- the next one to come: the views compare it with the time they answer.
+local window = nil
+local upcoming = nil
+local silences = redis.call('HGETALL', KEYS[4])
+for i = 2, #silences, 2 do
+  local ok, s = pcall(cjson.decode, silences[i])
+  local from, till = nil, nil
+  if ok and type(s) == 'table' then
+    from, till = tonumber(s.starts_at), tonumber(s.ends_at)
+  end
+  if from and till and till > from then
+    local covers = true
+    if type(s.checks) == 'table' and #s.checks > 0 then
+      covers = false
+      for _, name in ipairs(s.checks) do
+        if name == ARGV[1] then covers = true end
+      end
+    end
+    if covers and from <= checked_at and checked_at < till then
+      if window == nil then
+        window = {from, till}
+      else
+        window = {math.min(window[1], from), math.max(window[2], till)}
+      end
+    elseif covers and from > checked_at and (upcoming == nil or from < upcoming[1]) then
+      upcoming = {from, till}
+    end
+  end
+end
+local silenced = window ~= nil
+
+local before = previous or 'unknown'
+local worth = changed and not (before == 'unknown' and state == 'passing')
+local baseline = present(old.silence_baseline)
+local transition_id = present(old.transition_id)
+local told_id = present(old.told_id)
+local told_status = present(old.told_status)
+local told_at = present(old.told_at)
+if told_at ~= nil then told_at = tonumber(told_at) end
+local reminders = tonumber(present(old.reminders) or 0) or 0
+local entry_previous = nil
+local entry_silenced = false
+if silenced then
+  if baseline == nil then baseline = before end
+  if worth then
+    entry_previous = before
+    entry_silenced = true
+  end
+elseif baseline ~= nil then
+  if state ~= baseline and not (baseline == 'unknown' and state == 'passing') then
+    entry_previous = baseline
+  elseif worth then
+    -- back where it was when the silence began: recorded, but nothing to tell
+    entry_previous = before
+    entry_silenced = true
+  end
+  baseline = nil
+elseif worth then
+  entry_previous = before
+end
+if entry_previous ~= nil then
+  transition_id = new.id
+  local flag = '0'
+  if entry_silenced then
+    flag = '1'
+  else
+    told_id = new.id
+    told_status = state
+    told_at = checked_at
+    reminders = 0
+  end
+  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[7], '*',
+             'id', new.id, 'kind', 'transition', 'check', ARGV[1],
+             'previous', entry_previous, 'status', state, 'silenced', flag,
+             'transition', new.id, 'reminder', '0', 'result', ARGV[2])
+elseif remind_every > 0 and not silenced and state == 'failing' and told_status == 'failing'
+    and told_id ~= nil and told_at ~= nil and checked_at - told_at >= remind_every then
+  reminders = reminders + 1
+  told_at = checked_at
+  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[7], '*',
+             'id', told_id .. '-reminder-' .. reminders, 'kind', 'reminder',
+             'check', ARGV[1], 'previous', state, 'status', state, 'silenced', '0',
+             'transition', told_id, 'reminder', tostring(reminders), 'result', ARGV[2])
+end
+
 local outcome = 'same'
 if changed then outcome = 'changed' end
 local extra = {state = state, since = since, streak = streak, pending = pending or cjson.null,
                pending_count = pending_count, outcome = outcome,
-               outcome_previous = previous or 'unknown'}
+               outcome_previous = previous or 'unknown',
+               transition_id = transition_id or cjson.null, told_id = told_id or cjson.null,
+               told_status = told_status or cjson.null, told_at = told_at or cjson.null,
+               reminders = reminders, silence_baseline = baseline or cjson.null,
+               silence = window or upcoming or cjson.null, silenced = silenced}
 local tail = cjson.encode(extra)
 local body = string.gsub(ARGV[2], '}%s*$', '')
 redis.call('HSET', KEYS[1], ARGV[1], body .. ',' .. string.sub(tail, 2))
@@ -187,6 +295,8 @@ class StoredResult:
     streak: int = 0
     pending: str | None = None
     pending_count: int = 0
+    # The silence window [from, until] covering (or next covering) the check, if any.
+    silence: tuple[float, float] | None = None
 
     @property
     def current(self) -> Status:
@@ -255,22 +365,31 @@ def keys() -> Keys:
 
 def record(results: list[Result], checks: list[Check],
            known_states: dict[str, str] | None = None) -> list[StateChange]:
-    """Store results and return the transitions they caused (each seen by one writer only)."""
+    """Store results and return the transitions they caused (each seen by one writer only).
+
+    What is to be told about them is appended to the outbox in the same step (see
+    :data:`RECORD_SCRIPT`), so a worker that dies right after cannot lose it.
+    """
     if not results:
         return []
     by_name = {c.name: c for c in checks}
     client = redis_client.writer()
     script = client.register_script(RECORD_SCRIPT)
     pipe = client.pipeline(transaction=False)
+    layout, alerting = keys(), alerting_keys()
+    settings = conf.get().raw
+    remind_every = float(settings.get("REMIND_EVERY") or 0)
+    maxlen = int(settings.get("OUTBOX_MAXLEN") or 100_000)
     for result in results:
         check = by_name.get(result.name)
         script(
-            keys=[keys().latest, keys().transitions],
+            keys=[layout.latest, layout.transitions, alerting.outbox, alerting.silences],
             args=[
                 result.name, json.dumps(_finite(result.to_dict()), allow_nan=False),
                 check.failures_before_failing if check else 1,
                 check.successes_before_passing if check else 1,
                 (known_states or {}).get(result.name, ""),
+                remind_every, maxlen,
             ],
             client=pipe,
         )
@@ -371,9 +490,20 @@ def decode(name: str, stored: str | bytes) -> StoredResult | None:
             streak=int(data.get("streak") or 0),
             pending=data.get("pending"),
             pending_count=int(data.get("pending_count") or 0),
+            silence=_window(data.get("silence")),
         )
     except (ValueError, TypeError):
         return None
+
+
+def _window(value: Any) -> tuple[float, float] | None:
+    """A stored silence window [from, until], or None when there is none (or it is garbled)."""
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    start, end = _number(value[0]), _number(value[1])
+    if start is None or end is None:
+        return None
+    return (float(start), float(end))
 
 
 def _number(value: Any) -> float | None:
@@ -416,3 +546,121 @@ def forget_unconfigured(configured: set[str]) -> list[str]:
     if gone:
         client.hdel(keys().latest, *gone)
     return gone
+
+
+@dataclass(frozen=True)
+class AlertingKeys:
+    """The Redis keys of alerting, under the same prefix as :class:`Keys`.
+
+    - ``outbox``: a stream, one entry per thing to tell (a transition or a reminder),
+      appended by :data:`RECORD_SCRIPT`; read through the consumer group ``delivery``
+      (see :mod:`healthd.outbox`) and trimmed to what is not yet delivered.
+    - ``outbox-progress``: a hash, ``<entry>:<step>`` for each step of a delivery done,
+      so an entry taken again after a crash repeats only what was not done.
+    - ``silences``: a hash, one field per :class:`healthd.models.Silence` (its id) holding
+      ``{"checks", "starts_at", "ends_at"}``, read by :data:`RECORD_SCRIPT`.
+    - ``deliveries``: a hash of notification counters, ``<channel>\t<outcome>``, for /metrics.
+    """
+
+    prefix: str
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.prefix}outbox"
+
+    @property
+    def outbox_progress(self) -> str:
+        return f"{self.prefix}outbox-progress"
+
+    @property
+    def silences(self) -> str:
+        return f"{self.prefix}silences"
+
+    @property
+    def deliveries(self) -> str:
+        return f"{self.prefix}deliveries"
+
+    def all_fixed(self) -> tuple[str, ...]:
+        return (self.outbox, self.outbox_progress, self.silences, self.deliveries)
+
+
+def alerting_keys() -> AlertingKeys:
+    """The alerting key layout under the configured prefix, read at call time."""
+    return AlertingKeys(conf.get().key_prefix)
+
+
+def replace_silences(silences: dict[str, dict[str, Any]]) -> None:
+    """Make the stored silences exactly these ({id: {"checks", "starts_at", "ends_at"}})."""
+    pipe = redis_client.writer().pipeline(transaction=True)
+    pipe.delete(alerting_keys().silences)
+    if silences:
+        pipe.hset(alerting_keys().silences,
+                  mapping={key: json.dumps(value) for key, value in silences.items()})
+    pipe.execute()
+
+
+def put_silence(key: str, silence: dict[str, Any]) -> None:
+    redis_client.writer().hset(alerting_keys().silences, key, json.dumps(silence))
+
+
+def drop_silence(key: str) -> None:
+    redis_client.writer().hdel(alerting_keys().silences, key)
+
+
+def silence_window(silences: list[dict[str, Any]], name: str,
+                   at: float) -> list[float] | None:
+    """What :data:`RECORD_SCRIPT` keeps as ``silence`` for one check: the window covering
+    ``at`` (touching windows merged), else the next one; None when there is neither."""
+    window: list[float] | None = None
+    upcoming: list[float] | None = None
+    for silence in silences:
+        start, end = float(silence["starts_at"]), float(silence["ends_at"])
+        if end <= start or (silence.get("checks") and name not in silence["checks"]):
+            continue
+        if start <= at < end:
+            window = [start, end] if window is None else [min(window[0], start),
+                                                          max(window[1], end)]
+        elif start > at and (upcoming is None or start < upcoming[0]):
+            upcoming = [start, end]
+    return window or upcoming
+
+
+def show_silences(attempts: int = 5) -> int:
+    """Write the stored silences into every check's latest record at once, so the views
+    say "silenced" without waiting for the next run; returns how many records changed.
+
+    Only ``silence`` changes; whether a result was taken while silenced (and what is
+    told) stays the business of :data:`RECORD_SCRIPT`. Optimistic: retried when a run
+    writes meanwhile.
+    """
+    client = redis_client.writer()
+    layout, alerting = keys(), alerting_keys()
+    for _ in range(attempts):
+        with client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(layout.latest, alerting.silences)
+                records: dict[str, str] = pipe.hgetall(  # type: ignore[assignment]
+                    layout.latest)  # the writer decodes responses
+                silences = [json.loads(v) for v in pipe.hvals(alerting.silences)]
+                now = time.time()
+                changed: dict[Any, str] = {}  # redis-py wants its own key types
+                for name, raw in records.items():
+                    if name == INTERVALS_FIELD:
+                        continue  # not a check
+                    try:
+                        record = json.loads(raw)
+                    except ValueError:
+                        continue
+                    window = silence_window(silences, name, now)
+                    if record.get("silence") != window:
+                        record["silence"] = window
+                        changed[name] = json.dumps(record)
+                pipe.multi()
+                if changed:
+                    pipe.hset(layout.latest, mapping=changed)
+                pipe.execute()
+                return len(changed)
+            except WatchError:
+                continue
+    logger.warning("could not show the silences in the latest records: too many writers")
+    return 0

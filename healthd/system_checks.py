@@ -13,6 +13,7 @@ from django.core import checks as django_checks
 
 from healthd import conf
 from healthd.checks import registry
+from healthd.notify import checks as notify_checks  # noqa: F401 - registers NOTIFY's check
 from healthd.redact import redact
 
 TAG = "healthd"

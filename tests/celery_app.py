@@ -14,3 +14,8 @@ if os.environ.get("HEALTHD_TEST_COUNT_SIGNALS"):
     from tests import faultchecks
 
     faultchecks.count_signals()
+
+if os.environ.get("HEALTHD_TEST_BLOCKING_RECEIVER"):
+    from tests import alerting_support
+
+    alerting_support.connect_blocking_receiver()

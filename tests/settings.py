@@ -5,6 +5,7 @@ prefix of its own, and its Celery queue is its own, so tests never touch other d
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -117,6 +118,8 @@ HEALTHD = {
 }
 if env.str("HEALTHD_TEST_CHECKS", default="") == "fault":
     HEALTHD["CHECKS"] = FAULT_CHECKS
+# A worker process started by a test gets that test's HEALTHD keys (NOTIFY, KEY_PREFIX…).
+HEALTHD.update(json.loads(env.str("HEALTHD_TEST_OVERRIDES", default="{}")))
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = str(STATE_DIR / "media")

@@ -262,4 +262,5 @@ def test_metrics_read_redis_at_most_twice_per_freshness_period(client, monkeypat
     counter = CommandCounter(monkeypatch)
     for _ in range(20):
         assert client.get("/metrics").status_code == 200
-    assert counter.count == 2  # the latest results and the transition counters
+    # the latest results, the transition counters and the notification counters
+    assert counter.count == 3

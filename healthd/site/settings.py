@@ -107,6 +107,9 @@ HEALTHD = {
     "KEY_PREFIX": env.str("HEALTHD_KEY_PREFIX", default="healthd:"),
     "SENTRY_CRONS": env.bool("HEALTHD_SENTRY_CRONS", default=False),
     "INTERVAL": env.float("HEALTHD_INTERVAL", default=30.0),
+    # A JSON list of channels: Apprise URLs or dicts (see the README's Notifications).
+    "NOTIFY": env.json("HEALTHD_NOTIFY", default=[]),
+    "REMIND_EVERY": env.float("HEALTHD_REMIND_EVERY", default=None),
 }
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")

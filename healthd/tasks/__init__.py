@@ -7,13 +7,15 @@ import logging
 from celery import shared_task
 
 from healthd.retention import prune
+from healthd.tasks.deliver import deliver_notification, deliver_outbox_task
 from healthd.tasks.run import claim_run, run_and_record
 from healthd.tasks.schedule import sync_schedule
 from healthd.tasks.stats import gather_stats
 
 logger = logging.getLogger("healthd.tasks")
 
-__all__ = ["claim_run", "gather_stats", "run_and_record", "run_checks", "sync_schedule"]
+__all__ = ["claim_run", "deliver_notification", "deliver_outbox_task", "gather_stats",
+           "run_and_record", "run_checks", "sync_schedule"]
 
 
 @shared_task(name="healthd.tasks.run_checks", ignore_result=True)

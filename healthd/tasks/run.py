@@ -1,4 +1,5 @@
-"""One run: the checks, then Redis, then the database, then the announcements."""
+"""One run: the checks, then Redis (state and outbox), then the announcements, then the
+database."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 
-from healthd import alerts, history, redis_client, store
+from healthd import history, redis_client, silences, store
 from healthd.checks import registry
 from healthd.checks.base import Result
 from healthd.crons import checked_in
 from healthd.redact import redact
 from healthd.runner import run_concurrently
+from healthd.tasks.deliver import deliver_outbox
 
 logger = logging.getLogger("healthd.tasks")
 
@@ -57,6 +59,7 @@ def run_and_record(names: list[str] | None = None, once_per: float | None = None
     with checked_in(checks, once_per):
         results = run_concurrently(checks)
     summary = RunSummary(results)
+    silences.sync()  # the record script judges each result by the silences in Redis
     try:
         # Redis first, and the database only for checks Redis has never seen (after a
         # flush or a restart): a database that hangs must not hold up the state.
@@ -67,8 +70,8 @@ def run_and_record(names: list[str] | None = None, once_per: float | None = None
         logger.error("could not write results to Redis: %s", redact(exc))
         transitions = []
     summary.transitions = [t for t in transitions if _worth_announcing(t)]
-    # Announced before the history is written: Redis has already counted them as seen.
-    for transition in summary.transitions:
-        alerts.announce(transition)
+    # Redis appended them to the outbox with the state: delivered (with whatever a dead
+    # worker left there) before the history is written, so a slow database delays no one.
+    deliver_outbox()
     summary.saved = history.save(results, summary.transitions)
     return summary

@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 from healthd import state
 from healthd.checks import registry
 from healthd.checks.base import Status
+from healthd.notify import metrics as notify_metrics
 from healthd.views.auth import may_see_details
 from healthd.views.common import Refusal, json_response, never_raise
 
@@ -208,6 +209,7 @@ class CachedStateCollector(Collector):
 # A registry of its own: the process's default registry is the site's business.
 METRICS_REGISTRY = CollectorRegistry()
 METRICS_REGISTRY.register(CachedStateCollector())
+METRICS_REGISTRY.register(notify_metrics.DeliveryCollector())
 
 
 @require_safe

@@ -168,6 +168,9 @@ def dashboard(request: HttpRequest, identified: bool) -> HttpResponse:
                 "status": str(check_state.status),
                 "age": format_age(check_state.age),
                 "statuses": statuses,
+                # watchman's JSON has no room for it; the page says why a failure is ok
+                "silenced": check_state.message if check_state.result is not None
+                and state.silenced_until(check_state.result, time.time()) is not None else "",
             })
     expose = bool(getattr(settings, "EXPOSE_WATCHMAN_VERSION", False))
     context = {

@@ -1,0 +1,211 @@
+"""Delivery of the outbox: each transition's signals, Sentry event, row and notifications.
+
+Every run ends by delivering what the outbox holds (:func:`deliver_outbox`), its own
+transitions and any a dead worker left behind. One entry's delivery is four steps, each
+marked done as it completes so that a delivery cut short repeats only what was not done:
+
+1. the signals (``check_changed`` and ``check_failed`` / ``check_recovered``), with
+   ``transition_id`` and ``silenced``;
+2. one Sentry event (not for a silenced transition);
+3. the :class:`healthd.models.Transition` row, unique on the transition id;
+4. one :func:`deliver_notification` task per channel that wants it.
+
+Then the entry is acknowledged. A step that fails (the database is away for the row,
+the broker for the tasks) leaves the entry pending; it is taken again after
+``OUTBOX_VISIBILITY_TIMEOUT``. A worker killed during step 1 means the receivers see
+the transition again from the next worker: at least once, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import shared_task
+from django.db import IntegrityError
+from django.db.models import F
+from django.utils import timezone
+
+from healthd import alerts, conf, notify, outbox
+from healthd.models import Delivery, Transition
+from healthd.notify import metrics
+from healthd.redact import redact
+
+logger = logging.getLogger("healthd.deliver")
+
+
+def _save_transition(entry: outbox.Entry) -> None:
+    """The transition's row, once: a redelivery finds it by its id and writes nothing."""
+    result = entry.result
+    try:
+        Transition.objects.get_or_create(transition_id=entry.id, defaults={
+            "name": entry.check[:100], "previous": entry.previous[:10],
+            "status": entry.status[:10], "silenced": entry.silenced,
+            "at": datetime.fromtimestamp(result.checked_at, tz=UTC),
+            "message": result.message[:10_000],
+        })
+    except IntegrityError:  # another worker wrote it between the get and the create
+        if not Transition.objects.filter(transition_id=entry.id).exists():
+            raise
+
+
+def event_of(entry: outbox.Entry) -> dict[str, Any]:
+    """What the channels are told about an entry."""
+    return notify.make_event(
+        id=entry.id, check=entry.check, previous=entry.previous, status=entry.status,
+        message=entry.result.message, checked_at=entry.result.checked_at,
+        host=entry.result.host, silenced=entry.silenced, transition_id=entry.transition_id,
+        reminder=entry.reminder,
+    )
+
+
+def _queue_notifications(entry: outbox.Entry) -> int:
+    event = event_of(entry)
+    queued = 0
+    for channel in notify.configured():
+        if channel.wants(entry.check, entry.status, entry.silenced):
+            deliver_notification.apply_async(
+                kwargs={"channel_id": channel.id, "event": event, "first_try_at": time.time()})
+            queued += 1
+    return queued
+
+
+def deliver_entry(entry: outbox.Entry) -> bool:
+    """Deliver one outbox entry, skipping the steps done before; True once acknowledged."""
+    done = outbox.done_steps(entry)
+    complete = True
+    transition = entry.transition
+    if not entry.is_reminder:
+        if "signals" not in done:
+            alerts.send_signals(transition, entry.id, entry.silenced)
+            outbox.mark_done(entry, "signals")
+        if "sentry" not in done:
+            if not entry.silenced:
+                alerts.sentry_event(transition, entry.id)
+            outbox.mark_done(entry, "sentry")
+        if "row" not in done:
+            try:
+                _save_transition(entry)
+                outbox.mark_done(entry, "row")
+            except Exception as exc:
+                complete = False
+                logger.warning("could not write transition %s yet, will retry: %s", entry.id,
+                               redact(exc))
+    if "notify" not in done:
+        try:
+            _queue_notifications(entry)
+            outbox.mark_done(entry, "notify")
+        except Exception as exc:
+            complete = False
+            logger.warning("could not queue the notifications of %s yet, will retry: %s",
+                           entry.id, redact(exc))
+    if complete:
+        outbox.acknowledge(entry)
+    return complete
+
+
+def deliver_outbox(limit: int = 100) -> int:
+    """Deliver what the outbox holds (claimed from dead workers first); how many were done.
+
+    Never raises: a run that stored its results must not fail for its announcements.
+    """
+    try:
+        entries = outbox.take(count=limit)
+    except Exception as exc:
+        logger.error("could not read the outbox: %s", redact(exc))
+        return 0
+    delivered = 0
+    with outbox.Lease(entries) as lease:
+        for entry in entries:
+            try:
+                delivered += deliver_entry(entry)
+            except Exception as exc:
+                logger.error("could not deliver %s (it stays in the outbox): %s", entry.id,
+                             redact(exc))
+            lease.release(entry)
+    if entries:
+        try:
+            outbox.trim()
+        except Exception as exc:
+            logger.warning("could not trim the outbox: %s", redact(exc))
+    return delivered
+
+
+@shared_task(name="healthd.tasks.deliver_outbox", ignore_result=True)
+def deliver_outbox_task() -> dict:
+    """Deliver the outbox now (each run does it too; this is for a site that wants more)."""
+    return {"delivered": deliver_outbox()}
+
+
+def _record_attempt(channel: notify.Channel | None, channel_id: str, event: dict[str, Any],
+                    error: str | None, final: bool) -> None:
+    """The Delivery row of this (event, channel): best effort, the database may be away."""
+    now = timezone.now()
+    try:
+        row, _ = Delivery.objects.get_or_create(key=event["id"], channel=channel_id, defaults={
+            "transition_id": event.get("transition") or event["id"],
+            "reminder": int(event.get("reminder") or 0),
+            "channel_label": (channel.label if channel else channel_id)[:300],
+        })
+        changes: dict[str, Any] = {"attempts": F("attempts") + 1, "updated_at": now}
+        if error is None:
+            changes.update(delivered_at=now, failed_at=None, last_error="")
+        else:
+            changes["last_error"] = error[:2000]
+            if final:
+                changes["failed_at"] = now
+        Delivery.objects.filter(pk=row.pk).update(**changes)
+    except Exception as exc:
+        logger.warning("could not record the delivery of %s: %s", event.get("id"), redact(exc))
+
+
+def _count(label: str, outcome: str) -> None:
+    try:
+        metrics.count(label, outcome)
+    except Exception as exc:
+        logger.warning("could not count a delivery: %s", redact(exc))
+
+
+@shared_task(bind=True, name="healthd.tasks.deliver_notification", ignore_result=True,
+             acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def deliver_notification(self: Any, channel_id: str, event: dict[str, Any],
+                         first_try_at: float | None = None) -> dict:
+    """Tell one channel about one transition; retry with backoff and jitter for
+    NOTIFY_RETRY_FOR seconds, then keep it as failed. Every attempt carries the same
+    idempotency key (the event's id), so a receiver can drop a repeat.
+    """
+    settings = conf.get().raw
+    first_try_at = first_try_at or time.time()
+    channel = notify.channel_by_id(channel_id)
+    if channel is None:
+        gone = "the channel is no longer in HEALTHD['NOTIFY']"
+        _record_attempt(None, channel_id, event, gone, final=True)
+        logger.warning("notification %s to %s dropped: %s", event.get("id"), channel_id, gone)
+        return {"delivered": False, "error": gone}
+    error: str | None = None
+    try:
+        channel.send(event, float(settings["NOTIFY_TIMEOUT"]))
+    except notify.DeliveryFailed as exc:
+        error = str(exc)
+    attempt = self.request.retries + 1
+    if error is None:
+        _record_attempt(channel, channel_id, event, None, final=False)
+        _count(channel.label, "delivered")
+        logger.info("notified %s of %s (attempt %d)", channel.label, event["id"], attempt)
+        return {"delivered": True, "attempts": attempt}
+    delay = notify.backoff(attempt, float(settings["NOTIFY_BACKOFF"]),
+                           float(settings["NOTIFY_BACKOFF_MAX"]))
+    final = time.time() + delay - first_try_at > float(settings["NOTIFY_RETRY_FOR"])
+    _record_attempt(channel, channel_id, event, error, final=final)
+    if final:
+        _count(channel.label, "failed")
+        logger.error("could not notify %s of %s after %d attempts: %s", channel.label,
+                     event["id"], attempt, error)
+        return {"delivered": False, "attempts": attempt, "error": error}
+    _count(channel.label, "retried")
+    logger.warning("could not notify %s of %s (attempt %d), retrying in %.1f s: %s",
+                   channel.label, event["id"], attempt, delay, error)
+    raise self.retry(countdown=delay, kwargs={
+        "channel_id": channel_id, "event": event, "first_try_at": first_try_at})
