@@ -40,7 +40,7 @@ import logging
 import socket
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from healthd import conf
 from healthd.redact import redact
@@ -111,8 +111,8 @@ class MozlogFormatter(logging.Formatter):
         "threadName", "taskName", "logger_name",
     })
 
-    def __init__(self, fmt: str | None = None, datefmt: str | None = None, style: str = "%",
-                 logger_name: str = "Dockerflow") -> None:
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None,
+                 style: Literal["%", "{", "$"] = "%", logger_name: str = "Dockerflow") -> None:
         super().__init__(fmt, datefmt, style)
         self.logger_name = logger_name
         self.hostname = socket.gethostname()

@@ -54,9 +54,10 @@ class RequestSummaryMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_probe_path(request.path_info, skipped_paths()):
             return self.get_response(request)
-        request._id = request_id(request)
-        request._start_timestamp = time.monotonic()
-        token = request_id_context.set(request._id)
+        # dockerflow's attribute names, which its users' code may read.
+        request._id = request_id(request)  # type: ignore[attr-defined]
+        request._start_timestamp = time.monotonic()  # type: ignore[attr-defined]
+        token = request_id_context.set(request._id)  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)
             if not getattr(request, "_summary_logged", False):
@@ -71,7 +72,7 @@ class RequestSummaryMiddleware:
         extra = self.summary(request)
         extra["errno"] = 500
         summary_logger.error(redact(exception), extra=extra)
-        request._summary_logged = True
+        request._summary_logged = True  # type: ignore[attr-defined]
         return None
 
     @staticmethod

@@ -146,7 +146,7 @@ def _aliases(check_state: state.CheckState) -> list[tuple[str, bool, str | None]
     if watched is not None:
         labels = [label for label in labels if label in watched]
     attributable = check_state.ok or any(not part.ok for part in recorded.values())
-    shown = []
+    shown: list[tuple[str, bool, str | None]] = []
     for label in labels:
         part = recorded.get(label)
         if part is not None and check_state.fresh and attributable:
