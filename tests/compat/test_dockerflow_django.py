@@ -122,9 +122,6 @@ def _silenced_heartbeat(client, settings):
 
 
 # test_django.py::test_heartbeat_silenced (the status)
-@pytest.mark.xfail(strict=True, reason=(
-    "SILENCED_SYSTEM_CHECKS is not applied to DOCKERFLOW_CHECKS messages: the silenced "
-    "tests.checks.E001 still fails the heartbeat (500)"))
 def test_heartbeat_silenced(client, settings):
     response = _silenced_heartbeat(client, settings)
     assert response.status_code == 200
@@ -143,10 +140,6 @@ def test_heartbeat_silenced_check_not_in_details(client, settings):
 
 
 # test_django.py::test_heartbeat_logging
-@pytest.mark.xfail(strict=True, reason=(
-    "no log record per DOCKERFLOW_CHECKS message at the message's level: dockerflow logged "
-    "'tests.checks.E001: some error' at ERROR each time it ran the checks; healthd logs a "
-    "change of state at WARNING ('check error: unknown -> failing: tests.checks.E001: …')"))
 def test_heartbeat_logging(client, settings, caplog):
     write_all()
     settings.DOCKERFLOW_CHECKS = [f"{CHECKS}.warning", f"{CHECKS}.error"]
@@ -360,10 +353,6 @@ DOCKERFLOW_MESSAGE_IDS = [
 
 # test_django.py: each test_check_* test's `errors[0].id == health.…`
 @pytest.mark.parametrize(("check", "patch", "message_id"), DOCKERFLOW_MESSAGE_IDS)
-@pytest.mark.xfail(strict=True, reason=(
-    "no dockerflow message ids: healthd's built-ins report one message keyed "
-    "'healthd.<check>' in the heartbeat's details, not dockerflow.health's ids "
-    "(dockerflow.health.E001 …)"))
 def test_checks_report_dockerflow_message_ids(client, settings, monkeypatch, check, patch,
                                               message_id):
     _record_with(monkeypatch, check, patch)
@@ -384,9 +373,6 @@ def test_database_that_cannot_connect_fails_the_heartbeat(client, settings, monk
 
 
 # test_django.py::test_check_database_connected_unsuable: an Error
-@pytest.mark.xfail(strict=True, reason=(
-    "healthd's database check runs SELECT 1 and never asks connection.is_usable(): a "
-    "connection that reports itself unusable still passes"))
 def test_unusable_database_fails_the_heartbeat(client, settings, monkeypatch):
     _record_with(monkeypatch, "database", _database_unusable)
     code, content = _heartbeat_details(client, settings)
@@ -438,9 +424,6 @@ def test_redis_that_cannot_connect_fails_the_heartbeat(client, settings, monkeyp
 
 
 # test_django.py::test_check_redis_connected_ping_failed: an Error
-@pytest.mark.xfail(strict=True, reason=(
-    "healthd's redis check ignores PING's return value (redis-py raises on failure): a "
-    "PING answered False passes"))
 def test_redis_ping_false_fails_the_heartbeat(client, settings, monkeypatch):
     _record_with(monkeypatch, "redis", _redis_ping_false)
     code, content = _heartbeat_details(client, settings)
