@@ -18,8 +18,11 @@ from django.core.checks import ERROR, WARNING
 from django.core.exceptions import ImproperlyConfigured
 
 from healthd.checks.base import Observation, Status
+from healthd.redact import redact
 
 logger = logging.getLogger("healthd.checks.dockerflow")
+# The logger watchman's checks logged on, which a site's LOGGING may route.
+watchman_logger = logging.getLogger("watchman")
 
 # The replaced packages' dotted paths, so their settings carry over unchanged.
 LEGACY_PATHS: dict[str, str] = {
@@ -118,8 +121,16 @@ class WatchmanCheck:
     func: Callable[..., Any]
 
     def run(self) -> Observation:
-        """Pass when every ``ok`` in its answer is true; the answer goes in the details."""
-        data = self.func(None) or {}
+        """Pass when every ``ok`` in its answer is true; the answer goes in the details.
+
+        Logged on the ``watchman`` logger as watchman's ``check`` decorator logged it."""
+        name = getattr(self.func, "__name__", repr(self.func))
+        watchman_logger.debug("Checking '%s'", name)
+        try:
+            data = self.func(None) or {}
+        except Exception as exc:
+            watchman_logger.error("Error calling '%s': %s", name, redact(exc))
+            raise
         ok = all(_oks(data))
         return Observation("ok" if ok else "not ok", Status.PASSING if ok else Status.FAILING,
                            details={"watchman": data})
