@@ -145,7 +145,8 @@ def flush_backlog(limit: int = 200) -> int:
     written = 0
     while written < limit:
         try:
-            item = client.lpop(store.keys().history_backlog)
+            # One item (no count given), as text: the writer decodes responses.
+            item: str | None = client.lpop(store.keys().history_backlog)  # type: ignore[assignment]
         except Exception:
             return written
         if item is None:
