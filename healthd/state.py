@@ -162,8 +162,10 @@ def stale_after(check: Check, real_interval: float | None) -> float:
     it less often than the settings say (an operator slowed the row in the admin)."""
     if real_interval is None or real_interval <= check.interval:
         return check.effective_stale_after
+    # As the settings' limit is worked out (healthd.checks.registry): the intervals, plus
+    # the timeout a run may take.
     return max(check.effective_stale_after,
-               real_interval * float(conf.get().stale_after_intervals))
+               real_interval * float(conf.get().stale_after_intervals) + check.timeout)
 
 
 def _check_state(check: Check, result: store.StoredResult | None, error: str | None,
@@ -172,7 +174,7 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
         return CheckState(check, Status.UNKNOWN, error, None)
     if result is None:
         return CheckState(check, Status.UNKNOWN, "no result yet: the check has never run", None)
-    age = max(0.0, now - result.checked_at)
+    age = max(0.0, now - result.produced_at)
     limit = stale_after(check, real_interval)
     if age > limit:
         return CheckState(check, Status.STALE,
@@ -211,7 +213,7 @@ def _next_expiry(states: tuple[CheckState, ...], intervals: dict[str, float],
                  now: float) -> float:
     """When the first result that is fresh now turns stale: the evaluation holds until then."""
     deadlines = [
-        s.result.checked_at + stale_after(s.check, intervals.get(s.name))
+        s.result.produced_at + stale_after(s.check, intervals.get(s.name))
         for s in states
         if s.result is not None and s.status != Status.STALE
     ]

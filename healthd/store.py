@@ -303,6 +303,12 @@ class StoredResult:
         """The check's state after hysteresis (its last status for an older record)."""
         return self.state or self.status
 
+    @property
+    def produced_at(self) -> float:
+        """When the result was produced: its start plus its duration. Staleness counts from
+        here, so a check that takes seconds (the celery ping) is not old on arrival."""
+        return self.checked_at + (self.duration or 0.0)
+
 
 @dataclass(frozen=True)
 class Snapshot:
