@@ -140,7 +140,7 @@ def _longest_run(check: Check) -> float:
 def _runs_that_outlast_their_interval() -> list[django_checks.CheckMessage]:
     """A check whose run can take longer than its interval cannot keep up: each scheduled
     run expires after one interval, so runs queued behind a slow one expire unrun."""
-    warnings = []
+    warnings: list[django_checks.CheckMessage] = []
     for check in registry.configured_checks():
         longest = _longest_run(check)
         if longest < check.interval:
