@@ -270,6 +270,18 @@ def test_the_page_shows_bars_uptime_state_and_incidents_without_messages(
         assert client.get("/status/uptime/").status_code == 200
 
 
+def test_the_page_follows_the_current_state_without_reading_the_history_again(
+        client, two_checks, django_assert_max_num_queries):
+    badge = '<span class="badge {}" title="current state">{}</span>'
+    write_all(Status.PASSING)
+    assert badge.format("passing", "passing") in client.get("/status/uptime/").content.decode()
+    write_result("database", Status.FAILING)
+    with django_assert_max_num_queries(0):
+        html = client.get("/status/uptime/").content.decode()
+    assert badge.format("failing", "failing") in html
+    assert "Overall: failing" in html
+
+
 def test_the_page_is_refused_unless_public_or_detailed(client, settings):
     only(settings, "cache", TOKENS=[TOKEN])
     response = client.get("/status/uptime/")

@@ -156,9 +156,8 @@ def bars_svg(row: uptime.Row) -> SafeString:
     return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped or a number
 
 
-def _row_state(row: uptime.Row, health: state.Health) -> Status:
+def _row_state(row: uptime.Row, by_name: dict[str, state.CheckState]) -> Status:
     """The current state of a row: its check's, or a group's worst member's."""
-    by_name = health.by_name()
     states = [by_name[name].status for name in row.members if name in by_name]
     return max(states, key=_STATUS_RANK.__getitem__, default=Status.UNKNOWN)
 
@@ -199,13 +198,21 @@ def drawn_rows(history: uptime.History) -> list[_DrawnRow]:
     return drawn
 
 
+def _shown_states(history: uptime.History, health: state.Health) -> tuple[str, ...]:
+    """The overall state and each row's, as the page shows them."""
+    by_name = health.by_name()
+    return (str(health.status), *(str(_row_state(drawn.row, by_name))
+                                   for drawn in drawn_rows(history)))
+
+
 def page_context(history: uptime.History, health: state.Health) -> dict[str, Any]:
     """Everything the page shows; no message of any check."""
     tz = timezone.get_default_timezone()
     now = timezone.now()
+    by_name = health.by_name()
     rows = [{"label": drawn.row.label,
              "members": drawn.row.members if drawn.row.is_group else (),
-             "state": str(_row_state(drawn.row, health)),
+             "state": str(_row_state(drawn.row, by_name)),
              "bars": drawn.bars,
              "windows": drawn.windows}
             for drawn in drawn_rows(history)]
@@ -226,19 +233,21 @@ def page_context(history: uptime.History, health: state.Health) -> dict[str, Any
     }
 
 
-# (history, health, body, status code): the page is rendered again only when the history
-# or the evaluation of the cached state changes, not on every request.
-_rendered: list[tuple[uptime.History, state.Health, bytes, int] | None] = [None]
+# (history, what else the page shows, body, status code): the page is rendered again when
+# the history is read again, a state it shows changes, or a minute has passed (the
+# durations of ongoing incidents), not on every request nor on every reading of Redis.
+_rendered: list[tuple[uptime.History, tuple[Any, ...], bytes, int] | None] = [None]
 
 
 def _render_page(history: uptime.History, health: state.Health) -> tuple[bytes, int]:
+    shown = (_shown_states(history, health), health.error, int(time.time() // 60))
     held = _rendered[0]
-    if held is not None and held[0] is history and held[1] is health:
+    if held is not None and held[0] is history and held[1] == shown:
         return held[2], held[3]
     body = render_to_string("healthd/status_uptime.html",
                             page_context(history, health)).encode()
     status = 503 if (history.error or health.error) else 200
-    _rendered[0] = (history, health, body, status)
+    _rendered[0] = (history, shown, body, status)
     return body, status
 
 
