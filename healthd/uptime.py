@@ -251,18 +251,20 @@ def _segments(transitions: list[tuple[str, str, dt.datetime, bool]], truncated: 
             for s in segments]
 
 
-def _worst_per_span(segments: list[_Segment], starts: list[dt.datetime]
+def _worst_per_span(segments: list[_Segment], starts: list[float]
                     ) -> list[tuple[str | None, bool]]:
-    """For each span ``[starts[i], starts[i + 1])``: the worst known state, and whether
-    part of it is not known. One pass: each segment visits only the spans it overlaps."""
+    """For each span ``[starts[i], starts[i + 1])`` (epoch seconds): the worst known state,
+    and whether part of it is not known. One pass: each segment visits only the spans it
+    overlaps."""
     spans = len(starts) - 1
     worst: list[str | None] = [None] * spans
     unknown = [False] * spans
     for segment in segments:
-        first = max(0, bisect.bisect_right(starts, segment.start) - 1)
-        last = min(spans, bisect.bisect_left(starts, segment.end))
+        start, end = segment.start.timestamp(), segment.end.timestamp()
+        first = max(0, bisect.bisect_right(starts, start) - 1)
+        last = min(spans, bisect.bisect_left(starts, end))
         for index in range(first, last):
-            if segment.end <= starts[index] or segment.start >= starts[index + 1]:
+            if end <= starts[index] or start >= starts[index + 1]:
                 continue
             if segment.state is None:
                 unknown[index] = True
@@ -303,6 +305,7 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
     today = now.astimezone(tz).date()
     dates = [today - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
     starts = [day_start(d, tz) for d in dates] + [day_start(today + DAY, tz)]
+    epoch_starts = [start.timestamp() for start in starts]
     # Each window begins at this hour's local time of day, a whole number of days ago, so
     # one sum per day of the hours from that time on gives every window's first day.
     hour_now = _floor_hour(now.astimezone(dt.UTC)).astimezone(tz)
@@ -355,7 +358,7 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
                                s.silenced)
                       for s in segments[1:] if s.state in ("failing", "warning")]
         day_rows = by_day.get(name, {})
-        states = _worst_per_span(segments, starts)
+        states = _worst_per_span(segments, epoch_starts)
         bars = []
         for index, date in enumerate(dates):
             row: Mapping[str, Any] = day_rows.get(date, {})
