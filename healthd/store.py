@@ -303,7 +303,25 @@ def read_latest() -> Snapshot:
     try:
         raw = redis_client.reader().hgetall(keys().latest)
     except Exception as exc:
-        return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
+        return _unavailable(exc, now)
+    return _snapshot_of(raw, now)
+
+
+async def read_latest_async() -> Snapshot:
+    """:func:`read_latest` with the asyncio client, for views served under ASGI."""
+    now = time.time()
+    try:
+        raw = await redis_client.async_reader().hgetall(keys().latest)
+    except Exception as exc:
+        return _unavailable(exc, now)
+    return _snapshot_of(raw, now)
+
+
+def _unavailable(exc: Exception, now: float) -> Snapshot:
+    return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
+
+
+def _snapshot_of(raw: dict[str, Any], now: float) -> Snapshot:
     records = {}
     for name, value in raw.items():
         decoded = decode(str(name), value)
