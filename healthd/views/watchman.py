@@ -36,6 +36,7 @@ from healthd.checks import registry
 from healthd.humanize import format_age
 from healthd.views.auth import token_is_valid, tokens_configured
 from healthd.views.common import Refusal, json_response, never_raise
+from healthd.views.serving import async_under_asgi
 from healthd.views.status import html_response
 
 # healthd built-ins that watchman knew, by the key watchman's response used.
@@ -147,6 +148,7 @@ def _bare_refusal(refusal: Refusal) -> HttpResponse:
     return HttpResponse(status=refusal.status, content_type="text/plain")
 
 
+@async_under_asgi
 @require_safe
 @never_raise
 def status(request: HttpRequest) -> HttpResponse:
@@ -160,6 +162,7 @@ def status(request: HttpRequest) -> HttpResponse:
     return json_response(body, 200 if health.healthy else error_code())
 
 
+@async_under_asgi
 @require_safe
 @never_raise(refused=_bare_refusal)
 def bare_status(request: HttpRequest) -> HttpResponse:
@@ -168,6 +171,7 @@ def bare_status(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=200 if health.healthy else error_code(), content_type="text/plain")
 
 
+@async_under_asgi(reads_state=False)
 @require_safe
 @never_raise
 def ping(request: HttpRequest) -> HttpResponse:
