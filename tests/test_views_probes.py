@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from healthd import state
 from healthd.checks.base import Status
 from healthd.tasks.run import run_and_record
+from tests.endpoints import client as served_both_ways
 from tests.support import CommandCounter
 from tests.support import only as _only
 from tests.support import store_down as _store_down
@@ -18,6 +19,9 @@ from tests.support import write_all as _write_all
 from tests.support import write_result as _write
 
 pytestmark = pytest.mark.django_db
+
+# Every test here runs twice: served by Django's WSGI handler and by its ASGI handler.
+client = served_both_ways
 
 
 
