@@ -16,7 +16,7 @@ to Django untouched; ``ALLOWED_HOSTS`` does not refuse an early answer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -25,9 +25,9 @@ from healthd import probe_answers, state
 
 logger = logging.getLogger("healthd.asgi")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Scope = dict[str, Any]
+Receive = Callable[..., Awaitable[Any]]
+Send = Callable[..., Awaitable[Any]]
 ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 

@@ -231,7 +231,7 @@ class Site:
 
 def _routed_to(path: str, view: str) -> bool:
     try:
-        func = resolve(path, urlconf=settings.ROOT_URLCONF).func
+        func = resolve(path, urlconf=settings.ROOT_URLCONF).func  # type: ignore[misc]
     except Resolver404:
         return False
     return f"{getattr(func, '__module__', '')}.{getattr(func, '__name__', '')}" == view

@@ -39,7 +39,8 @@ class StoreNotConfigured(RuntimeError):
 SENTINEL_SCHEME = "redis+sentinel://"
 
 
-def _sentinel_client(url: str, sentinel_class: type = redis.sentinel.Sentinel, **options) -> Any:
+def _sentinel_client(url: str, sentinel_class: type = redis.sentinel.Sentinel,
+                     **options: Any) -> Any:
     """``redis+sentinel://[:password@]host:port[,host:port]/service[/db][?sentinel_password=]``.
 
     redis-py has no URL form for Sentinel; this is the one Celery and django-redis users
@@ -82,7 +83,7 @@ def _host_port(node: str, default_port: int = 26379) -> tuple[str, int]:
 def make_client(url: str, timeout: float, retries: int) -> redis.Redis:
     """A client for redis://, rediss:// (TLS), unix:// or redis+sentinel:// URLs."""
     retry = Retry(NoBackoff(), 0) if retries == 0 else Retry(ExponentialBackoff(0.5, 0.05), retries)
-    options = {
+    options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": retry,
@@ -97,7 +98,7 @@ def make_client(url: str, timeout: float, retries: int) -> redis.Redis:
 
 def make_async_client(url: str, timeout: float) -> redis.asyncio.Redis:
     """The asyncio twin of the reading client: the same URL forms, timeouts and no retries."""
-    options = {
+    options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": redis.asyncio.retry.Retry(NoBackoff(), 0),

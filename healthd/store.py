@@ -321,7 +321,7 @@ def _unavailable(exc: Exception, now: float) -> Snapshot:
     return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
 
 
-def _snapshot_of(raw: dict[str, Any], now: float) -> Snapshot:
+def _snapshot_of(raw: dict[Any, Any], now: float) -> Snapshot:
     records = {}
     for name, value in raw.items():
         decoded = decode(str(name), value)

@@ -15,7 +15,7 @@ import asyncio
 import io
 import threading
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -96,6 +96,8 @@ class Sent:
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    # WSGI's reason phrase (ASGI sends none).
+    reason: str = field(default="", compare=False)
 
 
 def call_wsgi(application: Any, path: str, query: str = "", method: str = "GET",
@@ -123,7 +125,8 @@ def call_wsgi(application: Any, path: str, query: str = "", method: str = "GET",
     if hasattr(chunks, "close"):
         chunks.close()
     status, response_headers = started[0]
-    return Sent(int(status.split()[0]), tuple(response_headers), body)
+    code, _, reason = status.partition(" ")
+    return Sent(int(code), tuple(response_headers), body, reason)
 
 
 async def _call_asgi(application: Any, scope: dict[str, Any]) -> Sent:
