@@ -33,8 +33,8 @@ def http_response(answer: Answer) -> HttpResponse:
 
 
 def _coroutine_marks() -> dict[str, object]:
-    """What marking a function as a coroutine function sets on it (Python 3.11 and 3.12+
-    differ; asgiref knows which)."""
+    """What marking a function as a coroutine function sets on it: ``_is_coroutine`` on
+    Python 3.11, ``_is_coroutine_marker`` from 3.12 (asgiref knows which)."""
 
     def plain() -> None: ...
 
@@ -47,11 +47,8 @@ COROUTINE_MARKS = _coroutine_marks()
 
 
 def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    # The low-level form: no exception to raise and catch on every WSGI request.
+    return asyncio._get_running_loop() is not None
 
 
 class ServedEitherWay:
@@ -62,11 +59,14 @@ class ServedEitherWay:
         self._view = view
         self._reads_state = reads_state
 
-    def __getattr__(self, name: str) -> object:
-        # Asked by iscoroutinefunction(), which Django calls before calling the view.
-        if name in COROUTINE_MARKS and _in_event_loop():
-            return COROUTINE_MARKS[name]
-        raise AttributeError(name)
+    # Read by iscoroutinefunction(), which Django calls before it calls the view.
+    @property
+    def _is_coroutine(self) -> object:
+        return COROUTINE_MARKS.get("_is_coroutine") if _in_event_loop() else None
+
+    @property
+    def _is_coroutine_marker(self) -> object:
+        return COROUTINE_MARKS.get("_is_coroutine_marker") if _in_event_loop() else None
 
     @property
     def _non_atomic_requests(self) -> frozenset[str]:
