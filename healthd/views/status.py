@@ -174,13 +174,27 @@ def api_root(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _from_check_results_alone(providers: dict[str, stats_store.Provider]) -> bool:
+    """True when every value is worked out from the check results (no gathered stats) and
+    at least one reads them (ping alone reads nothing)."""
+    builtins = [p.builtin for p in providers.values()]
+    return (all(b is not None and b[0] == stats_store.HEALTH for b in builtins)
+            and any(b is not None and b[1] != "ping" for b in builtins))
+
+
 @require_safe
 @never_raise
 def api_resource(request: HttpRequest, resource: str) -> HttpResponse:
     """``api/<resource>/``: every provider of one resource."""
+    providers = _providers_of(resource)
     reader = Reader()
-    return json_response({name: _lenient_value(p, reader)
-                          for name, p in _providers_of(resource).items()})
+    if _from_check_results_alone(providers):
+        # Rendered once per evaluation of the checks, not on every request.
+        content = reader.health().rendered(f"status.api.{resource}", lambda: json.dumps(
+            {name: provider_value(p, reader) for name, p in providers.items()},
+            default=str).encode())
+        return HttpResponse(content, content_type="application/json")
+    return json_response({name: _lenient_value(p, reader) for name, p in providers.items()})
 
 
 @require_safe

@@ -23,10 +23,13 @@ valid one; whoever passes sees every per-check ok and error, as watchman showed 
 from __future__ import annotations
 
 import functools
+import json
 import time
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
@@ -35,7 +38,7 @@ from healthd import conf, state
 from healthd.checks import registry
 from healthd.humanize import format_age
 from healthd.views.auth import token_is_valid, tokens_configured
-from healthd.views.common import Refusal, json_response, never_raise
+from healthd.views.common import Refusal, never_raise
 from healthd.views.serving import async_under_asgi
 from healthd.views.status import html_response
 
@@ -62,8 +65,10 @@ def _name_of_path(path: str) -> str:
         return path.rsplit(".", 1)[-1]
 
 
+@functools.lru_cache(maxsize=1)
 def selectors() -> dict[str, str]:
-    """Every name ``?check=`` and ``?skip=`` accept, to the check name it means."""
+    """Every name ``?check=`` and ``?skip=`` accept, to the check name it means; worked
+    out once per settings (callers read it, never change it)."""
     configured = {c.name for c in registry.configured_checks()}
     known = {name: name for name in configured}
     for path, name in registry.LEGACY_PATHS.items():
@@ -74,6 +79,12 @@ def selectors() -> dict[str, str]:
         if name in configured:
             known[path] = name
     return known
+
+
+@receiver(setting_changed)
+def _forget_selectors_on_setting_change(**kwargs: Any) -> None:
+    # The checks, WATCHMAN_CHECKS or their names may have changed.
+    selectors.cache_clear()
 
 
 def selected_names(request: HttpRequest) -> list[str]:
@@ -154,12 +165,20 @@ def _bare_refusal(refusal: Refusal) -> HttpResponse:
 def status(request: HttpRequest) -> HttpResponse:
     """``/watchman/``: every selected check in watchman's shape."""
     health = _selected_health(request)
+    # Rendered once per evaluation of the selected checks, not on every request.
+    content = health.rendered("watchman.status", lambda: json.dumps(_status_body(health),
+                                                                    default=str).encode())
+    return HttpResponse(content, status=200 if health.healthy else error_code(),
+                        content_type="application/json")
+
+
+def _status_body(health: state.Health) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for check_state in health.checks:
         body.update(watchman_entries(check_state))
     if health.error:
         body["error"] = health.error
-    return json_response(body, 200 if health.healthy else error_code())
+    return body
 
 
 @async_under_asgi
