@@ -94,8 +94,10 @@ def selected_names(request: HttpRequest) -> list[str]:
     none is left, as watchman answered.
     """
     known = selectors()
-    asked = request.GET.getlist("check")
-    skipped = request.GET.getlist("skip")
+    # Without a query string there is nothing to parse (a probe's usual request).
+    query = request.META.get("QUERY_STRING")
+    asked = request.GET.getlist("check") if query else []
+    skipped = request.GET.getlist("skip") if query else []
     unknown = sorted({n for n in asked + skipped if n not in known})
     if unknown:
         raise Refusal(400, f"unknown check(s): {', '.join(unknown)}", valid=sorted(known))
