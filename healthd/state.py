@@ -7,12 +7,18 @@ is remembered for the same period, so requests answer at once instead of each wa
 out the socket timeout. The transition counters /metrics shows are kept the same way.
 Both copies, and the evaluation of the latest results, are dropped whenever Django
 reports a change of settings.
+
+Under ASGI a view reads the copy with :func:`snapshot_async` (the asyncio client, no
+thread hop) and answers inside :func:`reading`, so the synchronous code that formats
+the answer sees that snapshot and never blocks the event loop on Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -35,13 +41,35 @@ def _read_transition_counts() -> dict[str, int] | None:
         return None
 
 
-_latest = FreshFor(store.read_latest)
+_latest = FreshFor(store.read_latest, store.read_latest_async)
 _transition_counts = FreshFor(_read_transition_counts)
+# The snapshot an asynchronous view read before answering (see reading()).
+_read_for_this_answer: ContextVar[store.Snapshot | None] = ContextVar(
+    "healthd_read_for_this_answer", default=None)
 
 
 def snapshot() -> store.Snapshot:
     """The latest results, from Redis at most once per CACHE_SECONDS in this process."""
+    already_read = _read_for_this_answer.get()
+    if already_read is not None:
+        return already_read
     return _latest.get()
+
+
+async def snapshot_async() -> store.Snapshot:
+    """:func:`snapshot` for a coroutine: the same copy, read with the asyncio client."""
+    return await _latest.get_async()
+
+
+@contextlib.contextmanager
+def reading(snap: store.Snapshot) -> Iterator[None]:
+    """Within this block :func:`snapshot` (and so :func:`health`) answers ``snap``: what a
+    coroutine read asynchronously, so the synchronous code it calls reads nothing."""
+    token = _read_for_this_answer.set(snap)
+    try:
+        yield
+    finally:
+        _read_for_this_answer.reset(token)
 
 
 def transition_counts() -> dict[str, int] | None:
@@ -235,27 +263,33 @@ class _Evaluation:
     health: Health
 
 
-# The evaluation of every configured check for the latest snapshot.
-_evaluated: list[_Evaluation | None] = [None]
+# The evaluation of the latest snapshot, per selection of checks (None: every one).
+Selection = tuple[tuple[str, ...] | None, tuple[str, ...]]
+_evaluated: dict[Selection, _Evaluation] = {}
+# A caller choosing checks (watchman's ?check=) picks from a bounded set of names; this
+# bounds the memo all the same.
+MAX_SELECTIONS = 64
 
 
 def health(names: list[str] | None = None, exclude: list[str] | None = None) -> Health:
-    """The status of the configured checks (or those named) from the cached state.
+    """The status of the configured checks (or those named, less those excluded) from
+    the cached state.
 
-    The evaluation of every check is kept until the snapshot changes or a result turns
-    stale, whichever comes first, so the heartbeat does no per-check work per request.
+    Each selection's evaluation is kept until the snapshot changes or a result turns
+    stale, whichever comes first, so a view does no per-check work per request.
     """
     snap = snapshot()
-    if names is None and not exclude:
-        now = time.time()
-        memo = _evaluated[0]
-        if memo is not None and memo.snapshot is snap and now < memo.valid_until:
-            return memo.health
-        result = _evaluate(snap, None, None, now)
-        _evaluated[0] = _Evaluation(snap, _next_expiry(result.checks, snap.intervals, now),
-                                    result)
-        return result
-    return _evaluate(snap, names, exclude, time.time())
+    selection = (None if names is None else tuple(names), tuple(exclude or ()))
+    now = time.time()
+    memo = _evaluated.get(selection)
+    if memo is not None and memo.snapshot is snap and now < memo.valid_until:
+        return memo.health
+    result = _evaluate(snap, names, exclude, now)
+    if len(_evaluated) >= MAX_SELECTIONS:
+        _evaluated.clear()
+    valid_until = _next_expiry(result.checks, snap.intervals, now)
+    _evaluated[selection] = _Evaluation(snap, valid_until, result)
+    return result
 
 
 def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] | None,
@@ -277,7 +311,7 @@ def forget() -> None:
     """Drop this process's copies and evaluation: the next read asks Redis again."""
     _latest.forget()
     _transition_counts.forget()
-    _evaluated[0] = None
+    _evaluated.clear()
 
 
 @receiver(setting_changed)

@@ -436,8 +436,27 @@ def read_latest() -> Snapshot:
     try:
         raw = redis_client.reader().hgetall(keys().latest)
     except Exception as exc:
-        return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
-    intervals = _intervals(raw.pop(INTERVALS_FIELD, None))
+        return _unavailable(exc, now)
+    return _snapshot_of(raw, now)
+
+
+async def read_latest_async() -> Snapshot:
+    """:func:`read_latest` with the asyncio client, for views served under ASGI."""
+    now = time.time()
+    try:
+        raw = await redis_client.async_reader().hgetall(keys().latest)
+    except Exception as exc:
+        return _unavailable(exc, now)
+    return _snapshot_of(raw, now)
+
+
+def _unavailable(exc: Exception, now: float) -> Snapshot:
+    return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
+
+
+def _snapshot_of(raw: dict[Any, Any], now: float) -> Snapshot:
+    stored_intervals = raw.pop(INTERVALS_FIELD, None) or raw.pop(INTERVALS_FIELD.encode(), None)
+    intervals = _intervals(stored_intervals)
     records = {}
     for name, value in raw.items():
         decoded = decode(str(name), value)
