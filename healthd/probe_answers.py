@@ -38,6 +38,7 @@ from django.urls import Resolver404, resolve
 
 from healthd import conf, signals, state
 from healthd.checks.base import Status
+from healthd.dialects import watchman as watchman_dialect
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
@@ -158,8 +159,9 @@ def watchman_error_code() -> int:
 
 
 def watchman_bare(health: state.Health) -> Answer:
-    """``/watchman/bare/``: the status code alone, for load balancers."""
-    return Answer(200 if health.healthy else watchman_error_code(), "text/plain")
+    """``/watchman/bare/``: the status code alone, for load balancers, by watchman's rule."""
+    fails = watchman_dialect.report(health, details=False).fails
+    return Answer(watchman_error_code() if fails else 200, "text/plain")
 
 
 # --- answering before Django ---------------------------------------------------------------
@@ -182,12 +184,11 @@ def _early_heartbeat() -> Answer | None:
 
 
 def _early_watchman_bare() -> Answer | None:
-    if conf.get().tokens:
-        return None  # who may see it is the view's business
-    health = state.health()
-    if not health.checks:
+    # watchman's own set (WATCHMAN_CHECKS, else its defaults); no guard, as in watchman.
+    names = watchman_dialect.select(None, None)
+    if not names:
         return None  # the view says no check was found
-    return watchman_bare(health)
+    return watchman_bare(state.health(names))
 
 
 _LBHEARTBEAT = Route("healthd.views.dockerflow.lbheartbeat", lbheartbeat, reads_state=False)
