@@ -72,6 +72,12 @@ DEFAULTS: dict[str, Any] = {
     # The outbox stream is trimmed to the entries not yet delivered, and never holds more
     # than about this many.
     "OUTBOX_MAXLEN": 100_000,
+    # Watch every enabled django-celery-beat row as a passive check: True, or a dict with
+    # "grace" and "critical" for all of them (see healthd.passive.beat).
+    "WATCH_PERIODIC_TASKS": False,
+    # Seconds between two lateness sweeps of the passive checks (a check due sooner gets
+    # a one-shot sweep at its deadline).
+    "PASSIVE_SWEEP_INTERVAL": 60.0,
 }
 
 

@@ -21,8 +21,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from healthd import store
-from healthd.checks import registry
+from healthd.checks import passive, registry
 from healthd.checks.base import Check, Status
+from healthd.humanize import format_age
 from healthd.memo import FreshFor
 
 T = TypeVar("T")
@@ -166,8 +167,7 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
     age = max(0.0, now - result.checked_at)
     stale_after = check.effective_stale_after
     if age > stale_after:
-        return CheckState(check, Status.STALE,
-                          f"last result is {age:.0f} s old (stale after {stale_after:g} s)",
+        return CheckState(check, Status.STALE, _stale_message(check, result, age, now),
                           age, result)
     status = result.current
     message = result.message
@@ -180,6 +180,17 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
         stamp = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
         message = f"silenced until {stamp.replace('+00:00', 'Z')}: {message}"
     return CheckState(check, status, message, age, result)
+
+
+def _stale_message(check: Check, result: store.StoredResult, age: float, now: float) -> str:
+    stale_after = check.effective_stale_after
+    if passive.is_passive(check):
+        # A job that stopped reporting in is late, whether or not the sweep said so yet.
+        last_success = result.details.get("last_success")
+        if isinstance(last_success, int | float):
+            return f"late: last success {format_age(now - last_success)}"
+        return f"late: last report {format_age(age)} (expected within {stale_after:g} s)"
+    return f"last result is {age:.0f} s old (stale after {stale_after:g} s)"
 
 
 def silenced_until(result: store.StoredResult, now: float) -> float | None:
@@ -248,6 +259,7 @@ def health(names: list[str] | None = None, exclude: list[str] | None = None) -> 
 def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] | None,
               now: float) -> Health:
     checks = registry.configured_checks()
+    checks += _reported_passive_checks(snap, {c.name for c in checks})
     if names is not None:
         wanted = set(names)
         checks = tuple(c for c in checks if c.name in wanted)
@@ -257,6 +269,19 @@ def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] 
     states = tuple(_check_state(c, snap.records.get(c.name), snap.error, now) for c in checks)
     status = Status.FAILING if snap.error else overall(states)
     return Health(status, states, snap.error, snap.fetched_at)
+
+
+def _reported_passive_checks(snap: store.Snapshot, configured: set[str]
+                             ) -> tuple[Check, ...]:
+    """The passive checks the settings do not declare (a decorated job, a watched beat
+    row), read from their latest results, which carry what the check expects."""
+    found = []
+    for name, result in snap.records.items():
+        if name not in configured and "passive" in result.details:
+            check = passive.from_result(name, result.details, result.critical)
+            if check is not None:
+                found.append(check)
+    return tuple(sorted(found, key=lambda c: c.name))
 
 
 def forget() -> None:

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
-from healthd.tasks.schedule import PRUNE_ROW, STATS_ROW, sync_schedule
+from healthd.tasks.schedule import PRUNE_ROW, STATS_ROW, SWEEP_ROW, sync_schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def test_checks_sharing_an_interval_share_a_row_and_others_run_at_their_own_pace
     sync_schedule()
     rows = _rows()
     assert set(rows) == {"healthd: checks every 30s", "healthd: checks every 300s", PRUNE_ROW,
-                         STATS_ROW}
+                         STATS_ROW, SWEEP_ROW}
     assert rows[STATS_ROW].task == "healthd.tasks.gather_stats"
     assert rows[STATS_ROW].interval.every == 60
     fast = rows["healthd: checks every 30s"]

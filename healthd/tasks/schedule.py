@@ -15,8 +15,9 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from healthd import conf, store
+from healthd import conf, passive, store
 from healthd.checks import registry
+from healthd.checks.passive import is_passive
 
 logger = logging.getLogger("healthd.schedule")
 
@@ -26,6 +27,8 @@ PRUNE_TASK = "healthd.tasks.prune_history"
 PRUNE_ROW = f"{PREFIX}prune history"
 STATS_TASK = "healthd.tasks.gather_stats"
 STATS_ROW = f"{PREFIX}gather stats"
+SWEEP_TASK = "healthd.tasks.sweep_passive"
+SWEEP_ROW = f"{PREFIX}passive checks sweep"
 
 
 def row_name(interval: int) -> str:
@@ -36,6 +39,8 @@ def wanted_rows() -> dict[str, tuple[str, int, dict]]:
     """{row name: (task, interval seconds, kwargs)} from the settings in force."""
     groups: dict[int, list[str]] = defaultdict(list)
     for check in registry.configured_checks():
+        if is_passive(check):
+            continue  # it reports in; the sweep notices when it does not
         groups[max(1, round(check.interval))].append(check.name)
     rows = {
         row_name(interval): (RUN_TASK, interval, {"names": sorted(names), "once_per": interval})
@@ -45,6 +50,7 @@ def wanted_rows() -> dict[str, tuple[str, int, dict]]:
     settings = conf.get()
     if settings.stats:
         rows[STATS_ROW] = (STATS_TASK, max(1, round(settings.raw["STATS_INTERVAL"])), {})
+    rows[SWEEP_ROW] = (SWEEP_TASK, max(1, round(settings.raw["PASSIVE_SWEEP_INTERVAL"])), {})
     return rows
 
 
@@ -96,9 +102,14 @@ def sync_schedule() -> dict[str, list[str]]:
 
 
 def _forget_unconfigured_results() -> None:
-    """Drop the stored results of checks no longer configured (Redis may be away: fine)."""
+    """Drop the stored results of checks no longer configured (Redis may be away: fine).
+
+    A passive check known from its reports (a decorated job, a watched beat row) counts as
+    configured: it is forgotten by :func:`healthd.passive.forget` or when its row goes.
+    """
     try:
-        store.forget_unconfigured({c.name for c in registry.configured_checks()})
+        store.forget_unconfigured({c.name for c in registry.configured_checks()}
+                                  | passive.known_names())
     except Exception as exc:
         logger.warning("could not drop results of removed checks: %s", type(exc).__name__)
 
