@@ -306,6 +306,21 @@ def test_healthd_ping_reports_a_command_that_exits_1(backup, capsys):
     assert _record("backup").current == Status.PASSING
 
 
+def test_healthd_ping_takes_its_options_before_or_after_the_name(monkeypatch):
+    from healthd.management.commands import healthd_ping
+
+    sent = []
+    monkeypatch.setattr(healthd_ping.HttpReporter, "_post",
+                        lambda self, suffix, body="": sent.append((self.base + suffix,
+                                                                   self.token)))
+    call_command("healthd_ping", "backup", "--url", "http://site/healthd/ping/", "--token",
+                 "t1", "--", sys.executable, "-c", "pass")
+    call_command("healthd_ping", "--url", "http://site/healthd/ping", "backup")
+    assert sent == [("http://site/healthd/ping/backup/start", "t1"),
+                    ("http://site/healthd/ping/backup", "t1"),
+                    ("http://site/healthd/ping/backup", "")]
+
+
 def test_healthd_ping_needs_a_known_check():
     from django.core.management import CommandError
 

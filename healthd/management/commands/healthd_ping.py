@@ -80,16 +80,14 @@ class Command(BaseCommand):
         parser.add_argument("--grace", help="with --every: how late it may be")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        argv = list(options["argv"])
-        if argv[:1] == ["--"]:
-            argv = argv[1:]
         name = options["name"]
+        argv = self._options_after_name(name, list(options["argv"]), options)
         if options["url"]:
             reporter: Reporter = HttpReporter(options["url"], name, options["token"])
         else:
             reporter = DirectReporter(self._check(name, options))
         if not argv:
-            self._warn(reporter.finish(True, "ping", None))
+            self._warn(reporter.finish(True, "ping received", None))
             return
         self._warn(reporter.start())
         try:
@@ -100,6 +98,22 @@ class Command(BaseCommand):
         self._warn(reporter.finish(status == 0, describe(status, took, output), took))
         if status:
             sys.exit(status if 0 < status < 256 else 1)
+
+    def _options_after_name(self, name: str, argv: list[str], options: dict[str, Any]
+                            ) -> list[str]:
+        """The command to run; options written between NAME and ``--`` go into ``options``
+        (argparse hands them over with the command, as the rest of the line)."""
+        if "--" not in argv:
+            return argv
+        split = argv.index("--")
+        leading, command = argv[:split], argv[split + 1:]
+        if leading:
+            parser = self.create_parser("manage.py", "healthd_ping")
+            again = vars(parser.parse_args([*leading, name]))
+            for key in ("url", "token", "lines", "every", "grace"):
+                if again[key] != parser.get_default(key):
+                    options[key] = again[key]
+        return command
 
     def _check(self, name: str, options: dict[str, Any]) -> Check:
         if options["every"]:
