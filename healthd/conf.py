@@ -165,11 +165,5 @@ def get() -> HealthdSettings:
 
 @receiver(setting_changed)
 def _forget_on_change(**kwargs: Any) -> None:
+    """Drop the merged settings; each cache above this module clears itself the same way."""
     get.cache_clear()
-    # Late import: the registry memoises the resolved checks from these settings.
-    from healthd.checks import registry
-
-    registry.configured_checks.cache_clear()
-    from healthd import state
-
-    state.forget()

@@ -13,9 +13,17 @@ import logging
 import math
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import sentry_sdk
+from sentry_sdk.crons import capture_checkin
+from sentry_sdk.crons.consts import MonitorStatus
 
 from healthd import conf
 from healthd.checks.base import Check
+
+if TYPE_CHECKING:
+    from sentry_sdk._types import MonitorConfig
 
 logger = logging.getLogger("healthd.crons")
 
@@ -24,7 +32,7 @@ def monitor_slug(once_per: float) -> str:
     return f"healthd-checks-every-{round(once_per)}s"
 
 
-def monitor_config(checks: list[Check], once_per: float) -> dict:
+def monitor_config(checks: list[Check], once_per: float) -> MonitorConfig:
     """Sentry's monitor_config for a run of these checks every ``once_per`` seconds."""
     minutes = max(1, math.ceil(once_per / 60))  # Sentry's interval schedules count minutes
     return {
@@ -37,8 +45,6 @@ def monitor_config(checks: list[Check], once_per: float) -> dict:
 
 
 def _sentry_active() -> bool:
-    import sentry_sdk
-
     client = sentry_sdk.get_client()
     return client.is_active() and bool(client.dsn)
 
@@ -49,9 +55,6 @@ def checked_in(checks: list[Check], once_per: float | None) -> Iterator[None]:
     if not (once_per and conf.get().sentry_crons and _sentry_active()):
         yield
         return
-    from sentry_sdk.crons import capture_checkin
-    from sentry_sdk.crons.consts import MonitorStatus
-
     slug = monitor_slug(once_per)
     config = monitor_config(checks, once_per)
     started = time.monotonic()

@@ -8,14 +8,18 @@ import pytest
 from django.db import connection, connections
 from django.test import override_settings
 
-from healthd.checks import cache, database, email, migrations, storage
-from healthd.checks import redis as redis_check
 from healthd.checks.base import Check, Status
+from healthd.checks.cache import Cache
+from healthd.checks.database import Database
+from healthd.checks.email import Email
+from healthd.checks.migrations import Migrations
+from healthd.checks.redis import Redis
+from healthd.checks.storage import Storage
 from healthd.runner import run_concurrently
 
 
-def _run(func, name="check", timeout=10.0):
-    (result,) = run_concurrently([Check(name, func, timeout=timeout)])
+def _run(probe, name="check", timeout=10.0):
+    (result,) = run_concurrently([Check(name, probe.run, timeout=timeout)])
     return result
 
 
@@ -34,7 +38,7 @@ def unreachable_database():
 
 @pytest.mark.django_db
 def test_database_passes_with_its_latency():
-    result = _run(database.make(["default"]))
+    result = _run(Database(("default",)))
     assert result.status == Status.PASSING
     assert result.unit == "ms" and result.value > 0
     assert result.details["default"]["ok"] is True
@@ -42,7 +46,7 @@ def test_database_passes_with_its_latency():
 
 def test_database_fails_naming_the_alias(unreachable_database, django_db_blocker):
     with django_db_blocker.unblock():
-        result = _run(database.make(["default", unreachable_database]))
+        result = _run(Database(("default", unreachable_database)))
     assert result.status == Status.FAILING
     assert result.message.startswith("unreachable: OperationalError")
     assert result.details["default"]["ok"] is True
@@ -79,30 +83,30 @@ def test_the_database_check_leaves_no_connection_open():
 
     before = backends()
     for _ in range(5):
-        assert _run(database.make(["default"])).status == Status.PASSING
+        assert _run(Database(("default",))).status == Status.PASSING
     assert backends() == before
 
 
 @pytest.mark.django_db(transaction=True)
 def test_migrations_warn_when_one_is_unapplied():
-    assert _run(migrations.make(["default"])).status == Status.PASSING
+    assert _run(Migrations(("default",))).status == Status.PASSING
     from django.db.migrations.recorder import MigrationRecorder
 
     recorder = MigrationRecorder(connection)
     latest = recorder.migration_qs.filter(app="healthd").order_by("-name").first().name
     recorder.record_unapplied("healthd", latest)
     try:
-        result = _run(migrations.make(["default"]))
+        result = _run(Migrations(("default",)))
         assert result.status == Status.WARNING
         assert result.value == 1
         assert f"healthd.{latest}" in result.details["default"]["unapplied"]
-        assert _run(migrations.make(["default"], level="failing")).status == Status.FAILING
+        assert _run(Migrations(("default",), level="failing")).status == Status.FAILING
     finally:
         recorder.record_applied("healthd", latest)
 
 
 def test_cache_passes_on_every_alias():
-    result = _run(cache.make())
+    result = _run(Cache())
     assert result.status == Status.PASSING
     assert set(result.details) == {"default", "redis"}
 
@@ -114,14 +118,14 @@ def test_cache_fails_when_its_redis_is_gone():
                  "LOCATION": "redis://:cachepass99@127.0.0.1:1/0"},
     }
     with override_settings(CACHES=caches):
-        result = _run(cache.make())
+        result = _run(Cache())
     assert result.status == Status.FAILING
     assert result.message.startswith("gone: ConnectionError")
     assert "cachepass99" not in repr(result.to_dict())
 
 
 def test_redis_pings_every_redis_the_site_uses():
-    result = _run(redis_check.make())
+    result = _run(Redis())
     assert result.status == Status.PASSING
     assert result.unit == "ms"
     assert "store" in result.details
@@ -129,7 +133,7 @@ def test_redis_pings_every_redis_the_site_uses():
 
 def test_redis_fails_with_the_password_masked(settings):
     settings.HEALTHD = {**settings.HEALTHD, "REDIS_URL": "redis://:topsecret42@127.0.0.1:1/0"}
-    result = _run(redis_check.make(timeout=0.5))
+    result = _run(Redis(timeout=0.5))
     assert result.status == Status.FAILING
     assert "topsecret42" not in repr(result.to_dict())
     assert result.details["store"]["url"] == "redis://:********@127.0.0.1:1/0"
@@ -138,9 +142,9 @@ def test_redis_fails_with_the_password_masked(settings):
 def test_email_opens_a_connection_and_sends_only_to_a_configured_recipient(settings):
     from django.core import mail
 
-    assert _run(email.make()).status == Status.PASSING
+    assert _run(Email()).status == Status.PASSING
     assert mail.outbox == []
-    result = _run(email.make(recipient="ops@example.com"))
+    result = _run(Email(recipient="ops@example.com"))
     assert result.status == Status.PASSING
     assert [m.to for m in mail.outbox] == [["ops@example.com"]]
 
@@ -148,7 +152,7 @@ def test_email_opens_a_connection_and_sends_only_to_a_configured_recipient(setti
 def test_email_fails_when_the_smtp_server_is_gone(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
-    result = _run(email.make())
+    result = _run(Email())
     assert result.status == Status.FAILING
     assert "ConnectionRefusedError" in result.message
 
@@ -160,7 +164,7 @@ def test_storage_round_trip_leaves_nothing_behind(tmp_path, settings):
     from django.core.files.storage import storages
 
     storages._storages = {}
-    result = _run(storage.make())
+    result = _run(Storage())
     assert result.status == Status.PASSING
     assert list(tmp_path.iterdir()) == []
 
@@ -174,6 +178,6 @@ def test_storage_fails_when_it_cannot_write(tmp_path, settings):
     from django.core.files.storage import storages
 
     storages._storages = {}
-    result = _run(storage.make())
+    result = _run(Storage())
     assert result.status == Status.FAILING
     assert "Error" in result.message

@@ -74,7 +74,7 @@ def test_a_store_behind_a_password(settings, tmp_path, stop):
     assert not snapshot.ok
     assert "wrong-pw" not in snapshot.error and "s3cr3t" not in snapshot.error
     (result,) = run_concurrently(
-        [Check("redis", redis_check.make(timeout=1))])
+        [Check("redis", redis_check.Redis(timeout=1).run)])
     assert result.status == Status.FAILING
     assert "wrong-pw" not in repr(result.to_dict())
 

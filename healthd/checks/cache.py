@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import caches
 
 from healthd.checks.base import Observation
-from healthd.checks.probe import probe_each
+from healthd.checks.probe import as_names, probe_each
 
 
 def _round_trip(alias: str) -> None:
@@ -22,13 +24,19 @@ def _round_trip(alias: str) -> None:
         raise ValueError("value read back differs from the value written")
 
 
-def make(aliases: Sequence[str] | None = None) -> Callable[[], Observation]:
-    def check_caches() -> Observation:
-        from django.conf import settings
+@dataclass(frozen=True)
+class Cache:
+    """A write, read and delete on each alias; no aliases means every alias in CACHES."""
 
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "aliases", as_names(self.aliases))
+
+    def run(self) -> Observation:
+        """Pass with the slowest alias's latency; fail naming every alias that failed."""
+        aliases = self.aliases or tuple(settings.CACHES)
         return probe_each(
-            ((alias, lambda a=alias: _round_trip(a)) for alias in aliases or list(settings.CACHES)),
+            ((alias, functools.partial(_round_trip, alias)) for alias in aliases),
             "cache(s) answered",
         )
-
-    return check_caches

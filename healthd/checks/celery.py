@@ -1,20 +1,34 @@
-"""``celery``: workers answer a ping, and every configured queue has a consumer.
+"""``celery``: workers answer, and every configured queue has a consumer.
 
-When STATUS_CELERY_WORKERS names full worker names (``celery@host``), ``control.ping``
-asks only those, with ``limit``, so it returns as soon as they answer; otherwise it
-waits out ``CELERY_TIMEOUT`` to hear from every worker. It works inside a worker: the
-reply comes from each worker's consumer, not from the pool slot running this check.
+One broadcast asks the workers which queues they consume (``active_queues``: an answer
+is as good as a ping, and says more), and the check stops listening as soon as it has
+heard enough: with STATUS_CELERY_WORKERS (or ``workers``) only those workers are asked,
+and it stops once each has answered; otherwise it stops once ``min_workers`` have
+answered. A missing worker costs the whole timeout, and only then.
+
+A verdict against a worker or a queue is drawn only from a complete answer: when the
+first answers do not settle it (a queue none of them consumes, a bare host name that
+runs several workers), everyone is asked again and the check waits out the timeout.
+It works inside a worker: replies come from each worker's consumer, not from the pool
+slot running this check.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from celery import current_app
+
+from healthd import conf
 from healthd.checks.base import Observation, Status
+from healthd.checks.probe import as_names
 
 
-def _configured_queues(app) -> set[str]:
+def _configured_queues(app: Any) -> set[str]:
     queues = app.conf.task_queues
     if queues:
         return {q.name for q in queues}
@@ -26,61 +40,137 @@ def _matches(expected: str, hostname: str) -> bool:
     return hostname == expected or hostname.split("@", 1)[-1] == expected
 
 
-def make(
-    workers: Sequence[str] | None = None,
-    min_workers: int | None = None,
-    timeout: float | None = None,
-) -> Callable[[], Observation]:
-    def check_celery() -> Observation:
-        from celery import current_app
+def _addressed_to(expected: tuple[str, ...]) -> dict[str, Any]:
+    """Broadcast arguments that reach only the expected workers.
 
-        from healthd import conf
+    Full names (``celery@host``) are a destination list; a bare host name needs a pattern
+    (kombu's ``pcre`` matcher, checked by each worker) to reach every worker on that host.
+    """
+    if all("@" in name for name in expected):
+        return {"destination": list(expected)}
+    alternatives = "|".join(
+        re.escape(name) if "@" in name else rf"(?:[^@]*@)?{re.escape(name)}"
+        for name in expected
+    )
+    return {"pattern": rf"(?:{alternatives})\Z", "matcher": "pcre"}
 
-        settings = conf.get()
-        expected = list(workers if workers is not None else settings.celery_workers)
-        minimum = max(min_workers if min_workers is not None else settings.celery_min_workers, 1)
-        wait = timeout if timeout is not None else settings.celery_timeout
-        started = time.perf_counter()
-        if expected and all("@" in name for name in expected):
-            # Asked only of the named workers, and done as soon as all of them answer.
-            replies = current_app.control.ping(
-                destination=expected, timeout=wait, limit=len(expected)) or []
-        else:
-            # Everyone who answers within the timeout: a limit would stop at the first
-            # replies, which may not be the expected workers or every queue's consumer.
-            replies = current_app.control.ping(timeout=wait) or []
-        answered = sorted(name for reply in replies for name in reply)
-        elapsed = round((time.perf_counter() - started) * 1000, 2)
-        details: dict = {"workers": answered, "ping_ms": elapsed}
 
-        missing = [e for e in expected if not any(_matches(e, h) for h in answered)]
-        if missing:
-            details["missing"] = missing
-            return Observation(
-                f"workers not answering: {', '.join(missing)}",
-                Status.FAILING, len(answered), "workers", details,
-            )
-        if len(answered) < minimum:
-            return Observation(
-                f"{len(answered)} worker(s) answered, expected at least {minimum}",
-                Status.FAILING, len(answered), "workers", details,
-            )
+def _queues_by_worker(connection: Any, timeout: float, limit: int | None = None,
+                      **addressed: Any) -> dict[str, Any]:
+    """{worker: the queues it consumes}; ``limit`` stops listening after that many answers."""
+    replies = current_app.control.inspect(
+        connection=connection, timeout=timeout, limit=limit, **addressed).active_queues()
+    return dict(replies or {})
 
-        queues = _configured_queues(current_app)
-        active = current_app.control.inspect(
-            destination=answered, timeout=wait, limit=len(answered)
-        ).active_queues() or {}
-        consumed = {q["name"] for worker_queues in active.values() for q in worker_queues}
-        details["queues"] = {q: q in consumed for q in sorted(queues)}
-        orphaned = sorted(queues - consumed)
-        if orphaned:
-            return Observation(
-                f"no worker consumes queue(s): {', '.join(orphaned)}",
-                Status.FAILING, len(answered), "workers", details,
-            )
-        return Observation(
-            f"{len(answered)} worker(s) answered; {len(queues)} queue(s) consumed",
-            value=len(answered), unit="workers", details=details,
-        )
 
-    return check_celery
+def _forget_deleted_reply_queues(connection: Any) -> None:
+    """Drop what the connection still remembers of reply queues already deleted.
+
+    Each broadcast that waits for replies binds a reply queue (named after the id() of
+    celery's per-call copy of its Mailbox, so often a new name) and deletes it once the
+    replies are in. kombu's virtual transports keep every binding in a routing table held
+    in memory per connection, and its Redis channels keep each queue's expiry, and deleting
+    the queue prunes neither: on a pooled connection, which lives as long as the process,
+    each run would leave about half a kilobyte behind for good. Transports without these
+    (AMQP) are left be.
+    """
+    transport = connection.transport
+    state = getattr(transport, "state", None)
+    if state is None or not hasattr(state, "has_binding"):
+        return
+    exchange = current_app.control.mailbox.reply_exchange.name  # type: ignore[attr-defined]
+    suffix = f".{exchange}"
+
+    def deleted(queue: str, routing_key: str) -> bool:
+        return queue.endswith(suffix) and not state.has_binding(queue, exchange, routing_key)
+
+    table = state.exchanges.get(exchange, {}).get("table")
+    if table:
+        table[:] = [meta for meta in table if not deleted(meta[2], meta[0])]
+    for channel in getattr(transport, "channels", ()):
+        expires = getattr(channel, "_expires", None)
+        if isinstance(expires, dict):
+            for queue in [q for q in expires if deleted(q, q[: -len(suffix)])]:
+                del expires[queue]
+
+
+def _consumed(answers: Mapping[str, Any]) -> set[str]:
+    return {
+        queue["name"]
+        for worker_queues in answers.values() if isinstance(worker_queues, list)
+        for queue in worker_queues if isinstance(queue, dict) and "name" in queue
+    }
+
+
+def _verdict(answers: Mapping[str, Any], expected: tuple[str, ...], minimum: int,
+             queues: set[str], details: dict[str, Any]) -> Observation:
+    answered = sorted(answers)
+    count = len(answered)
+    details["workers"] = answered
+    missing = [e for e in expected if not any(_matches(e, h) for h in answered)]
+    if missing:
+        details["missing"] = missing
+        return Observation(f"workers not answering: {', '.join(missing)}",
+                           Status.FAILING, count, "workers", details)
+    if count < minimum:
+        return Observation(f"{count} worker(s) answered, expected at least {minimum}",
+                           Status.FAILING, count, "workers", details)
+    consumed = _consumed(answers)
+    details["queues"] = {q: q in consumed for q in sorted(queues)}
+    orphaned = sorted(queues - consumed)
+    if orphaned:
+        return Observation(f"no worker consumes queue(s): {', '.join(orphaned)}",
+                           Status.FAILING, count, "workers", details)
+    return Observation(f"{count} worker(s) answered; {len(queues)} queue(s) consumed",
+                       value=count, unit="workers", details=details)
+
+
+def _ask(connection: Any, expected: tuple[str, ...], minimum: int, wait: float,
+         queues: set[str]) -> Observation:
+    """Ask the workers which queues they consume, listening only until enough have answered."""
+    limit = len(expected) if expected else minimum
+    addressed = _addressed_to(expected) if expected else {}
+    started = time.perf_counter()
+    answers = _queues_by_worker(connection, wait, limit, **addressed)
+    elapsed = time.perf_counter() - started
+    # Listening stopped at the limit, not at the timeout: others may not have answered.
+    stopped_early = len(answers) >= limit or elapsed < wait
+    details: dict[str, Any] = {"workers": [], "ping_ms": round(elapsed * 1000, 2),
+                               "stopped_early": stopped_early}
+    observation = _verdict(answers, expected, minimum, queues, details)
+    if observation.status is Status.PASSING or not stopped_early:
+        return observation
+    # Not settled by the first answers: hear everyone out before blaming anything.
+    details = {"workers": [], "ping_ms": details["ping_ms"], "stopped_early": False}
+    return _verdict(_queues_by_worker(connection, wait), expected, minimum, queues, details)
+
+
+@dataclass(frozen=True)
+class Celery:
+    """Workers answer and every configured queue has a consumer.
+
+    ``workers`` (None: STATUS_CELERY_WORKERS), ``min_workers`` (None:
+    ``HEALTHD["CELERY_MIN_WORKERS"]``) and ``timeout`` (None: ``HEALTHD["CELERY_TIMEOUT"]``)
+    are read at run time when not given.
+    """
+
+    workers: tuple[str, ...] | None = None
+    min_workers: int | None = None
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers is not None:
+            object.__setattr__(self, "workers", as_names(self.workers))
+
+    def run(self) -> Observation:
+        """Pass with the number of workers that answered; fail naming what is missing."""
+        config = conf.get()
+        expected = self.workers if self.workers is not None else config.celery_workers
+        minimum = max(
+            self.min_workers if self.min_workers is not None else config.celery_min_workers, 1)
+        wait = self.timeout if self.timeout is not None else config.celery_timeout
+        with current_app.connection_or_acquire() as connection:
+            try:
+                return _ask(connection, expected, minimum, wait, _configured_queues(current_app))
+            finally:
+                _forget_deleted_reply_queues(connection)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from dataclasses import dataclass
 
 from django.db import connections
 
 from healthd.checks.base import Observation
-from healthd.checks.probe import probe_each
+from healthd.checks.probe import as_names, probe_each
 
 
 def _select_one(alias: str) -> None:
@@ -16,11 +17,19 @@ def _select_one(alias: str) -> None:
         cursor.fetchone()
 
 
-def make(aliases: Sequence[str] | None = None) -> Callable[[], Observation]:
-    def check_databases() -> Observation:
+@dataclass(frozen=True)
+class Database:
+    """``SELECT 1`` on each alias; no aliases means every alias in DATABASES at run time."""
+
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "aliases", as_names(self.aliases))
+
+    def run(self) -> Observation:
+        """Pass with the slowest alias's latency; fail naming every alias that did not answer."""
+        aliases = self.aliases or tuple(connections)
         return probe_each(
-            ((alias, lambda a=alias: _select_one(a)) for alias in aliases or list(connections)),
+            ((alias, functools.partial(_select_one, alias)) for alias in aliases),
             "database(s) answered",
         )
-
-    return check_databases

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.mail import EmailMessage, get_connection
 
+from healthd import conf
 from healthd.checks.base import Observation
 
 
-def make(recipient: str | None = None) -> Callable[[], Observation]:
-    def check_email() -> Observation:
-        from healthd import conf
+@dataclass(frozen=True)
+class Email:
+    """Open and close a connection to the email backend; with a recipient, send it a message.
 
-        to = recipient or conf.get().email_recipient
+    No recipient reads ``HEALTHD["EMAIL_RECIPIENT"]`` at run time; without one nothing is
+    sent, so the check never mails anyone by surprise.
+    """
+
+    recipient: str | None = None
+
+    def run(self) -> Observation:
+        """Fail when the backend refuses the connection or the message."""
+        to = self.recipient or conf.get().email_recipient
         connection = get_connection(fail_silently=False)
         connection.open()
         try:
@@ -28,5 +37,3 @@ def make(recipient: str | None = None) -> Callable[[], Observation]:
         finally:
             connection.close()
         return Observation("connection opened and closed")
-
-    return check_email

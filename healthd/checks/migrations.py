@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from healthd import conf
 from healthd.checks.base import Observation, Status
+from healthd.checks.probe import as_names
 
 
-def make(
-    aliases: Sequence[str] | None = None, level: str | None = None
-) -> Callable[[], Observation]:
-    def check_migrations() -> Observation:
-        from healthd import conf
+@dataclass(frozen=True)
+class Migrations:
+    """Unapplied migrations on each alias (every alias in DATABASES when none are named).
 
-        status = Status(level or conf.get().migrations_level)
+    ``level`` is the status they give (``warning``, ``failing``); None reads
+    ``HEALTHD["MIGRATIONS_LEVEL"]`` at run time.
+    """
+
+    aliases: tuple[str, ...] = ()
+    level: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "aliases", as_names(self.aliases))
+
+    def run(self) -> Observation:
+        """Count the migrations each alias still lacks, listing the first twenty per alias."""
+        status = Status(self.level or conf.get().migrations_level)
         details: dict[str, dict] = {}
         pending_total = 0
-        for alias in aliases or list(connections):
+        for alias in self.aliases or tuple(connections):
             executor = MigrationExecutor(connections[alias])
             plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
             pending = [f"{m.app_label}.{m.name}" for m, _backwards in plan]
@@ -31,5 +43,3 @@ def make(
                 status, pending_total, "migrations", details,
             )
         return Observation("all migrations applied", value=0, unit="migrations", details=details)
-
-    return check_migrations

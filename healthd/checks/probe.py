@@ -10,6 +10,16 @@ from healthd.checks.base import Observation, Status
 from healthd.redact import redact
 
 
+def as_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """A check option naming targets, as a tuple: settings give lists, and one bare name
+    must not be read as its letters."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
 def probe_each(targets: Iterable[tuple[str, Callable[[], object]]], answered: str,
                extra: dict[str, dict] | None = None) -> Observation:
     """Run each probe; pass with the worst latency, or fail naming every target that failed.

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
+from django.conf import settings
+
+from healthd import conf
 from healthd.broker import redis_url_of_broker
 from healthd.checks.base import Observation, Status
 from healthd.checks.probe import probe_each
 from healthd.redact import safe_url
+from healthd.redis_client import make_client
 
 
 def redis_urls() -> dict[str, str]:
     """Every Redis the site uses, by a label: the store, the broker, the Redis caches."""
-    from django.conf import settings
-
-    from healthd import conf
-
     urls: dict[str, str] = {}
-    if conf.get().redis_url:
-        urls["store"] = conf.get().redis_url
+    store_url = conf.get().redis_url
+    if store_url:
+        urls["store"] = store_url
     broker = redis_url_of_broker(getattr(settings, "CELERY_BROKER_URL", None))
     if broker:
         urls["broker"] = broker
@@ -33,8 +36,6 @@ def redis_urls() -> dict[str, str]:
 
 
 def _ping(url: str, timeout: float) -> None:
-    from healthd.redis_client import make_client
-
     client = make_client(url, timeout, 0)
     try:
         client.ping()
@@ -42,18 +43,45 @@ def _ping(url: str, timeout: float) -> None:
         client.close()
 
 
-def make(timeout: float = 2.0) -> Callable[[], Observation]:
-    def check_redis() -> Observation:
+def _labelled(
+    urls: Mapping[str, str] | Iterable[str | tuple[str, str]] | str,
+) -> tuple[tuple[str, str], ...]:
+    """Named URLs keep their labels; bare URLs are labelled by themselves, password masked."""
+    if isinstance(urls, str):
+        urls = [urls]
+    if isinstance(urls, Mapping):
+        urls = urls.items()
+    return tuple(
+        (str(item[0]), item[1]) if isinstance(item, tuple) else (safe_url(item), item)
+        for item in urls
+    )
+
+
+@dataclass(frozen=True)
+class Redis:
+    """PING each Redis; no ``urls`` means every Redis the settings name, found at run time.
+
+    ``urls`` is a mapping of label to URL, or a list of URLs. URLs may carry a password, so
+    they stay out of the repr.
+    """
+
+    urls: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    timeout: float = 2.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "urls", _labelled(self.urls))
+
+    def run(self) -> Observation:
+        """Pass with the slowest PING; fail naming every Redis that did not answer."""
         targets: dict[str, str] = {}
-        for label, url in redis_urls().items():
+        for label, url in self.urls or tuple(redis_urls().items()):
             if url not in targets.values():  # the store is often the broker too
                 targets[label] = url
         if not targets:
             return Observation("no Redis configured", Status.WARNING)
         return probe_each(
-            ((label, lambda u=url: _ping(u, timeout)) for label, url in targets.items()),
+            ((label, functools.partial(_ping, url, self.timeout))
+             for label, url in targets.items()),
             "Redis server(s) answered PING",
             extra={label: {"url": safe_url(url)} for label, url in targets.items()},
         )
-
-    return check_redis

@@ -4,6 +4,10 @@ Sources, in order: ``HEALTHD["CHECKS"]`` (or the default list of every built-in 
 site's settings make meaningful), then ``DOCKERFLOW_CHECKS`` and ``WATCHMAN_CHECKS``
 so a site that switches keeps its checks. The known dotted paths of the replaced
 packages map onto healthd's built-ins.
+
+A built-in (or a site's class with a ``run()`` method, named by its dotted path) is
+built once from the entry's options; the scheduled :class:`Check` runs its ``run``.
+A plain function is run as it is.
 """
 
 from __future__ import annotations
@@ -13,33 +17,39 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from healthd import conf
-from healthd.checks import cache, celery, database, email, migrations, passive, redis, storage
-from healthd.checks.base import Check, Observation, Status
+from healthd.checks import passive
+from healthd.checks.base import Check
+from healthd.checks.cache import Cache
+from healthd.checks.celery import Celery
+from healthd.checks.database import Database
+from healthd.checks.email import Email
+from healthd.checks.legacy import LEGACY_PATHS, DockerflowCheck, WatchmanCheck
+from healthd.checks.migrations import Migrations
+from healthd.checks.redis import Redis, redis_urls
+from healthd.checks.storage import Storage
 
-BUILTINS: dict[str, Callable[..., Callable[[], Any]]] = {
-    "database": database.make,
-    "migrations": migrations.make,
-    "cache": cache.make,
-    "redis": redis.make,
-    "celery": celery.make,
-    "email": email.make,
-    "storage": storage.make,
+# Each built-in's name (its check name too) to its class; a dict entry's extra keys are
+# the class's options.
+BUILTINS: dict[str, type] = {
+    "database": Database,
+    "migrations": Migrations,
+    "cache": Cache,
+    "redis": Redis,
+    "celery": Celery,
+    "email": Email,
+    "storage": Storage,
 }
 
-# The replaced packages' dotted paths, so their settings carry over unchanged.
-LEGACY_PATHS: dict[str, str] = {
-    "dockerflow.django.checks.check_database_connected": "database",
-    "dockerflow.django.checks.check_migrations_applied": "migrations",
-    "dockerflow.django.checks.check_redis_connected": "redis",
-    "watchman.checks.databases": "database",
-    "watchman.checks.caches": "cache",
-    "watchman.checks.email": "email",
-    "watchman.checks.storage": "storage",
-}
+# Wraps a legacy setting's function (DOCKERFLOW_CHECKS, WATCHMAN_CHECKS) into an object
+# whose run() takes no argument.
+Adapter = Callable[[Callable[..., Any]], Any]
 
 CHECK_KEYS = {
     "check", "name", "interval", "timeout", "critical", "failures_before_failing",
@@ -50,8 +60,6 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 def default_names() -> list[str]:
     """Every built-in that the site's settings make meaningful."""
-    from django.conf import settings
-
     names = []
     if getattr(settings, "DATABASES", None):
         names += ["database", "migrations"]
@@ -61,7 +69,7 @@ def default_names() -> list[str]:
     ]
     if real_caches:
         names.append("cache")
-    if redis.redis_urls():
+    if redis_urls():
         names.append("redis")
     if getattr(settings, "CELERY_BROKER_URL", None) or conf.get().celery_workers:
         names.append("celery")
@@ -72,60 +80,40 @@ def default_names() -> list[str]:
     return names
 
 
-def _dockerflow_adapter(func: Callable[..., Any]) -> Callable[[], Observation]:
-    """Run a Django system-check-style function: ERROR and above fails, WARNING warns."""
-    from django.core.checks import ERROR, WARNING
-
-    def run() -> Observation:
-        messages = func(None) or []
-        worst = max((m.level for m in messages), default=0)
-        text = "; ".join(f"{m.id or m.level}: {m.msg}" for m in messages) or "ok"
-        details = {"messages": {str(m.id or m.level): str(m.msg) for m in messages}, "level": worst}
-        if worst >= ERROR:
-            return Observation(text, Status.FAILING, details=details)
-        if worst >= WARNING:
-            return Observation(text, Status.WARNING, details=details)
-        return Observation(text, details=details)
-
-    run.__name__ = getattr(func, "__name__", "dockerflow_check")
-    return run
+def _is_check_class(target: object) -> bool:
+    """A class whose instances are checks: built like a built-in, from the entry's options."""
+    return isinstance(target, type) and callable(getattr(target, "run", None))
 
 
-def _watchman_adapter(func: Callable[..., Any]) -> Callable[[], Observation]:
-    """Run a watchman check (takes a request, returns a dict) on the schedule, with none."""
-
-    def oks(value: Any) -> Iterable[bool]:
-        if isinstance(value, dict):
-            if "ok" in value:
-                yield bool(value["ok"])
-            for inner in value.values():
-                yield from oks(inner)
-        elif isinstance(value, list):
-            for inner in value:
-                yield from oks(inner)
-
-    def run() -> Observation:
-        data = func(None) or {}
-        ok = all(oks(data))
-        return Observation("ok" if ok else "not ok", Status.PASSING if ok else Status.FAILING,
-                           details={"watchman": data})
-
-    run.__name__ = getattr(func, "__name__", "watchman_check")
-    return run
-
-
-def _resolve(target: str, adapter: Callable | None = None) -> tuple[str, Callable[[], Any]]:
-    """A built-in short name or a dotted path, to (default name, zero-argument callable)."""
-    if target in BUILTINS:
-        return target, BUILTINS[target]()
+def _instantiate(kind: type, options: dict[str, Any], label: str) -> Callable[[], Any]:
     try:
-        func = import_string(target)
+        instance = kind(**options)
+    except TypeError as exc:
+        raise ImproperlyConfigured(f"bad option for check {label!r}: {exc}") from exc
+    return instance.run
+
+
+def _resolve(target: str, options: dict[str, Any], adapter: Adapter | None,
+             entry: Any) -> tuple[str, Callable[[], Any]]:
+    """A built-in name or a dotted path, to (default check name, zero-argument callable)."""
+    if target in BUILTINS:
+        return target, _instantiate(BUILTINS[target], options, target)
+    if "." not in target:
+        raise ImproperlyConfigured(
+            f"unknown check {target!r}: use one of {sorted(BUILTINS)} or a dotted path"
+        )
+    try:
+        found = import_string(target)
     except ImportError as exc:
         raise ImproperlyConfigured(f"cannot import check {target!r}: {exc}") from exc
-    if not callable(func):
+    if not callable(found):
         raise ImproperlyConfigured(f"check {target!r} is not callable")
-    name = getattr(func, "__name__", target.rsplit(".", 1)[-1])
-    return name, adapter(func) if adapter else func
+    name = getattr(found, "__name__", target.rsplit(".", 1)[-1])
+    if adapter is None and _is_check_class(found):
+        return name, _instantiate(found, options, target)
+    if options:
+        raise ImproperlyConfigured(f"unknown key(s) {sorted(options)} in {entry!r}")
+    return name, adapter(found).run if adapter else found
 
 
 def _positive(value: Any, what: str, entry: Any) -> float:
@@ -134,33 +122,21 @@ def _positive(value: Any, what: str, entry: Any) -> float:
     return float(value)
 
 
-def build_check(entry: Any, adapter: Callable | None = None) -> Check:
+def build_check(entry: Any, adapter: Adapter | None = None) -> Check:
     """One entry of HEALTHD["CHECKS"] (a string or a dict) to a Check."""
     if isinstance(entry, dict) and "passive" in entry:
         return passive.build_check(entry)  # a job that reports in (healthd.checks.passive)
-    settings = conf.get()
+    config = conf.get()
     if isinstance(entry, str):
         entry = {"check": entry}
     if not isinstance(entry, dict) or not isinstance(entry.get("check"), str):
         raise ImproperlyConfigured(
             f"a check is a name, a dotted path or a dict with a 'check' key, not {entry!r}"
         )
-    target = LEGACY_PATHS.get(entry["check"], entry["check"])
+    configured: str = entry["check"]
+    target = LEGACY_PATHS.get(configured, configured)
     options = {k: v for k, v in entry.items() if k not in CHECK_KEYS}
-    if options and target not in BUILTINS:
-        raise ImproperlyConfigured(f"unknown key(s) {sorted(options)} in {entry!r}")
-    if target in BUILTINS:
-        try:
-            func = BUILTINS[target](**options)
-        except TypeError as exc:
-            raise ImproperlyConfigured(f"bad option for check {target!r}: {exc}") from exc
-        name = target
-    elif "." in target:
-        name, func = _resolve(target, adapter)
-    else:
-        raise ImproperlyConfigured(
-            f"unknown check {target!r}: use one of {sorted(BUILTINS)} or a dotted path"
-        )
+    name, func = _resolve(target, options, adapter, entry)
     name = entry.get("name") or name
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > 100:
         raise ImproperlyConfigured(
@@ -172,35 +148,35 @@ def build_check(entry: Any, adapter: Callable | None = None) -> Check:
             raise ImproperlyConfigured(f"{key} must be a whole number >= 1 in {entry!r}")
         counts[key] = value
     stale_after = entry.get("stale_after")
-    interval = _positive(entry.get("interval", settings.interval), "interval", entry)
+    interval = _positive(entry.get("interval", config.interval), "interval", entry)
     return Check(
         name=name,
         func=func,
-        timeout=_positive(entry.get("timeout", settings.timeout), "timeout", entry),
+        timeout=_positive(entry.get("timeout", config.timeout), "timeout", entry),
         critical=bool(entry.get("critical", True)),
         interval=interval,
         stale_after=(
             _positive(stale_after, "stale_after", entry)
             if stale_after is not None
-            else interval * float(settings.stale_after_intervals)
+            else interval * float(config.stale_after_intervals)
         ),
         description=str(entry.get("description", "")),
         **counts,
     )
 
 
-def _entries() -> list[tuple[Any, Callable | None]]:
-    settings = conf.get()
-    checks = settings.checks
+def _entries() -> list[tuple[Any, Adapter | None]]:
+    config = conf.get()
+    checks = config.checks
     if checks is None:
         checks = default_names()
     if isinstance(checks, str) or not isinstance(checks, list | tuple):
         raise ImproperlyConfigured("HEALTHD['CHECKS'] must be a list")
-    entries: list[tuple[Any, Callable | None]] = [(entry, None) for entry in checks]
-    for path in settings.dockerflow_checks:
-        entries.append((path, _dockerflow_adapter))
-    for path in settings.watchman_checks:
-        entries.append((path, _watchman_adapter))
+    entries: list[tuple[Any, Adapter | None]] = [(entry, None) for entry in checks]
+    for path in config.dockerflow_checks:
+        entries.append((path, DockerflowCheck))
+    for path in config.watchman_checks:
+        entries.append((path, WatchmanCheck))
     return entries
 
 
@@ -216,6 +192,12 @@ def configured_checks() -> tuple[Check, ...]:
             raise ImproperlyConfigured(f"check name {check.name!r} is configured twice")
         checks[check.name] = check
     return tuple(checks.values())
+
+
+@receiver(setting_changed)
+def _forget_configured_checks(**kwargs: Any) -> None:
+    """The checks are built from settings: a changed setting may change them."""
+    configured_checks.cache_clear()
 
 
 def problems() -> list[str]:

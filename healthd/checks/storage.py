@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -12,8 +12,12 @@ from django.core.files.storage import default_storage
 from healthd.checks.base import Observation
 
 
-def make() -> Callable[[], Observation]:
-    def check_storage() -> Observation:
+@dataclass(frozen=True)
+class Storage:
+    """A round trip through the default storage that leaves no file behind."""
+
+    def run(self) -> Observation:
+        """Pass with the round trip's duration; fail when a step fails or reads back wrong."""
         payload = uuid.uuid4().hex.encode()
         started = time.perf_counter()
         name = default_storage.save(f"healthd-check-{uuid.uuid4().hex}.txt", ContentFile(payload))
@@ -27,5 +31,3 @@ def make() -> Callable[[], Observation]:
             default_storage.delete(name)
         latency = (time.perf_counter() - started) * 1000
         return Observation("file saved, read and deleted", value=round(latency, 2), unit="ms")
-
-    return check_storage
