@@ -193,13 +193,25 @@ def test_a_declared_check_never_heard_of_is_late_a_period_after_it_is_first_seen
 
 
 def test_a_report_due_before_the_next_sweep_queues_a_sweep_for_its_deadline(queued):
+    def timers() -> list[dict]:
+        return [options for name, options in queued if name == reports.SWEEP_TASK]
+
     check = reports.monitor("soon", every=5, grace=1)
     passive.report_finish(check, True, duration=0.0)
-    (_, options), = [c for c in queued if c[0] == reports.SWEEP_TASK]
-    assert options["kwargs"] == {"names": ["soon"], "timer": True}
-    assert 5.5 < options["countdown"] < 6.5
+    (first,) = timers()
+    assert first["kwargs"]["names"] == ["soon"]
+    assert 5.5 < first["countdown"] < 6.5
     passive.report_finish(reports.monitor("later", every=3600, grace=60), True, duration=0.0)
-    assert len([c for c in queued if c[0] == reports.SWEEP_TASK]) == 1
+    passive.report_start(check)  # due at start + grace: sooner, so a sweep for that too
+    passive.report_finish(check, True, duration=0.0)  # later than the one queued: no more
+    assert len(timers()) == 2
+    # The one-shot sweeps run: the stale one does nothing, the latest queues the next.
+    passive.sweep(["soon"], armed_for=first["kwargs"]["armed_for"])
+    assert len(timers()) == 2
+    passive.sweep(["soon"], armed_for=timers()[1]["kwargs"]["armed_for"])
+    assert len(timers()) == 3 and 5 < timers()[2]["countdown"] < 6.5
+    passive.sweep(["soon"], armed_for=timers()[1]["kwargs"]["armed_for"])
+    assert len(timers()) == 3
 
 
 def test_a_run_far_slower_than_allowed_is_a_warning():

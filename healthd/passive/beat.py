@@ -133,7 +133,7 @@ def sync_watched() -> dict[str, list[str]]:
     known = sorted(str(n) for n in client.smembers(layout.names))
     pipe = client.pipeline(transaction=False)
     for name in known:
-        pipe.hget(layout.run(name), "definition")
+        pipe.hget(layout.check(name), "definition")
     watched_before = {name for name, definition in zip(known, pipe.execute(), strict=True)
                       if reports.source_of(definition) == SOURCE}
     declared = reports.declared()
@@ -144,7 +144,7 @@ def sync_watched() -> dict[str, list[str]]:
     for name, check in wanted.items():
         if name in declared:
             continue  # the settings declare it: theirs wins
-        key = layout.run(name)
+        key = layout.check(name)
         pipe.hset(key, "definition", reports.definition_of(check))
         pipe.hsetnx(key, "first_seen", repr(time.time()))
         pipe.sadd(layout.names, name)

@@ -64,16 +64,13 @@ class PassiveKeys:
 
     prefix: str
 
-    def run(self, name: str) -> str:
+    def check(self, name: str) -> str:
+        """The hash of one check's bookkeeping."""
         return f"{self.prefix}passive:{name}"
 
     @property
     def names(self) -> str:
         return f"{self.prefix}passive-checks"
-
-    @property
-    def pattern(self) -> str:
-        return f"{self.prefix}passive:*"
 
 
 def keys() -> PassiveKeys:
@@ -200,7 +197,7 @@ def _commit(check: Check, decide: Callable[[dict[str, str], float], Decision | N
     decision may carry a result (then the state the database remembers is looked up
     first, for a check Redis has never seen, as a run does)."""
     client = redis_client.writer()
-    key, layout = keys().run(check.name), keys()
+    key, layout = keys().check(check.name), keys()
     known: dict[str, str] = {}
     if records:
         silences.sync()  # the record script judges each result by the silences in Redis
@@ -243,7 +240,7 @@ def _after_record(check: Check, decision: Decision | None,
             queue_task(DELIVER_TASK, expires=60)
     if decision.arm_at is not None:
         countdown = max(0.0, decision.arm_at - time.time()) + 0.05
-        queue_task(SWEEP_TASK, kwargs={"names": [check.name], "timer": True},
+        queue_task(SWEEP_TASK, kwargs={"names": [check.name], "armed_for": decision.arm_at},
                    countdown=countdown, expires=countdown + sweep_interval())
 
 
@@ -261,16 +258,17 @@ def queue_task(name: str, **options: Any) -> bool:
         return False
 
 
-def _arm(passive: Passive, info: dict[str, str], now: float, force: bool = False
-         ) -> float | None:
-    """The deadline to queue a one-shot sweep for, when it comes before the next
-    scheduled sweep and none is queued for it yet."""
+def _arm(passive: Passive, info: dict[str, str], now: float) -> float | None:
+    """The deadline to queue a one-shot sweep for (rounded to the millisecond, as it is
+    kept in ``armed_for``): when it comes before the next scheduled sweep and no sweep
+    still to come is queued for it or sooner (that one queues the next when it runs)."""
     due = deadline(passive, info)
     if due is None or due - now > sweep_interval():
         return None
-    if not force and _float(info.get("armed_for")) == round(due, 3):
+    armed = _float(info.get("armed_for"))
+    if armed is not None and now < armed <= due:
         return None
-    return due
+    return round(due, 3)
 
 
 def _base_fields(check: Check, info: dict[str, str], now: float) -> dict[str, str]:
@@ -293,7 +291,7 @@ def report_start(check: Check) -> bool:
             fields = {**_base_fields(check, info, now), "started_at": repr(now)}
             due = _arm(passive, {**info, **fields}, now)
             if due is not None:
-                fields["armed_for"] = repr(round(due, 3))
+                fields["armed_for"] = repr(due)
             return Decision(fields, arm_at=due)
 
         _after_record(check, *_commit(check, decide, records=False))
@@ -339,7 +337,7 @@ def report_finish(check: Check, ok: bool, message: str = "", duration: float | N
             after.pop("started_at", None)
             due = _arm(passive, after, now)
             if due is not None:
-                fields["armed_for"] = repr(round(due, 3))
+                fields["armed_for"] = repr(due)
             return Decision(fields, drop=("started_at",), result=result, arm_at=due)
 
         decision, changes = _commit(check, decide)
@@ -383,7 +381,7 @@ def known_names() -> set[str]:
     reported = sorted(str(n) for n in client.smembers(keys().names))
     pipe = client.pipeline(transaction=False)
     for name in reported:
-        pipe.hget(keys().run(name), "definition")
+        pipe.hget(keys().check(name), "definition")
     for name, definition in zip(reported, pipe.execute(), strict=True):
         if source_of(definition) != "settings":
             names.add(name)
@@ -399,19 +397,21 @@ def source_of(definition: str | None) -> str | None:
     return data.get("source") if isinstance(data, dict) else None
 
 
-def sweep(names: Iterable[str] | None = None, timer: bool = False) -> list[str]:
+def sweep(names: Iterable[str] | None = None, armed_for: float | None = None) -> list[str]:
     """Record a failing "late" result for each passive check (these, or all) whose
     success did not arrive in time; return their names.
 
     A late check is recorded again each sweep interval, as a failing check is each run,
     so reminders and staleness work as for any check. A check due before the next
-    scheduled sweep gets a one-shot sweep queued for its deadline.
+    scheduled sweep gets a one-shot sweep queued for its deadline; ``armed_for`` is the
+    deadline such a one-shot sweep was queued for: only the latest one queued for a check
+    queues the next, so they never multiply.
     """
     client = redis_client.writer()
     wanted = sorted(known_names() if names is None else set(names))
     pipe = client.pipeline(transaction=False)
     for name in wanted:
-        pipe.hgetall(keys().run(name))
+        pipe.hgetall(keys().check(name))
     infos: list[dict[str, str]] = pipe.execute()
     now = time.time()
     late = []
@@ -438,9 +438,11 @@ def sweep(names: Iterable[str] | None = None, timer: bool = False) -> list[str]:
             if decision is not None and decision.result is not None:
                 late.append(name)
         else:
-            arm = _arm(passive, info, now, force=timer)
+            if armed_for is not None and _float(info.get("armed_for")) == armed_for:
+                info = {**info, "armed_for": ""}  # this one-shot sweep is it: it has run
+            arm = _arm(passive, info, now)
             if arm is not None:
-                client.hset(keys().run(name), "armed_for", repr(round(arm, 3)))
+                client.hset(keys().check(name), "armed_for", repr(arm))
                 _after_record(check, Decision({}, arm_at=arm), [])
     return late
 
@@ -473,7 +475,7 @@ def forget(name: str) -> bool:
     latest result. True when there was something to forget."""
     client = redis_client.writer()
     pipe = client.pipeline(transaction=True)
-    pipe.delete(keys().run(name))
+    pipe.delete(keys().check(name))
     pipe.srem(keys().names, name)
     pipe.hdel(store.keys().latest, name)
     removed = pipe.execute()
@@ -485,7 +487,7 @@ def check_named(name: str) -> Check | None:
     known = declared().get(name)
     if known is not None:
         return known
-    info: dict[str, str] = redis_client.writer().hgetall(keys().run(name))  # type: ignore[assignment]
+    info: dict[str, str] = redis_client.writer().hgetall(keys().check(name))  # type: ignore[assignment]
     return check_from_hash(name, info) if info else None
 
 

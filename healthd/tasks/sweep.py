@@ -14,12 +14,12 @@ logger = logging.getLogger("healthd.tasks")
 
 
 @shared_task(name="healthd.tasks.sweep_passive", ignore_result=True)
-def sweep_passive(names: list[str] | None = None, timer: bool = False) -> dict:
+def sweep_passive(names: list[str] | None = None, armed_for: float | None = None) -> dict:
     """Record late each passive check (these, or all) whose success did not arrive within
     ``every + grace``; first bring the watched django-celery-beat rows in step.
 
     Scheduled every ``PASSIVE_SWEEP_INTERVAL``; a report whose deadline comes sooner
-    queues one for that deadline (``timer``), so a short period is late on time.
+    queues one for that deadline (``armed_for``), so a short period is late on time.
     """
     watched: dict[str, list[str]] = {}
     if names is None:
@@ -27,5 +27,5 @@ def sweep_passive(names: list[str] | None = None, timer: bool = False) -> dict:
             watched = beat.sync_watched()
         except Exception as exc:  # the database may be away: sweep what Redis knows
             logger.warning("could not bring the watched beat rows in step: %s", redact(exc))
-    late = passive.sweep(names, timer=timer)
+    late = passive.sweep(names, armed_for=armed_for)
     return {"late": late, **watched}
