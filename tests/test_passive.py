@@ -200,7 +200,7 @@ def test_a_report_due_before_the_next_sweep_queues_a_sweep_for_its_deadline(queu
     passive.report_finish(check, True, duration=0.0)
     (first,) = timers()
     assert first["kwargs"]["names"] == ["soon"]
-    assert 5.5 < first["countdown"] < 6.5
+    assert 3 < first["countdown"] <= 6.05  # every + grace from the report (a busy machine)
     passive.report_finish(reports.monitor("later", every=3600, grace=60), True, duration=0.0)
     passive.report_start(check)  # due at start + grace: sooner, so a sweep for that too
     passive.report_finish(check, True, duration=0.0)  # later than the one queued: no more
@@ -209,7 +209,7 @@ def test_a_report_due_before_the_next_sweep_queues_a_sweep_for_its_deadline(queu
     passive.sweep(["soon"], armed_for=first["kwargs"]["armed_for"])
     assert len(timers()) == 2
     passive.sweep(["soon"], armed_for=timers()[1]["kwargs"]["armed_for"])
-    assert len(timers()) == 3 and 5 < timers()[2]["countdown"] < 6.5
+    assert len(timers()) == 3 and 3 < timers()[2]["countdown"] <= 6.05
     passive.sweep(["soon"], armed_for=timers()[1]["kwargs"]["armed_for"])
     assert len(timers()) == 3
 

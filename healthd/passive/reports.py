@@ -265,10 +265,11 @@ def _arm(passive: Passive, info: dict[str, str], now: float) -> float | None:
     due = deadline(passive, info)
     if due is None or due - now > sweep_interval():
         return None
+    due = round(due, 3)
     armed = _float(info.get("armed_for"))
     if armed is not None and now < armed <= due:
         return None
-    return round(due, 3)
+    return due
 
 
 def _base_fields(check: Check, info: dict[str, str], now: float) -> dict[str, str]:
