@@ -26,11 +26,11 @@ def processes(port: int, host: str) -> dict[str, str]:
     """The Procfile's processes, for the supervisor."""
     python = sys.executable
     return {
-        "web": f"{python} -m gunicorn healthd.site.wsgi:application --bind {host}:{port} "
-               f"--workers 2 --access-logfile -",
+        "web": f"{python} -m gunicorn healthd.site.wsgi:application "
+               f"-c python:healthd.site.gunicorn_conf --bind {host}:{port} --workers 2",
         "worker": f"{python} -m celery -A healthd.site worker --loglevel INFO --concurrency 2",
         "beat": f"{python} -m celery -A healthd.site beat --loglevel INFO "
-                "--scheduler django_celery_beat.schedulers:DatabaseScheduler",
+                "--scheduler healthd.beat:Scheduler",
     }
 
 

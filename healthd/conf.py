@@ -72,6 +72,8 @@ DEFAULTS: dict[str, Any] = {
     # The outbox stream is trimmed to the entries not yet delivered, and never holds more
     # than about this many.
     "OUTBOX_MAXLEN": 100_000,
+    # Seconds between healthd.beat.Scheduler's full re-reads of the schedule (at most 300).
+    "SCHEDULE_REFRESH_SECONDS": 300.0,
     # Watch every enabled django-celery-beat row as a passive check: True, or a dict with
     # "grace" and "critical" for all of them (see healthd.passive.beat).
     "WATCH_PERIODIC_TASKS": False,

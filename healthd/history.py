@@ -21,6 +21,8 @@ from healthd.redact import redact
 
 logger = logging.getLogger("healthd.history")
 BACKLOG_LIMIT = 200_000
+# Refused runs kept for an operator to look at; the oldest go first past this many.
+DEAD_LETTER_LIMIT = 10_000
 
 
 def _dt(timestamp: float) -> datetime:
@@ -134,7 +136,7 @@ def flush_backlog(limit: int = 200) -> int:
 
     Each run is popped before it is written, so two workers never write the same one; a
     run the database refuses for its data (not for being away) goes to a dead-letter list
-    instead of blocking every later run.
+    instead of blocking every later run; that list keeps the newest DEAD_LETTER_LIMIT.
     """
     try:
         client = redis_client.writer()
@@ -143,7 +145,8 @@ def flush_backlog(limit: int = 200) -> int:
     written = 0
     while written < limit:
         try:
-            item = client.lpop(store.keys().history_backlog)
+            # One item (no count given), as text: the writer decodes responses.
+            item: str | None = client.lpop(store.keys().history_backlog)  # type: ignore[assignment]
         except Exception:
             return written
         if item is None:
@@ -156,6 +159,9 @@ def flush_backlog(limit: int = 200) -> int:
             raise
         except Exception as exc:
             logger.error("a parked run was refused, kept aside: %s", redact(exc))
-            client.rpush(store.keys().history_dead_letter, item)
+            pipe = client.pipeline()
+            pipe.rpush(store.keys().history_dead_letter, item)
+            pipe.ltrim(store.keys().history_dead_letter, -DEAD_LETTER_LIMIT, -1)
+            pipe.execute()
         written += 1
     return written

@@ -1,7 +1,11 @@
-"""mozlog JSON logging, as python-dockerflow's ``JsonLogFormatter`` writes it, and the
-health-probe paths that request logs and Sentry traces leave out.
+"""mozlog JSON logging, as python-dockerflow's ``MozlogFormatter`` (formerly
+``JsonLogFormatter``) writes it, and the health-probe paths that request logs and Sentry
+traces leave out.
 
-Use it in ``LOGGING`` exactly as dockerflow documents (only the dotted path changes)::
+Both of dockerflow's names are here, the same formatter (``MozlogFormatter``,
+``JsonLogFormatter``), and so is its ``MozlogHandler`` (a stream handler with the
+formatter, whose ``name`` becomes each record's ``Logger``). Use them in ``LOGGING``
+exactly as dockerflow documents (only the dotted path changes)::
 
     LOGGING = {
         "version": 1,
@@ -36,7 +40,7 @@ import logging
 import socket
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from healthd import conf
 from healthd.redact import redact
@@ -83,11 +87,16 @@ class SafeJSONEncoder(json.JSONEncoder):
 
 
 def safer_format_traceback(exc_type: type, exc_value: BaseException, exc_tb: Any) -> str:
-    """The traceback as text, frames and source lines only (no locals), secrets masked."""
-    return redact("".join(traceback.format_exception(exc_type, exc_value, exc_tb)))
+    """The traceback under dockerflow's first line (``Uncaught exception:``), then Python's
+    own text (chained exceptions included): frames and source lines only, no local
+    variables (dockerflow's latest adds them, and a local may hold a secret), and
+    secrets masked."""
+    lines = ["Uncaught exception:\n",
+             *traceback.format_exception(exc_type, exc_value, exc_tb)]
+    return redact("".join(lines))
 
 
-class JsonLogFormatter(logging.Formatter):
+class MozlogFormatter(logging.Formatter):
     """Log records as mozlog JSON, one object per line, as python-dockerflow writes them."""
 
     LOGGING_FORMAT_VERSION = "2.0"
@@ -99,11 +108,11 @@ class JsonLogFormatter(logging.Formatter):
         "args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName",
         "levelname", "levelno", "lineno", "module", "msecs", "message", "msg", "name",
         "pathname", "process", "processName", "relativeCreated", "stack_info", "thread",
-        "threadName", "taskName",
+        "threadName", "taskName", "logger_name",
     })
 
-    def __init__(self, fmt: str | None = None, datefmt: str | None = None, style: str = "%",
-                 logger_name: str = "Dockerflow") -> None:
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None,
+                 style: Literal["%", "{", "$"] = "%", logger_name: str = "Dockerflow") -> None:
         super().__init__(fmt, datefmt, style)
         self.logger_name = logger_name
         self.hostname = socket.gethostname()
@@ -113,7 +122,8 @@ class JsonLogFormatter(logging.Formatter):
         out = {
             "Timestamp": int(record.created * 1e9),
             "Type": record.name,
-            "Logger": self.logger_name,
+            # A MozlogHandler's name wins over the formatter's, as in dockerflow.
+            "Logger": getattr(record, "logger_name", None) or self.logger_name,
             "Hostname": self.hostname,
             "EnvVersion": self.LOGGING_FORMAT_VERSION,
             "Severity": self.SYSLOG_LEVEL_MAP.get(record.levelno, self.DEFAULT_SYSLOG_LEVEL),
@@ -123,7 +133,7 @@ class JsonLogFormatter(logging.Formatter):
                   if key not in self.EXCLUDED_LOGRECORD_ATTRS}
         message = record.getMessage()
         # Like dockerflow: no "msg" when empty or when the message is itself a JSON blob.
-        if message and not (message.startswith("{") and message.endswith("}")):
+        if message and not self.is_value_jsonlike(message):
             fields["msg"] = redact(message)
         if record.exc_info:
             fields["error"] = redact(repr(record.exc_info[1]))
@@ -131,8 +141,31 @@ class JsonLogFormatter(logging.Formatter):
         out["Fields"] = fields
         return out
 
+    @staticmethod
+    def is_value_jsonlike(value: str) -> bool:
+        """True when ``value`` looks like a JSON object (it is then not repeated as msg)."""
+        return value.startswith("{") and value.endswith("}")
+
     def format(self, record: logging.LogRecord) -> str:
         return json.dumps(self.convert_record(record), cls=SafeJSONEncoder)
+
+
+# dockerflow's former name for the formatter, the name healthd documented first. Unlike
+# dockerflow's, it is not deprecated: both names stay supported.
+JsonLogFormatter = MozlogFormatter
+
+
+class MozlogHandler(logging.StreamHandler):
+    """A stream handler writing mozlog JSON; ``name`` becomes each record's ``Logger``."""
+
+    def __init__(self, stream: Any = None, name: str = "Dockerflow") -> None:
+        super().__init__(stream)
+        self.logger_name = name
+        self.setFormatter(MozlogFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.logger_name = self.logger_name
+        super().emit(record)
 
 
 def _sampling_path(sampling_context: dict[str, Any]) -> str | None:

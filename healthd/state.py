@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from healthd import store
+from healthd import conf, store
 from healthd.checks import passive, registry
 from healthd.checks.base import Check, Status
 from healthd.humanize import format_age
@@ -158,16 +158,27 @@ class Health:
             return value
 
 
+def stale_after(check: Check, real_interval: float | None) -> float:
+    """How old the check's result may get: its own limit, stretched when its beat row runs
+    it less often than the settings say (an operator slowed the row in the admin)."""
+    if real_interval is None or real_interval <= check.interval:
+        return check.effective_stale_after
+    # As the settings' limit is worked out (healthd.checks.registry): the intervals, plus
+    # the timeout a run may take.
+    return max(check.effective_stale_after,
+               real_interval * float(conf.get().stale_after_intervals) + check.timeout)
+
+
 def _check_state(check: Check, result: store.StoredResult | None, error: str | None,
-                 now: float) -> CheckState:
+                 now: float, real_interval: float | None = None) -> CheckState:
     if error is not None:
         return CheckState(check, Status.UNKNOWN, error, None)
     if result is None:
         return CheckState(check, Status.UNKNOWN, "no result yet: the check has never run", None)
-    age = max(0.0, now - result.checked_at)
-    stale_after = check.effective_stale_after
-    if age > stale_after:
-        return CheckState(check, Status.STALE, _stale_message(check, result, age, now),
+    age = max(0.0, now - _fresh_from(check, result))
+    limit = stale_after(check, real_interval)
+    if age > limit:
+        return CheckState(check, Status.STALE, _stale_message(check, result, age, limit, now),
                           age, result)
     status = result.current
     message = result.message
@@ -182,15 +193,21 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
     return CheckState(check, status, message, age, result)
 
 
-def _stale_message(check: Check, result: store.StoredResult, age: float, now: float) -> str:
-    stale_after = check.effective_stale_after
+def _fresh_from(check: Check, result: store.StoredResult) -> float:
+    """When the result's news was fresh: when it was produced (its start plus its
+    duration); a passive check's report is taken when its run ends, so its own time."""
+    return result.checked_at if passive.is_passive(check) else result.produced_at
+
+
+def _stale_message(check: Check, result: store.StoredResult, age: float, limit: float,
+                   now: float) -> str:
     if passive.is_passive(check):
         # A job that stopped reporting in is late, whether or not the sweep said so yet.
         last_success = result.details.get("last_success")
         if isinstance(last_success, int | float):
             return f"late: last success {format_age(now - last_success)}"
-        return f"late: last report {format_age(age)} (expected within {stale_after:g} s)"
-    return f"last result is {age:.0f} s old (stale after {stale_after:g} s)"
+        return f"late: last report {format_age(age)} (expected within {limit:g} s)"
+    return f"last result is {age:.0f} s old (stale after {limit:g} s)"
 
 
 def silenced_until(result: store.StoredResult, now: float) -> float | None:
@@ -209,10 +226,11 @@ def overall(states: Sequence[CheckState]) -> Status:
     return Status.PASSING
 
 
-def _next_expiry(states: tuple[CheckState, ...], now: float) -> float:
+def _next_expiry(states: tuple[CheckState, ...], intervals: dict[str, float],
+                 now: float) -> float:
     """When the first result that is fresh now turns stale: the evaluation holds until then."""
     deadlines = [
-        s.result.checked_at + s.check.effective_stale_after
+        _fresh_from(s.check, s.result) + stale_after(s.check, intervals.get(s.name))
         for s in states
         if s.result is not None and s.status != Status.STALE
     ]
@@ -251,7 +269,8 @@ def health(names: list[str] | None = None, exclude: list[str] | None = None) -> 
         if memo is not None and memo.snapshot is snap and now < memo.valid_until:
             return memo.health
         result = _evaluate(snap, None, None, now)
-        _evaluated[0] = _Evaluation(snap, _next_expiry(result.checks, now), result)
+        _evaluated[0] = _Evaluation(snap, _next_expiry(result.checks, snap.intervals, now),
+                                    result)
         return result
     return _evaluate(snap, names, exclude, time.time())
 
@@ -266,7 +285,8 @@ def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] 
     if exclude:
         skipped = set(exclude)
         checks = tuple(c for c in checks if c.name not in skipped)
-    states = tuple(_check_state(c, snap.records.get(c.name), snap.error, now) for c in checks)
+    states = tuple(_check_state(c, snap.records.get(c.name), snap.error, now,
+                                snap.intervals.get(c.name)) for c in checks)
     status = Status.FAILING if snap.error else overall(states)
     return Health(status, states, snap.error, snap.fetched_at)
 

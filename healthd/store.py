@@ -5,7 +5,8 @@ key prefix (default ``healthd:``):
 
 - ``latest``: a hash, one field per check, holding the latest result as JSON plus the
   check's state after hysteresis (``state``, ``since``, ``streak``, ``pending``,
-  ``pending_count``). ``HGETALL`` reads every check at once.
+  ``pending_count``), and one field that is not a check (:data:`INTERVALS_FIELD`: each
+  check's real run interval, as its beat row says). ``HGETALL`` reads them all at once.
 - ``transitions``: a hash of transition counters per check (for /metrics).
 - ``history-backlog``: a list of runs whose history the database refused (it was away);
   the next run that finds the database back writes them, oldest first.
@@ -230,6 +231,11 @@ return {outcome, previous or 'unknown', state}
 """
 
 
+# The field of the ``latest`` hash that holds each check's real run interval (a check
+# name cannot hold a colon, so it is never a check's).
+INTERVALS_FIELD = ":intervals"
+
+
 @dataclass(frozen=True)
 class StateChange:
     """A change of a check's state after hysteresis, seen by exactly one writer."""
@@ -297,6 +303,12 @@ class StoredResult:
         """The check's state after hysteresis (its last status for an older record)."""
         return self.state or self.status
 
+    @property
+    def produced_at(self) -> float:
+        """When the result was produced: its start plus its duration. Staleness counts from
+        here, so a check that takes seconds (the celery ping) is not old on arrival."""
+        return self.checked_at + (self.duration or 0.0)
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -305,6 +317,8 @@ class Snapshot:
     records: dict[str, StoredResult] = field(default_factory=dict)
     fetched_at: float = 0.0
     error: str | None = None
+    # Each check's real run interval in seconds, as its beat row says (see write_intervals).
+    intervals: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -435,12 +449,32 @@ def read_latest() -> Snapshot:
         raw = redis_client.reader().hgetall(keys().latest)
     except Exception as exc:
         return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
+    intervals = _intervals(raw.pop(INTERVALS_FIELD, None))
     records = {}
     for name, value in raw.items():
         decoded = decode(str(name), value)
         if decoded is not None:
             records[str(name)] = decoded
-    return Snapshot(records=records, fetched_at=now)
+    return Snapshot(records=records, fetched_at=now, intervals=intervals)
+
+
+def write_intervals(intervals: dict[str, float]) -> None:
+    """Keep each check's real run interval (its beat row's, in seconds) beside the latest
+    results, so staleness follows an operator's edit of the row and a view still reads
+    everything in one round trip, with no SQL."""
+    redis_client.writer().hset(keys().latest, INTERVALS_FIELD, json.dumps(intervals))
+
+
+def _intervals(stored: str | bytes | None) -> dict[str, float]:
+    try:
+        data = json.loads(stored) if stored else {}
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(name): float(seconds) for name, seconds in data.items()
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool)
+            and seconds > 0}
 
 
 def decode(name: str, stored: str | bytes) -> StoredResult | None:
@@ -525,7 +559,8 @@ def transition_counts() -> dict[str, int]:
 def forget_unconfigured(configured: set[str]) -> list[str]:
     """Drop the stored state of checks no longer configured; return their names."""
     client = redis_client.writer()
-    gone = [str(name) for name in client.hkeys(keys().latest) if name not in configured]
+    gone = [str(name) for name in client.hkeys(keys().latest)
+            if name not in configured and name != INTERVALS_FIELD]
     if gone:
         client.hdel(keys().latest, *gone)
     return gone
@@ -628,6 +663,8 @@ def show_silences(attempts: int = 5) -> int:
                 now = time.time()
                 changed: dict[Any, str] = {}  # redis-py wants its own key types
                 for name, raw in records.items():
+                    if name == INTERVALS_FIELD:
+                        continue  # not a check
                     try:
                         record = json.loads(raw)
                     except ValueError:

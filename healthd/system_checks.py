@@ -13,6 +13,8 @@ from django.core import checks as django_checks
 
 from healthd import conf
 from healthd.checks import registry
+from healthd.checks.base import Check
+from healthd.checks.passive import is_passive
 from healthd.notify import checks as notify_checks  # noqa: F401 - registers NOTIFY's check
 from healthd.redact import redact
 
@@ -26,9 +28,11 @@ E_BAD_REDIS_URL = "healthd.E004"
 E_BAD_CHECKS = "healthd.E005"
 E_NOT_WHOLE = "healthd.E006"
 E_BAD_FAILED_STATUS = "healthd.E007"
+W_RUN_LONGER_THAN_INTERVAL = "healthd.W001"
 
 POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
-            "CELERY_TIMEOUT", "STATS_INTERVAL", "PASSIVE_SWEEP_INTERVAL")
+            "CELERY_TIMEOUT", "STATS_INTERVAL", "SCHEDULE_REFRESH_SECONDS",
+            "PASSIVE_SWEEP_INTERVAL")
 WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 
@@ -80,4 +84,38 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[django_checks
         # The checks are resolved from the other settings, so only once those are sound.
         for problem in registry.problems():
             found.append(_error('HEALTHD["CHECKS"]', problem, E_BAD_CHECKS))
+    if not found:
+        found += _runs_that_outlast_their_interval()
     return found
+
+
+def _longest_run(check: Check) -> float:
+    """How long one run of the check may take: its timeout, or less when the check bounds
+    itself (the celery check waits at most its own ping timeout)."""
+    own = getattr(getattr(check.func, "__self__", None), "timeout", None)
+    if isinstance(own, int | float) and not isinstance(own, bool) and 0 < own < check.timeout:
+        return float(own)
+    return check.timeout
+
+
+def _runs_that_outlast_their_interval() -> list[django_checks.CheckMessage]:
+    """A check whose run can take longer than its interval cannot keep up: each scheduled
+    run expires after one interval, so runs queued behind a slow one expire unrun."""
+    warnings: list[django_checks.CheckMessage] = []
+    for check in registry.configured_checks():
+        if is_passive(check):
+            continue  # never run: it reports in
+        longest = _longest_run(check)
+        if longest < check.interval:
+            continue
+        warnings.append(django_checks.Warning(
+            f'HEALTHD["CHECKS"]: check {check.name!r} may take up to {longest:g} s a run '
+            f"(its timeout) but is scheduled every {check.interval:g} s, so a run cannot "
+            f"finish within its interval",
+            hint=(f"Each scheduled run expires after one interval: runs queued behind a slow "
+                  f"one expire unrun (at a 1 s interval, 43 % of runs did in a soak). Raise "
+                  f"the interval above {longest:g} s or lower the check's timeout. Its results "
+                  f"count as stale after {check.effective_stale_after:g} s."),
+            id=W_RUN_LONGER_THAN_INTERVAL,
+        ))
+    return warnings

@@ -120,6 +120,9 @@ if env.str("HEALTHD_TEST_CHECKS", default="") == "fault":
     HEALTHD["CHECKS"] = FAULT_CHECKS
 # A worker process started by a test gets that test's HEALTHD keys (NOTIFY, KEY_PREFIX…).
 HEALTHD.update(json.loads(env.str("HEALTHD_TEST_OVERRIDES", default="{}")))
+# The beat outage tests re-read the schedule every few seconds, not every five minutes.
+if env.str("HEALTHD_TEST_SCHEDULE_REFRESH", default=""):
+    HEALTHD["SCHEDULE_REFRESH_SECONDS"] = env.float("HEALTHD_TEST_SCHEDULE_REFRESH")
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 MEDIA_ROOT = str(STATE_DIR / "media")

@@ -144,10 +144,10 @@ def test_commands(services: dict[str, Any]) -> None:
     web = command_text(services["web"])
     assert web.startswith("gunicorn healthd.site.wsgi:application")
     assert "--bind 0.0.0.0:${PORT:-8000}" in web
+    assert "-c python:healthd.site.gunicorn_conf" in web  # probes out of the access log
     assert command_text(services["worker"]).startswith("celery -A healthd.site worker")
     assert command_text(services["beat"]).startswith("celery -A healthd.site beat")
-    assert ("--scheduler django_celery_beat.schedulers:DatabaseScheduler"
-            in command_text(services["beat"]))
+    assert "--scheduler healthd.beat:Scheduler" in command_text(services["beat"])
 
 
 def test_exactly_one_beat(services: dict[str, Any]) -> None:

@@ -74,8 +74,8 @@ def test_a_warning_or_a_non_critical_failure_stays_200(client, settings):
 def test_a_stale_result_is_500(client, settings):
     settings.DEBUG = True
     for check in registry.configured_checks():
-        # the cache's only result is older than three intervals
-        _write(check.name, Status.PASSING, age=95 if check.name == "cache" else 0)
+        # the cache's only result is older than three intervals plus its timeout
+        _write(check.name, Status.PASSING, age=105 if check.name == "cache" else 0)
     response = client.get("/__heartbeat__")
     assert response.status_code == 500
     assert response.json()["details"]["cache"]["healthd_status"] == "stale"

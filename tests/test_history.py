@@ -40,3 +40,13 @@ def test_the_current_state_follows_results_and_transitions():
     history.save(_run("db", Status.FAILING), [])
     state.refresh_from_db()
     assert state.streak == 2
+
+
+def test_the_dead_letter_list_keeps_the_newest_only(monkeypatch):
+    monkeypatch.setattr(history, "DEAD_LETTER_LIMIT", 2)
+    client = redis_client.writer()
+    for n in range(3):
+        client.rpush(store.keys().history_backlog, f'{{"results": [{{"bad": {n}}}]}}')
+    history.flush_backlog()
+    assert client.lrange(store.keys().history_dead_letter, 0, -1) == [
+        '{"results": [{"bad": 1}]}', '{"results": [{"bad": 2}]}']

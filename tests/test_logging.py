@@ -19,7 +19,7 @@ from healthd.logging import (
     probe_free_sampler,
     sentry_traces_sampler,
 )
-from healthd.middleware import RequestSummaryMiddleware
+from healthd.middleware import RequestSummaryMiddleware, request_id_context
 
 
 def _record(message: str = "hello %s", args: tuple = ("world",), level: int = logging.INFO,
@@ -244,3 +244,23 @@ def test_the_settings_sampler_reads_its_rate(settings):
     assert sentry_traces_sampler({"wsgi_environ": {"PATH_INFO": "/"}}) == 0.1
     assert sentry_traces_sampler({"wsgi_environ": {"PATH_INFO": "/livez"}}) == 0.0
 
+
+
+def test_the_querystring_is_logged_only_when_asked_and_with_secrets_masked(summaries, settings):
+    request = RequestFactory().get("/search?q=caf%C3%A9&token=s3cr3tvalue")
+    RequestSummaryMiddleware(lambda r: HttpResponse())(request)
+    assert not hasattr(summaries[0], "querystring")
+    settings.DOCKERFLOW_SUMMARY_LOG_QUERYSTRING = True
+    RequestSummaryMiddleware(lambda r: HttpResponse())(request)
+    assert summaries[1].querystring == "q=café&token=********"
+
+
+def test_the_request_id_outlives_a_request_whose_attributes_were_replaced(summaries):
+    def replacing(request):
+        del request._id
+        return HttpResponse()
+
+    request = RequestFactory().get("/page", HTTP_X_REQUEST_ID="kept-id-1")
+    RequestSummaryMiddleware(replacing)(request)
+    assert summaries[0].rid == "kept-id-1"
+    assert request_id_context.get() is None  # reset once the request is answered

@@ -6,8 +6,9 @@ Accept / Host / other headers, methods and path suffixes, and checks for every a
 
 1. the status is exactly the one the state and the request call for (the endpoints'
    documented contracts: 200, 301 to the slashed URL, 400 for unknown check names, 403
-   without a valid token, 404 for unknown resources and paths, 405 for other methods,
-   and 500 / 503 only where a failing state says so);
+   without a valid token, 404 for unknown resources and paths and for a watchman
+   selection that leaves nothing, 405 for other methods, and 500 / 503 only where a
+   failing state says so);
 2. no body carries a traceback;
 3. no body or header carries SECRET_KEY, the configured token or a password, whether
    it was redacted before it was stored (as the runner does) or stored raw.
@@ -52,9 +53,12 @@ CHECK_NAMES = ("database", "migrations", "cache", "redis", "celery", "email", "s
 WATCHMAN_PATHS = {"watchman.checks.databases": "database", "watchman.checks.caches": "cache",
                   "watchman.checks.email": "email", "watchman.checks.storage": "storage"}
 SELECTORS = {**{n: n for n in CHECK_NAMES}, **WATCHMAN_PATHS}
-# /status/api/: the built-in resources and providers for these checks.
-PROVIDERS = {"health": {"ping", "databases", "caches", "celery"},
-             "stats": {"databases", "code", "celery"}}
+# watchman's set here: its default paths (no WATCHMAN_CHECKS), as healthd check names.
+WATCHMAN_SET = {"database", "cache", "storage"}
+# /status/api/: django-status's built-in resources and providers for these checks (no
+# celery: STATUS_CELERY_WORKERS is not set).
+PROVIDERS = {"health": {"ping", "databases", "caches"},
+             "stats": {"databases", "code"}}
 
 ENDPOINTS = (
     "/__heartbeat__", "/__lbheartbeat__", "/__version__",
@@ -84,7 +88,9 @@ class Scenario:
 
 # --- the oracle --------------------------------------------------------------------------
 
-_HEADER_TOKEN = re.compile(r'^\s*WATCHMAN-TOKEN\s+Token="(?P<token>[^"]*)"\s*$', re.IGNORECASE)
+_HEADER_TOKEN = re.compile(
+    r'^\s*WATCHMAN-TOKEN\s+Token=\s?(?:"(?P<token>[^"]*)"|(?P<bare>[^\s",]+))\s*$',
+    re.IGNORECASE)
 
 
 def _token_valid(request, tokens: tuple[str, ...]) -> bool:
@@ -93,7 +99,7 @@ def _token_valid(request, tokens: tuple[str, ...]) -> bool:
     presented = None
     match = _HEADER_TOKEN.match(header) if header else None
     if match:
-        presented = match["token"]
+        presented = match["token"] if match["token"] is not None else match["bare"]
     elif header[:7].lower() == "bearer ":
         presented = header[7:].strip()
     else:
@@ -102,15 +108,15 @@ def _token_valid(request, tokens: tuple[str, ...]) -> bool:
 
 
 def _watchman(name: str, request, sc: Scenario) -> int:
-    if sc.tokens and not _token_valid(request, sc.tokens):
+    # WATCHMAN_AUTH_DECORATOR's default guards the status and the dashboard, not bare/.
+    if name != "watchman_bare" and sc.tokens and not _token_valid(request, sc.tokens):
         return 403
-    asked, skipped = request.GET.getlist("check"), request.GET.getlist("skip")
-    if any(n not in SELECTORS for n in asked + skipped):
-        return 400
-    names = set(CHECK_NAMES)
-    if asked:
-        names &= {SELECTORS[n] for n in asked}
-    names -= {SELECTORS[n] for n in skipped}
+    # watchman's rule: its set, intersected with ?check= when given, minus ?skip=; a name
+    # that means nothing selects nothing.
+    names = set(WATCHMAN_SET)
+    if "check" in request.GET:
+        names &= {SELECTORS[n] for n in request.GET.getlist("check") if n in SELECTORS}
+    names -= {SELECTORS[n] for n in request.GET.getlist("skip") if n in SELECTORS}
     if not names:
         return 404
     if name == "watchman_dashboard":
@@ -151,11 +157,15 @@ def expected_status(request, method: str, sc: Scenario) -> int:
         resource = kwargs["resource"]
         if resource not in PROVIDERS:
             return 404
+        # Stats are details: only a caller with a valid token reads them.
+        details = bool(sc.tokens) and _token_valid(request, sc.tokens)
         if name == "status_api_resource":
-            return readable
+            return readable if resource == "health" or details else 403
         provider = kwargs["provider"]
         if provider not in PROVIDERS[resource]:
             return 404
+        if resource != "health" and not details:
+            return 403
         return 200 if (resource, provider) == ("health", "ping") else readable
     if name.startswith("watchman_"):
         return _watchman(name, request, sc)

@@ -6,9 +6,17 @@ import json
 
 import pytest
 from django.core.management import call_command
-from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+from django_celery_beat.models import (
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    PeriodicTasks,
+)
 
+from healthd import redis_client, state, store
+from healthd.checks.base import Status
 from healthd.tasks.schedule import PRUNE_ROW, STATS_ROW, SWEEP_ROW, sync_schedule
+from tests.support import write_all, write_result
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +98,60 @@ def test_results_of_removed_checks_leave_the_store(settings, redis_conn):
     settings.HEALTHD = {**settings.HEALTHD, "CHECKS": ["database"]}
     sync_schedule()
     assert list(store.read_latest().records) == ["database"]
+
+
+def _slow_down(row_name: str, every: int) -> PeriodicTask:
+    """What an operator does in the admin: put the row on a slower interval."""
+    slower, _ = IntervalSchedule.objects.get_or_create(every=every,
+                                                       period=IntervalSchedule.SECONDS)
+    row = PeriodicTask.objects.get(name=row_name)
+    row.interval = slower
+    row.save()
+    return row
+
+
+def test_an_operators_interval_survives_sync_and_migrate(settings):
+    sync_schedule()
+    _slow_down("healthd: checks every 30s", 300)
+    assert sync_schedule()["updated"] == []
+    call_command("migrate", verbosity=0)
+    row = PeriodicTask.objects.get(name="healthd: checks every 30s")
+    assert row.interval.every == 300
+    # A row healthd still owns follows the settings, as before.
+    settings.HEALTHD = {**settings.HEALTHD, "STATS_INTERVAL": 120}
+    assert STATS_ROW in sync_schedule()["updated"]
+    assert PeriodicTask.objects.get(name=STATS_ROW).interval.every == 120
+
+
+def test_staleness_follows_the_rows_real_interval(client, settings,
+                                                  django_capture_on_commit_callbacks,
+                                                  django_assert_num_queries):
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": ["database", "storage"]}
+    sync_schedule()
+    write_all(but="storage")
+    write_result("storage", Status.PASSING, age=200)  # stale after 3 x 30 s
+    assert client.get("/__heartbeat__").status_code == 500
+    with django_capture_on_commit_callbacks(execute=True):
+        _slow_down("healthd: checks every 30s", 300)
+    state.forget()
+    with django_assert_num_queries(0):
+        assert client.get("/__heartbeat__").status_code == 200  # stale after 3 x 300 s
+    redis_client.writer().hdel(store.keys().latest, "storage")
+    write_result("storage", Status.PASSING, age=1000)
+    assert client.get("/__heartbeat__").status_code == 500
+
+
+def test_intervals_are_published_beside_the_latest_results(settings):
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": [
+        "database", {"check": "storage", "interval": 60}]}
+    sync_schedule()
+    assert store.read_latest().intervals == {"database": 30.0, "storage": 60.0}
+    PeriodicTask.objects.filter(name="healthd: checks every 60s").update(
+        interval=None, crontab=_nightly())
+    sync_schedule()
+    assert store.read_latest().intervals == {"database": 30.0}  # a crontab: settings hold
+    assert store.read_latest().records == {}  # not a check's result
+
+
+def _nightly():
+    return CrontabSchedule.objects.create(minute="0", hour="3")

@@ -73,7 +73,7 @@ def _told(server: LoopbackServer) -> list[tuple]:
 
 
 def test_a_silenced_failure_is_recorded_marked_and_told_to_nobody(webhook, changed_calls,
-                                                                  client):
+                                                                  client, settings):
     _run(False)
     silence = _silence()
     with LoopbackServer() as ingest:
@@ -96,6 +96,7 @@ def test_a_silenced_failure_is_recorded_marked_and_told_to_nobody(webhook, chang
     assert message.startswith(f"silenced until {until}: ") and "toggled is down" in message
     assert client.get("/readyz").status_code == 200
     assert client.get("/healthz").json()["status"] == "warn"
+    settings.WATCHMAN_CHECKS = ["tests.test_silences.toggled"]  # in watchman's set
     assert client.get("/watchman/").json() == {"toggled": {"ok": True}}  # watchman's shape
     assert "silenced until" in client.get("/watchman/dashboard/").content.decode()
     assert "silenced until" in client.get("/status/health/").content.decode()

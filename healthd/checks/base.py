@@ -62,7 +62,11 @@ class Check:
 
     @property
     def effective_stale_after(self) -> float:
-        return self.stale_after if self.stale_after is not None else 3 * self.interval
+        """How old a result may get before it counts as failing: by default three intervals
+        plus the check's own timeout, so a run that takes its whole timeout is still fresh."""
+        if self.stale_after is not None:
+            return self.stale_after
+        return 3 * self.interval + self.timeout
 
 
 HOSTNAME = socket.gethostname()

@@ -1,4 +1,5 @@
-"""``database``: one round trip to every alias in DATABASES, with its latency."""
+"""``database``: one round trip to every alias in DATABASES, with its latency, and the
+connection's own word that it is usable (as dockerflow's check asked it)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from dataclasses import dataclass
 from django.db import connections
 
 from healthd.checks.base import Observation
+from healthd.checks.legacy import UnusableDatabase, database_message_id
 from healthd.checks.probe import as_names, probe_each
 
 
 def _select_one(alias: str) -> None:
-    with connections[alias].cursor() as cursor:
+    connection = connections[alias]
+    with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+    if not connection.is_usable():
+        raise UnusableDatabase("the connection reports itself unusable")
 
 
 @dataclass(frozen=True)
@@ -32,4 +37,5 @@ class Database:
         return probe_each(
             ((alias, functools.partial(_select_one, alias)) for alias in aliases),
             "database(s) answered",
+            message_id=database_message_id,
         )

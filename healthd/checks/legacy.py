@@ -1,18 +1,28 @@
-"""The replaced packages' checks: their dotted paths, and their call signatures adapted.
+"""The replaced packages' checks: their dotted paths, their message ids, and their call
+signatures adapted.
 
 dockerflow's checks have Django's system-check signature; watchman's take a request and
-return a dict. Both run on the schedule here, where there is no request.
+return a dict. Both run on the schedule here, where there is no request. The built-ins
+that stand for dockerflow's checks (database, migrations, redis) report their failures
+under dockerflow's message ids, so the heartbeat's details read as dockerflow's did.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.checks import ERROR, WARNING
+from django.core.exceptions import ImproperlyConfigured
 
 from healthd.checks.base import Observation, Status
+from healthd.redact import redact
+
+logger = logging.getLogger("healthd.checks.dockerflow")
+# The logger watchman's checks logged on, which a site's LOGGING may route.
+watchman_logger = logging.getLogger("watchman")
 
 # The replaced packages' dotted paths, so their settings carry over unchanged.
 LEGACY_PATHS: dict[str, str] = {
@@ -26,15 +36,61 @@ LEGACY_PATHS: dict[str, str] = {
 }
 
 
+# dockerflow.health's message ids, for what healthd's built-ins find.
+INFO_CANT_CHECK_MIGRATIONS = "dockerflow.health.I001"
+WARNING_UNAPPLIED_MIGRATION = "dockerflow.health.W001"
+ERROR_CANNOT_CONNECT_DATABASE = "dockerflow.health.E001"
+ERROR_UNUSABLE_DATABASE = "dockerflow.health.E002"
+ERROR_MISCONFIGURED_DATABASE = "dockerflow.health.E003"
+ERROR_CANNOT_CONNECT_REDIS = "dockerflow.health.E004"
+ERROR_MISSING_REDIS_CLIENT = "dockerflow.health.E005"
+ERROR_MISCONFIGURED_REDIS = "dockerflow.health.E006"
+ERROR_REDIS_PING_FAILED = "dockerflow.health.E007"
+
+
+class UnusableDatabase(Exception):
+    """The connection answered, yet reports itself unusable (``is_usable()`` is false)."""
+
+
+class RedisPingFailed(Exception):
+    """PING answered, and not with PONG."""
+
+
+def database_message_id(exc: BaseException) -> str:
+    """dockerflow's id for a database alias that failed this way."""
+    if isinstance(exc, UnusableDatabase):
+        return ERROR_UNUSABLE_DATABASE
+    if isinstance(exc, ImproperlyConfigured):
+        return ERROR_MISCONFIGURED_DATABASE
+    return ERROR_CANNOT_CONNECT_DATABASE
+
+
+def redis_message_id(exc: BaseException) -> str:
+    """dockerflow's id for a Redis that failed this way."""
+    if isinstance(exc, RedisPingFailed):
+        return ERROR_REDIS_PING_FAILED
+    if isinstance(exc, NotImplementedError):
+        return ERROR_MISSING_REDIS_CLIENT
+    if isinstance(exc, ImproperlyConfigured):
+        return ERROR_MISCONFIGURED_REDIS
+    return ERROR_CANNOT_CONNECT_REDIS  # a connection error, a timeout, a refused login
+
+
 @dataclass(frozen=True)
 class DockerflowCheck:
-    """A DOCKERFLOW_CHECKS function: ERROR and above fails, WARNING warns."""
+    """A DOCKERFLOW_CHECKS function: ERROR and above fails, WARNING warns; a message
+    SILENCED_SYSTEM_CHECKS names is left out, as dockerflow's heartbeat left it out."""
 
     func: Callable[..., Any]
 
     def run(self) -> Observation:
-        """Call it as Django's system checks would (no app configs), and grade its messages."""
-        messages = self.func(None) or []
+        """Call it as Django's system checks would (no app configs), and grade its messages.
+
+        Each message is logged at its level on every run, as dockerflow logged it each
+        time it ran the checks."""
+        messages = [m for m in self.func(None) or [] if not m.is_silenced()]
+        for message in messages:
+            logger.log(message.level, "%s: %s", message.id or message.level, message.msg)
         worst = max((m.level for m in messages), default=0)
         text = "; ".join(f"{m.id or m.level}: {m.msg}" for m in messages) or "ok"
         details = {"messages": {str(m.id or m.level): str(m.msg) for m in messages},
@@ -65,8 +121,16 @@ class WatchmanCheck:
     func: Callable[..., Any]
 
     def run(self) -> Observation:
-        """Pass when every ``ok`` in its answer is true; the answer goes in the details."""
-        data = self.func(None) or {}
+        """Pass when every ``ok`` in its answer is true; the answer goes in the details.
+
+        Logged on the ``watchman`` logger as watchman's ``check`` decorator logged it."""
+        name = getattr(self.func, "__name__", repr(self.func))
+        watchman_logger.debug("Checking '%s'", name)
+        try:
+            data = self.func(None) or {}
+        except Exception as exc:
+            watchman_logger.error("Error calling '%s': %s", name, redact(exc))
+            raise
         ok = all(_oks(data))
         return Observation("ok" if ok else "not ok", Status.PASSING if ok else Status.FAILING,
                            details={"watchman": data})

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connections
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from healthd import conf
 from healthd.checks.base import Observation, Status
+from healthd.checks.legacy import INFO_CANT_CHECK_MIGRATIONS, WARNING_UNAPPLIED_MIGRATION
 from healthd.checks.probe import as_names
+from healthd.redact import redact
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,20 @@ class Migrations:
         details: dict[str, dict] = {}
         pending_total = 0
         for alias in self.aliases or tuple(connections):
-            executor = MigrationExecutor(connections[alias])
+            try:
+                executor = MigrationExecutor(connections[alias])
+            except (ImproperlyConfigured, DatabaseError) as exc:
+                # Not passing: a migrations check that cannot tell has not checked.
+                text = redact(f"cannot read the migration state of {alias}: "
+                              f"{type(exc).__name__}: {exc}")
+                return Observation(text, Status.FAILING,
+                                   details={"messages": {INFO_CANT_CHECK_MIGRATIONS: text}})
             plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
             pending = [f"{m.app_label}.{m.name}" for m, _backwards in plan]
             pending_total += len(pending)
             details[alias] = {"ok": not pending, "unapplied": pending[:20]}
         if pending_total:
-            return Observation(
-                f"{pending_total} unapplied migration(s)",
-                status, pending_total, "migrations", details,
-            )
+            text = f"{pending_total} unapplied migration(s)"
+            details["messages"] = {WARNING_UNAPPLIED_MIGRATION: text}
+            return Observation(text, status, pending_total, "migrations", details)
         return Observation("all migrations applied", value=0, unit="migrations", details=details)

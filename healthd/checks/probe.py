@@ -21,13 +21,17 @@ def as_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def probe_each(targets: Iterable[tuple[str, Callable[[], object]]], answered: str,
-               extra: dict[str, dict] | None = None) -> Observation:
+               extra: dict[str, dict] | None = None,
+               message_id: Callable[[Exception], str] | None = None) -> Observation:
     """Run each probe; pass with the worst latency, or fail naming every target that failed.
 
     ``answered`` completes the passing message ("3 database(s) answered"); ``extra`` adds
-    fields (already safe to show) to a target's details.
+    fields (already safe to show) to a target's details. With ``message_id``, a failure
+    also lists its targets' errors under the id that function gives each exception, in
+    ``details["messages"]`` (the heartbeat shows them as dockerflow's messages).
     """
     details: dict[str, dict] = {}
+    messages: dict[str, list[str]] = {}
     worst = 0.0
     for label, probe in targets:
         started = time.perf_counter()
@@ -35,6 +39,9 @@ def probe_each(targets: Iterable[tuple[str, Callable[[], object]]], answered: st
             probe()
         except Exception as exc:
             details[label] = {"ok": False, "error": redact(f"{type(exc).__name__}: {exc}")}
+            if message_id is not None:
+                messages.setdefault(message_id(exc), []).append(
+                    f"{label}: {details[label]['error']}")
         else:
             latency = (time.perf_counter() - started) * 1000
             worst = max(worst, latency)
@@ -43,6 +50,8 @@ def probe_each(targets: Iterable[tuple[str, Callable[[], object]]], answered: st
     failed = [label for label, d in details.items() if not d["ok"]]
     if failed:
         message = "; ".join(f"{label}: {details[label]['error']}" for label in failed)
+        if messages:
+            details["messages"] = {key: "; ".join(texts) for key, texts in messages.items()}
         return Observation(message, Status.FAILING, details=details)
     return Observation(f"{len(details)} {answered}", value=round(worst, 2), unit="ms",
                        details=details)

@@ -11,6 +11,7 @@ from django.conf import settings
 from healthd import conf
 from healthd.broker import redis_url_of_broker
 from healthd.checks.base import Observation, Status
+from healthd.checks.legacy import RedisPingFailed, redis_message_id
 from healthd.checks.probe import probe_each
 from healthd.redact import safe_url
 from healthd.redis_client import make_client
@@ -38,7 +39,8 @@ def redis_urls() -> dict[str, str]:
 def _ping(url: str, timeout: float) -> None:
     client = make_client(url, timeout, 0)
     try:
-        client.ping()
+        if not client.ping():
+            raise RedisPingFailed("PING was not answered with PONG")
     finally:
         client.close()
 
@@ -84,4 +86,5 @@ class Redis:
              for label, url in targets.items()),
             "Redis server(s) answered PING",
             extra={label: {"url": safe_url(url)} for label, url in targets.items()},
+            message_id=redis_message_id,
         )

@@ -149,16 +149,18 @@ def build_check(entry: Any, adapter: Adapter | None = None) -> Check:
         counts[key] = value
     stale_after = entry.get("stale_after")
     interval = _positive(entry.get("interval", config.interval), "interval", entry)
+    timeout = _positive(entry.get("timeout", config.timeout), "timeout", entry)
     return Check(
         name=name,
         func=func,
-        timeout=_positive(entry.get("timeout", config.timeout), "timeout", entry),
+        timeout=timeout,
         critical=bool(entry.get("critical", True)),
         interval=interval,
         stale_after=(
             _positive(stale_after, "stale_after", entry)
             if stale_after is not None
-            else interval * float(config.stale_after_intervals)
+            # A run may take its whole timeout: allow for it on top of the intervals.
+            else interval * float(config.stale_after_intervals) + timeout
         ),
         description=str(entry.get("description", "")),
         **counts,

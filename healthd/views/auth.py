@@ -2,8 +2,9 @@
 
 Tokens come from HEALTHD["TOKENS"], WATCHMAN_TOKEN and WATCHMAN_TOKENS; a caller
 presents one in the query string (WATCHMAN_TOKEN_NAME, default ``watchman-token``) or
-in ``Authorization: WATCHMAN-TOKEN Token="..."`` (or ``Bearer ...``). Every
-configured token is compared in constant time.
+in ``Authorization: WATCHMAN-TOKEN Token="..."`` (quotes optional, as watchman reads
+it) or ``Authorization: Bearer ...``. Every configured token is compared in constant
+time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from django.http import HttpRequest
 
 from healthd import conf
 
-_HEADER = re.compile(r'^\s*WATCHMAN-TOKEN\s+Token="(?P<token>[^"]*)"\s*$', re.IGNORECASE)
+_HEADER = re.compile(
+    r'^\s*WATCHMAN-TOKEN\s+Token=\s?(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s",]+))\s*$',
+    re.IGNORECASE)
 
 
 def presented_token(request: HttpRequest) -> str | None:
@@ -24,7 +27,7 @@ def presented_token(request: HttpRequest) -> str | None:
     if header:
         match = _HEADER.match(header)
         if match:
-            return match["token"]
+            return match["quoted"] if match["quoted"] is not None else match["bare"]
         if header[:7].lower() == "bearer ":
             return header[7:].strip()
     return request.GET.get(conf.get().token_name)

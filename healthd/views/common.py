@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, overload
 
-from django.core.exceptions import BadRequest, SuspiciousOperation
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 
 from healthd.redact import redact
@@ -67,10 +67,10 @@ def never_raise(*, refused: Callable[[Refusal], HttpResponse]) -> Callable[[View
 def never_raise(view: View | None = None, *,
                 refused: Callable[[Refusal], HttpResponse] = json_refusal
                 ) -> View | Callable[[View], View]:
-    """Answer a :class:`Refusal` with ``refused`` (the dialect's shape), a malformed request
-    with a 400, and an unexpected exception with a JSON 500 naming its class (the detail
-    goes to the log, never to the caller). ``@never_raise`` or
-    ``@never_raise(refused=...)``."""
+    """Answer a :class:`Refusal` with ``refused`` (the dialect's shape), a PermissionDenied
+    with a 403 refusal, a malformed request with a 400, and an unexpected exception with a
+    JSON 500 naming its class (the detail goes to the log, never to the caller).
+    ``@never_raise`` or ``@never_raise(refused=...)``."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -79,6 +79,9 @@ def never_raise(view: View | None = None, *,
                 response = view(request, *args, **kwargs)
             except Refusal as refusal:
                 response = refused(refusal)
+            except PermissionDenied:
+                # A site's own guard (e.g. WATCHMAN_AUTH_DECORATOR) said no.
+                response = refused(Refusal(403, "forbidden"))
             except (BadRequest, SuspiciousOperation) as exc:
                 response = refused(Refusal(400, f"bad request ({type(exc).__name__})"))
             except Exception as exc:

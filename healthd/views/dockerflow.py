@@ -32,11 +32,26 @@ LEVEL = {
 }
 
 
+def _messages(check_state: state.CheckState) -> dict[str, str]:
+    """dockerflow's ``{message id: text}`` for one check.
+
+    The messages its last run recorded (a ``DOCKERFLOW_CHECKS`` entry's, by their ids)
+    while the result is fresh; else none for a passing check, as a passing dockerflow
+    check returned none; else the check's own message under ``healthd.<name>``.
+    """
+    recorded = check_state.result.details.get("messages") if check_state.result else None
+    if check_state.fresh and isinstance(recorded, dict) and recorded:
+        return {str(key): str(text) for key, text in recorded.items()}
+    if check_state.status == Status.PASSING:
+        return {}
+    return {f"healthd.{check_state.name}": check_state.message}
+
+
 def _details(check_state: state.CheckState) -> dict:
     return {
         "status": DOCKERFLOW_STATUS[check_state.status],
         "level": LEVEL[check_state.status],
-        "messages": {f"healthd.{check_state.name}": check_state.message},
+        "messages": _messages(check_state),
         "healthd_status": str(check_state.status),
         "critical": check_state.critical,
         "age": None if check_state.age is None else round(check_state.age, 3),

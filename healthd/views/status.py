@@ -19,11 +19,17 @@ Shapes and codes, as django-status answered them:
   provider is asked for before the task ever gathered it (in the aggregate views such a
   value is ``null``). 404 naming the valid resources or providers for an unknown one.
 
-Who sees what: the API is public, as django-status's was; its values are booleans and
-cheap facts (database vendor and table count, worker summaries, branch and commit), no
-host name, user or password. The HTML pages show every check's status and age to
-anyone, and its message and per-alias details only to callers who may see details
-(DEBUG, ``HEALTHD["PUBLIC_DETAILS"]`` or a valid token).
+Who sees what, by the rule every dialect follows (anonymous callers get statuses only):
+the ``health`` built-ins are booleans, public as django-status's were. Stats and custom
+providers are details (worker host names and pids, the commit's author, whatever a
+custom provider returns): only callers who may see details (DEBUG,
+``HEALTHD["PUBLIC_DETAILS"]`` or a valid token) read them. For anyone else they are left
+out of ``api/`` and ``api/health/``, and ``api/stats/…`` answers 403. The HTML pages show
+every check's status and age to anyone; messages, per-alias details, the code and the
+stats only to callers who may see details.
+
+Which providers: :mod:`healthd.dialects.status` (django-status's set: the celery
+providers only with ``STATUS_CELERY_WORKERS``).
 """
 
 from __future__ import annotations
@@ -32,22 +38,19 @@ import json
 import time
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_safe
 
-from healthd import conf, state
+from healthd import state
 from healthd import stats as stats_store
+from healthd.dialects import status as dialect
 from healthd.humanize import format_age
 from healthd.views.auth import may_see_details
 from healthd.views.common import Refusal, json_response, never_raise
 
 # Pages carry inline CSS only: nothing may be loaded from anywhere.
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-
-HEALTH_CHECK_OF = {"databases": "database", "caches": "cache", "celery": "celery"}
-
 
 class Unavailable(Refusal):
     """A value cannot be read: the store is down, or the stats were never gathered (503)."""
@@ -56,6 +59,10 @@ class Unavailable(Refusal):
         super().__init__(503, reason)
         self.reason = reason
         self.store_down = store_down
+
+
+DETAILS_REFUSAL = ("forbidden: stats and custom providers are details; present a valid "
+                   "token to read them")
 
 
 def html_response(template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -90,74 +97,39 @@ class Reader:
                               "scheduled?", store_down=False)
         return self._stats.data
 
+    def value(self, provider: stats_store.Provider) -> Any:
+        """The value django-status's provider would have returned, from cached state."""
+        if dialect.is_public(provider):
+            assert provider.builtin is not None
+            if provider.builtin[1] == "ping":
+                return {"pong": True}  # touches nothing, as django-status's ping
+            return dialect.health_value(provider.builtin[1], self.health())
+        try:
+            return dialect.stored_value(provider, self.stats())
+        except dialect.NotGathered as exc:
+            raise Unavailable(str(exc), store_down=False) from None
 
-def _aliases_ok(check_state: state.CheckState | None, fallback: list[str]) -> dict[str, bool]:
-    """{alias: ok} from a database or cache check's last run; false when not fresh."""
-    parts = check_state.parts if check_state else ()
-    if not parts:
-        return dict.fromkeys(fallback, check_state is not None and check_state.fresh
-                             and check_state.ok)
-    if check_state is None or not check_state.fresh:
-        return {part.label: False for part in parts}
-    return {part.label: part.ok for part in parts}
-
-
-def _celery_ok(check_state: state.CheckState | None) -> dict[str, bool]:
-    """{worker: answered}: STATUS_CELERY_WORKERS when set, else the workers that answered."""
-    expected = list(conf.get().celery_workers)
-    if check_state is None or check_state.result is None or not check_state.fresh:
-        return dict.fromkeys(expected, False)
-    answered = check_state.result.workers
-    missing = set(check_state.result.missing_workers)
-    if expected:
-        return {w: w not in missing and bool(answered) for w in expected}
-    return dict.fromkeys(answered, True)
+    def lenient_value(self, provider: stats_store.Provider) -> Any:
+        """For the aggregate views: a value never gathered is null; a store failure raises."""
+        try:
+            return self.value(provider)
+        except Unavailable as exc:
+            if exc.store_down:
+                raise
+            return None
 
 
-def _health_builtin(name: str, reader: Reader) -> Any:
-    if name == "ping":
-        return {"pong": True}
-    by_name = reader.health().by_name()
-    check_state = by_name.get(HEALTH_CHECK_OF[name])
-    if name == "databases":
-        return _aliases_ok(check_state, list(getattr(settings, "DATABASES", {})))
-    if name == "caches":
-        return _aliases_ok(check_state, list(getattr(settings, "CACHES", {})))
-    return _celery_ok(check_state)
-
-
-def _outcome(stored: dict[str, Any] | None, label: str) -> Any:
-    if stored is None:
-        raise Unavailable(f"{label} was not gathered yet: is the healthd.tasks.gather_stats "
-                          "task scheduled?", store_down=False)
-    return stored["value"] if "value" in stored else {"error": stored.get("error")}
-
-
-def provider_value(provider: stats_store.Provider, reader: Reader) -> Any:
-    """The value django-status's provider would have returned, from cached state."""
-    if provider.builtin and provider.builtin[0] == stats_store.HEALTH:
-        return _health_builtin(provider.builtin[1], reader)
-    data = reader.stats()
-    if provider.builtin:
-        stored = (data.get("builtin") or {}).get(provider.builtin[1])
-    else:
-        stored = ((data.get("providers") or {}).get(provider.resource) or {}).get(provider.name)
-    return _outcome(stored, f"{provider.resource}/{provider.name}")
-
-
-def _lenient_value(provider: stats_store.Provider, reader: Reader) -> Any:
-    """For the aggregate views: a value never gathered is null; a store failure raises."""
-    try:
-        return provider_value(provider, reader)
-    except Unavailable as exc:
-        if exc.store_down:
-            raise
-        return None
+def _shown(by_name: dict[str, stats_store.Provider],
+           details: bool) -> dict[str, stats_store.Provider]:
+    """The providers this caller may read: every one with details, else the public ones."""
+    if details:
+        return by_name
+    return {name: p for name, p in by_name.items() if dialect.is_public(p)}
 
 
 def _providers_of(resource: str) -> dict[str, stats_store.Provider]:
     """The providers of one resource; an unknown resource is refused with a 404."""
-    table = stats_store.providers()
+    table = dialect.providers()
     if resource not in table:
         raise Refusal(404, f"unknown resource {resource!r}", resources=sorted(table))
     return table[resource]
@@ -166,21 +138,27 @@ def _providers_of(resource: str) -> dict[str, stats_store.Provider]:
 @require_safe
 @never_raise
 def api_root(request: HttpRequest) -> HttpResponse:
-    """``api/``: every provider of every resource."""
+    """``api/``: every provider of every resource the caller may read."""
     reader = Reader()
-    return json_response({
-        resource: {name: _lenient_value(p, reader) for name, p in by_name.items()}
-        for resource, by_name in stats_store.providers().items()
-    })
+    details = may_see_details(request)
+    body = {}
+    for resource, by_name in dialect.providers().items():
+        shown = _shown(by_name, details)
+        if shown:
+            body[resource] = {name: reader.lenient_value(p) for name, p in shown.items()}
+    return json_response(body)
 
 
 @require_safe
 @never_raise
 def api_resource(request: HttpRequest, resource: str) -> HttpResponse:
-    """``api/<resource>/``: every provider of one resource."""
+    """``api/<resource>/``: every provider of one resource the caller may read."""
+    providers = _providers_of(resource)
+    shown = _shown(providers, may_see_details(request))
+    if providers and not shown:
+        raise Refusal(403, DETAILS_REFUSAL)
     reader = Reader()
-    return json_response({name: _lenient_value(p, reader)
-                          for name, p in _providers_of(resource).items()})
+    return json_response({name: reader.lenient_value(p) for name, p in shown.items()})
 
 
 @require_safe
@@ -191,7 +169,9 @@ def api_provider(request: HttpRequest, resource: str, provider: str) -> HttpResp
     if provider not in providers:
         raise Refusal(404, f"unknown provider {provider!r} of {resource!r}",
                       providers=sorted(providers))
-    return json_response(provider_value(providers[provider], Reader()))
+    if not dialect.is_public(providers[provider]) and not may_see_details(request):
+        raise Refusal(403, DETAILS_REFUSAL)
+    return json_response(Reader().value(providers[provider]))
 
 
 # --- the pages -----------------------------------------------------------------------------
@@ -226,11 +206,11 @@ def check_rows(health: state.Health, details: bool) -> list[dict[str, Any]]:
 
 def _provider_blocks(reader: Reader, resource: str, only_custom: bool) -> list[dict[str, Any]]:
     blocks = []
-    for name, provider in stats_store.providers().get(resource, {}).items():
+    for name, provider in dialect.providers().get(resource, {}).items():
         if only_custom and provider.builtin is not None:
             continue
         try:
-            value = provider_value(provider, reader)
+            value = reader.value(provider)
             text = json.dumps(value, indent=2, default=str, sort_keys=True)
             failed = isinstance(value, dict) and set(value) == {"error"}
         except Unavailable as exc:
@@ -243,10 +223,10 @@ def _page_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
     """What every page shows: the overall status, each check, how old the stats are."""
     health = state.health()
     snapshot = stats_store.latest_stats()
-    code = None
-    if snapshot.data:
-        code = ((snapshot.data.get("builtin") or {}).get("code") or {}).get("value")
     details = may_see_details(request)
+    code = None
+    if snapshot.data and details:
+        code = ((snapshot.data.get("builtin") or {}).get("code") or {}).get("value")
     context = {
         "overall": str(health.status),
         "error": health.error,
@@ -275,7 +255,8 @@ def index_page(request: HttpRequest) -> HttpResponse:
 def health_page(request: HttpRequest) -> HttpResponse:
     """``/status/health/``: every check in detail, and the custom health providers."""
     context, status = _page_context(request)
-    context["providers"] = _provider_blocks(Reader(), stats_store.HEALTH, only_custom=True)
+    context["providers"] = (_provider_blocks(Reader(), stats_store.HEALTH, only_custom=True)
+                            if context["details"] else [])
     return html_response("healthd/status_health.html", context, status)
 
 
@@ -286,7 +267,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
     context, status = _page_context(request)
     reader = Reader()
     sections = []
-    for resource in stats_store.providers():
+    for resource in dialect.providers() if context["details"] else ():
         if resource == stats_store.HEALTH:
             continue
         sections.append({"resource": resource,

@@ -1,23 +1,30 @@
 """django-watchman's surface: ``/watchman/``, ``ping/``, ``bare/``, ``dashboard/``.
 
-The status is built from the latest check results, in watchman's shape: ``databases``
-and ``caches`` are lists of ``{alias: {"ok": …}}``, ``email`` and ``storage`` are
-``{"ok": …}``; a custom ``WATCHMAN_CHECKS`` entry shows the dict it returned on its last
-run; every other healthd check shows as ``{name: {"ok": …}}``. A part that is not ok
-carries an ``"error"`` message; never a stack trace. A stale or never-run check is not
-ok, and its error says why.
+The checks, their selection and their shape are watchman's
+(:mod:`healthd.dialects.watchman`): ``WATCHMAN_CHECKS`` or watchman's default set,
+``?check=`` and ``?skip=`` (repeatable) with watchman's dotted paths or healthd check
+names, ``databases`` and ``caches`` as lists of ``{alias: {"ok": …}}`` narrowed by
+``WATCHMAN_DATABASES`` and ``WATCHMAN_CACHES``. No check left after the selection is
+watchman's 404 ``{"error": 404, "message": "No checks found"}``.
 
-Codes: 200 while the site is healthy, else ``WATCHMAN_ERROR_CODE`` (default 500, as in
-watchman). "Healthy" is healthd's meaning: a failing check marked ``critical: False``
-shows ``"ok": false`` but does not turn the answer into an error. ``?check=`` and
-``?skip=`` (repeatable) take watchman's dotted paths (``watchman.checks.databases``,
-the paths in ``WATCHMAN_CHECKS``) and healthd check names; an unknown one is a 400
-listing the valid ones; no check left is a 404, as in watchman.
+Codes: 200 while the checks shown are healthy, else ``WATCHMAN_ERROR_CODE`` (default
+500). "Healthy" is healthd's meaning: a failing check marked ``critical: False`` shows
+``"ok": false`` but does not turn the answer into an error.
 
-Who sees what: when a token is configured (``WATCHMAN_TOKEN``, ``WATCHMAN_TOKENS``,
-``HEALTHD["TOKENS"]``) the status, ``bare/`` and ``dashboard/`` answer 403 without a
-valid one; whoever passes sees every per-check ok and error, as watchman showed them.
-``ping/`` is open and touches nothing, as in watchman.
+Who may call, as watchman decided it: ``WATCHMAN_AUTH_DECORATOR`` (default
+``watchman.decorators.token_required``) guards the status and the dashboard. With the
+default, a configured token (``WATCHMAN_TOKEN``, ``WATCHMAN_TOKENS``,
+``HEALTHD["TOKENS"]``) is required, presented as ``?watchman-token=`` (or
+``WATCHMAN_TOKEN_NAME``) or ``Authorization: WATCHMAN-TOKEN Token=…``; any other
+dotted path (``django.contrib.auth.decorators.login_required``…) is applied as it is;
+``None`` leaves them open. ``bare/`` and ``ping/`` have no guard, as in watchman: they
+are for load balancers.
+
+Who sees what: a caller who passed a guard that identifies them (a token, the site's
+own decorator), or who may see details anyway (DEBUG, ``HEALTHD["PUBLIC_DETAILS"]``, a
+valid token), sees each part's error; anyone else sees statuses only (``{"ok": false}``).
+With ``EXPOSE_WATCHMAN_VERSION`` the answers carry ``X-Watchman-Version`` (healthd's
+version) and the dashboard says it.
 """
 
 from __future__ import annotations
@@ -27,21 +34,29 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
-from healthd import conf, state
-from healthd.checks import registry
+from healthd import __version__, state
+from healthd.dialects import watchman as dialect
 from healthd.humanize import format_age
-from healthd.views.auth import token_is_valid, tokens_configured
-from healthd.views.common import Refusal, json_response, never_raise
+from healthd.views.auth import may_see_details, token_is_valid, tokens_configured
+from healthd.views.common import Refusal, View, json_response, never_raise
 from healthd.views.status import html_response
 
-# healthd built-ins that watchman knew, by the key watchman's response used.
-WATCHMAN_KEYS = {"database": "databases", "cache": "caches", "email": "email",
-                 "storage": "storage"}
-PER_ALIAS = {"database", "cache"}
+# watchman's default guard, by its dotted path (a name, not a secret).
+TOKEN_REQUIRED = "watchman.decorators.token_required"  # noqa: S105
+VERSION_HEADER = "X-Watchman-Version"
+
+
+class NoChecksFound(Refusal):
+    """Nothing left to report after ``?check=`` and ``?skip=``: watchman's 404."""
+
+    def __init__(self) -> None:
+        super().__init__(404, "No checks found")
 
 
 def error_code() -> int:
@@ -50,96 +65,17 @@ def error_code() -> int:
     return int(getattr(settings, "WATCHMAN_ERROR_CODE", 500))
 
 
-@functools.lru_cache(maxsize=256)
-def _name_of_path(path: str) -> str:
-    """The check name a WATCHMAN_CHECKS dotted path is configured under (its function's)."""
-    if path in registry.LEGACY_PATHS:
-        return registry.LEGACY_PATHS[path]
-    try:
-        return getattr(import_string(path), "__name__", path.rsplit(".", 1)[-1])
-    except ImportError:
-        return path.rsplit(".", 1)[-1]
+def _expose_version(response: HttpResponse) -> HttpResponse:
+    if getattr(settings, "EXPOSE_WATCHMAN_VERSION", False):
+        response[VERSION_HEADER] = __version__
+    return response
 
 
-def selectors() -> dict[str, str]:
-    """Every name ``?check=`` and ``?skip=`` accept, to the check name it means."""
-    configured = {c.name for c in registry.configured_checks()}
-    known = {name: name for name in configured}
-    for path, name in registry.LEGACY_PATHS.items():
-        if path.startswith("watchman.") and name in configured:
-            known[path] = name
-    for path in conf.get().watchman_checks:
-        name = _name_of_path(path)
-        if name in configured:
-            known[path] = name
-    return known
-
-
-def selected_names(request: HttpRequest) -> list[str]:
-    """The checks to report, after ``?check=`` and ``?skip=``.
-
-    Refused with a 400 listing the valid names when one is unknown, and with a 404 when
-    none is left, as watchman answered.
-    """
-    known = selectors()
-    asked = request.GET.getlist("check")
-    skipped = request.GET.getlist("skip")
-    unknown = sorted({n for n in asked + skipped if n not in known})
-    if unknown:
-        raise Refusal(400, f"unknown check(s): {', '.join(unknown)}", valid=sorted(known))
-    names = [c.name for c in registry.configured_checks()]
-    if asked:
-        wanted = {known[n] for n in asked}
-        names = [n for n in names if n in wanted]
-    dropped = {known[n] for n in skipped}
-    names = [n for n in names if n not in dropped]
-    if not names:
-        raise Refusal(404, "No checks found")
-    return names
-
-
-def _part(ok: bool, error: str | None) -> dict[str, Any]:
-    return {"ok": True} if ok else {"ok": False, "error": error or "not ok"}
-
-
-def _without_stacktraces(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_stacktraces(v) for k, v in value.items() if k != "stacktrace"}
-    if isinstance(value, list):
-        return [_without_stacktraces(v) for v in value]
-    return value
-
-
-def watchman_entries(check_state: state.CheckState) -> dict[str, Any]:
-    """The keys one check adds to watchman's response."""
-    name = check_state.name
-    if name in PER_ALIAS:
-        if check_state.parts:
-            parts = [{part.label: _part(check_state.ok and part.ok,
-                                        part.error or check_state.message)}
-                     for part in check_state.parts]
-        else:
-            fallback = getattr(settings, "DATABASES" if name == "database" else "CACHES", {})
-            parts = [{alias: _part(check_state.ok, check_state.message)} for alias in fallback]
-        return {WATCHMAN_KEYS[name]: parts}
-    if name in WATCHMAN_KEYS:
-        return {WATCHMAN_KEYS[name]: _part(check_state.ok, check_state.message)}
-    returned = check_state.result.watchman if check_state.result else None
-    if check_state.ok and returned:
-        return _without_stacktraces(returned)
-    return {name: _part(check_state.ok, check_state.message)}
-
-
-def _token_required(request: HttpRequest) -> None:
-    """Refused with a 403 when tokens are configured and the caller presents none of them."""
-    if tokens_configured() and not token_is_valid(request):
-        raise Refusal(403, "forbidden: a valid watchman token is required")
-
-
-def _selected_health(request: HttpRequest) -> state.Health:
-    """The health of the checks the request selects, once the caller is let in."""
-    _token_required(request)
-    return state.health(selected_names(request))
+def _refused(refusal: Refusal) -> HttpResponse:
+    """watchman's JSON for its 404; healthd's ``{"error": …}`` for the rest."""
+    if isinstance(refusal, NoChecksFound):
+        return json_response({"error": 404, "message": refusal.error}, 404)
+    return json_response({"error": refusal.error, **refusal.extra}, refusal.status)
 
 
 def _bare_refusal(refusal: Refusal) -> HttpResponse:
@@ -147,42 +83,79 @@ def _bare_refusal(refusal: Refusal) -> HttpResponse:
     return HttpResponse(status=refusal.status, content_type="text/plain")
 
 
-@require_safe
-@never_raise
-def status(request: HttpRequest) -> HttpResponse:
-    """``/watchman/``: every selected check in watchman's shape."""
-    health = _selected_health(request)
-    body: dict[str, Any] = {}
-    for check_state in health.checks:
-        body.update(watchman_entries(check_state))
-    if health.error:
-        body["error"] = health.error
-    return json_response(body, 200 if health.healthy else error_code())
+# --- who may call ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _behind_site_decorator(path: str, view: View) -> View:
+    """``view`` wrapped in the site's WATCHMAN_AUTH_DECORATOR; whoever it lets through has
+    identified themselves, and sees details."""
+
+    @functools.wraps(view)
+    def let_in(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return view(request, *args, identified=True, **kwargs)
+
+    decorator = import_string(path)
+    return decorator(let_in)
+
+
+@receiver(setting_changed)
+def _forget_decorators_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    if setting == "WATCHMAN_AUTH_DECORATOR":
+        _behind_site_decorator.cache_clear()
+
+
+def watchman_auth(view: View) -> View:
+    """Guard ``view`` as WATCHMAN_AUTH_DECORATOR says, read at call time (see the module's
+    docstring). The view is called with ``identified``: the guard identified the caller."""
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        path = getattr(settings, "WATCHMAN_AUTH_DECORATOR", TOKEN_REQUIRED)
+        if not path:
+            return view(request, *args, identified=False, **kwargs)
+        if path == TOKEN_REQUIRED:
+            if tokens_configured() and not token_is_valid(request):
+                raise Refusal(403, "forbidden: a valid watchman token is required")
+            return view(request, *args, identified=tokens_configured(), **kwargs)
+        return _behind_site_decorator(path, view)(request, *args, **kwargs)
+
+    return guarded
+
+
+# --- the views --------------------------------------------------------------------------------
+
+
+def _report(request: HttpRequest, identified: bool) -> tuple[dialect.Report, state.Health]:
+    """watchman's answer for the checks the request selects."""
+    names = dialect.select(request.GET.getlist("check") if "check" in request.GET else None,
+                           request.GET.getlist("skip") if "skip" in request.GET else None)
+    if not names:
+        raise NoChecksFound()
+    health = state.health(names)
+    details = identified or may_see_details(request)
+    return dialect.report(health, details), health
 
 
 @require_safe
-@never_raise(refused=_bare_refusal)
-def bare_status(request: HttpRequest) -> HttpResponse:
-    """``/watchman/bare/``: the status code alone, for load balancers."""
-    health = _selected_health(request)
-    return HttpResponse(status=200 if health.healthy else error_code(), content_type="text/plain")
+@never_raise(refused=_refused)
+@watchman_auth
+def status(request: HttpRequest, identified: bool) -> HttpResponse:
+    """``/watchman/``: watchman's checks in its shape, behind its guard."""
+    report, _ = _report(request, identified)
+    response = json_response(report.body, error_code() if report.fails else 200)
+    return _expose_version(response)
 
 
 @require_safe
-@never_raise
-def ping(request: HttpRequest) -> HttpResponse:
-    """``/watchman/ping/``: the process answers; touches neither Redis nor the database."""
-    return HttpResponse("pong", content_type="text/plain")
-
-
-@require_safe
-@never_raise
-def dashboard(request: HttpRequest) -> HttpResponse:
+@never_raise(refused=_refused)
+@watchman_auth
+def dashboard(request: HttpRequest, identified: bool) -> HttpResponse:
     """``/watchman/dashboard/``: the same checks as a page, with the age of each result."""
-    health = _selected_health(request)
+    report, health = _report(request, identified)
     groups = []
-    for check_state in health.checks:
-        for key, value in watchman_entries(check_state).items():
+    for check_state, entry in report.entries:
+        for key, value in entry.shown.items():
             parts = value if isinstance(value, list) else [{"": value}]
             statuses = [
                 {"name": alias, "ok": bool(info.get("ok")), "error": info.get("error", "")}
@@ -199,12 +172,31 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "silenced": check_state.message if check_state.result is not None
                 and state.silenced_until(check_state.result, time.time()) is not None else "",
             })
+    expose = bool(getattr(settings, "EXPOSE_WATCHMAN_VERSION", False))
     context = {
-        "overall_ok": health.healthy,
+        "overall_ok": not report.fails,
         "error": health.error,
         "checks": groups,
+        "version": __version__ if expose else None,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
     # A page for people: 200 whatever it shows (as watchman's), unless nothing could be read.
-    return html_response("healthd/watchman_dashboard.html", context,
-                         error_code() if health.error else 200)
+    response = html_response("healthd/watchman_dashboard.html", context,
+                             error_code() if health.error else 200)
+    return _expose_version(response)
+
+
+@require_safe
+@never_raise(refused=_bare_refusal)
+def bare_status(request: HttpRequest) -> HttpResponse:
+    """``/watchman/bare/``: the status code alone, for load balancers; no guard, as in
+    watchman, and nothing shown to guard."""
+    report, _ = _report(request, identified=False)
+    return HttpResponse(status=error_code() if report.fails else 200, content_type="text/plain")
+
+
+@require_safe
+@never_raise
+def ping(request: HttpRequest) -> HttpResponse:
+    """``/watchman/ping/``: the process answers; touches neither Redis nor the database."""
+    return HttpResponse("pong", content_type="text/plain")

@@ -128,14 +128,7 @@ def test_initialization_from_ini_with_the_formatter(tmp_path):
     assert logger.handlers[0].formatter.logger_name == "Dockerflow"
 
 
-MOZLOG_MISSING = (
-    "healthd.logging has no MozlogHandler or MozlogFormatter (dockerflow's current names; "
-    "JsonLogFormatter is deprecated there): a LOGGING config naming them cannot switch by "
-    "changing the module path alone")
-
-
 # test_logging.py::test_initialization_from_ini (latest version, MozlogHandler)
-@pytest.mark.xfail(strict=True, reason=MOZLOG_MISSING)
 def test_initialization_from_ini(tmp_path):
     ini_content = textwrap.dedent(
         """
@@ -168,7 +161,6 @@ def test_initialization_from_ini(tmp_path):
 
 
 # test_logging.py::test_set_logger_name_through_handler
-@pytest.mark.xfail(strict=True, reason=MOZLOG_MISSING)
 def test_set_logger_name_through_handler(caplog):
     logger_name = "logger_name_handler"
     handler = healthd_logging.MozlogHandler(name="logger_name_handler")
@@ -202,7 +194,6 @@ def test_set_logger_name_through_formatter(caplog):
 
 
 # test_logging.py::test_handler_precedence_logger_name
-@pytest.mark.xfail(strict=True, reason=MOZLOG_MISSING)
 def test_handler_precedence_logger_name(caplog):
     logger_name = "logger_name_handler"
     handler = healthd_logging.MozlogHandler(name=logger_name)
@@ -284,9 +275,6 @@ def test_logging_error_tracebacks(caplog, formatter):
 
 
 # test_logging.py::test_logging_error_tracebacks (the traceback's first words)
-@pytest.mark.xfail(strict=True, reason=(
-    "the traceback field is Python's own text ('Traceback (most recent call last):…'); "
-    "dockerflow's starts 'Uncaught exception:'"))
 def test_logging_error_traceback_text(caplog, formatter):
     _log_an_exception()
     details = assert_records(formatter, caplog.records)
@@ -312,9 +300,6 @@ def test_ignore_json_message(caplog, formatter):
 
 
 # test_logging.py::test_ignore_json_message (the formatter's is_value_jsonlike)
-@pytest.mark.xfail(strict=True, reason=(
-    "JsonLogFormatter has no is_value_jsonlike() method (the test is inlined in "
-    "convert_record): a subclass that calls it breaks"))
 def test_is_value_jsonlike(formatter):
     assert formatter.is_value_jsonlike('{"spam": "eggs"}')
     assert not formatter.is_value_jsonlike('{"spam": "eggs"')

@@ -213,14 +213,7 @@ def test_exception_stacktrace_with_argument(client, single_token, raising_databa
     assert isinstance(response["default"]["stacktrace"], str)
 
 
-LOGGER_REASON = (
-    "nothing is logged on the 'watchman' logger: healthd's runner logs a check that raises "
-    "on 'healthd.runner' as 'check <name> raised <class>' with the traceback; watchman "
-    "logged \"Checking '<check>'\" (debug) and \"Error calling '<check>': <message>\"")
-
-
 # test_decorators.py::TestWatchmanSingleToken::test_exception_caught_if_no_arguments
-@pytest.mark.xfail(strict=True, reason=LOGGER_REASON)
 def test_exception_logged_if_no_arguments(settings, caplog):
     settings.WATCHMAN_CHECKS = ["tests.compat.peer_checks.raising_check"]
     with caplog.at_level(logging.DEBUG, logger="watchman"):

@@ -23,11 +23,6 @@ from tests.support import only, write_all, write_result
 
 pytestmark = pytest.mark.django_db
 
-DEFAULT_SET_REASON = (
-    "without WATCHMAN_CHECKS /watchman/ shows every check healthd runs (here database, "
-    "migrations, cache, redis, celery, email, storage), not watchman's default set "
-    "(caches, databases, storage)")
-
 
 @pytest.fixture(autouse=True)
 def all_passing():
@@ -54,7 +49,6 @@ def test_response_content_type_json(client):
 
 
 # test_views.py::TestWatchman::test_response_contains_expected_checks
-@pytest.mark.xfail(strict=True, reason=DEFAULT_SET_REASON)
 def test_response_contains_expected_checks(client):
     expected_checks = ["caches", "databases", "storage"]
     response = client.get("/watchman/")
@@ -103,7 +97,6 @@ def test_check_cache_error_text(client, settings):
 
 
 # test_views.py::TestWatchman::test_response_skipped_checks
-@pytest.mark.xfail(strict=True, reason=DEFAULT_SET_REASON)
 def test_response_skipped_checks(client):
     expected_checks = ["caches", "storage"]
     response = client.get("/watchman/", data={"skip": "watchman.checks.databases"})
@@ -127,9 +120,6 @@ def test_response_only_single_check(client):
 
 
 # test_views.py::TestWatchman::test_response_404_when_none_specified
-@pytest.mark.xfail(strict=True, reason=(
-    "?check= with an empty value answers 400 ('unknown check(s): ') where watchman "
-    "answered 404 {\"error\": 404, \"message\": \"No checks found\"}"))
 def test_response_404_when_none_specified(client):
     response = client.get("/watchman/", data={"check": ""})
     assert response.status_code == 404
@@ -186,9 +176,6 @@ def test_login_fails_with_invalid_authorization_header(client, settings):
 
 
 # test_views.py::TestWatchman::test_response_when_login_required_is_redirect
-@pytest.mark.xfail(strict=True, reason=(
-    "WATCHMAN_AUTH_DECORATOR is not applied: with login_required an anonymous caller "
-    "gets the status (200) instead of the redirect to the login page (302)"))
 def test_response_when_login_required_is_redirect(client, settings):
     settings.WATCHMAN_AUTH_DECORATOR = "django.contrib.auth.decorators.login_required"
     response = client.get("/watchman/")
@@ -209,11 +196,7 @@ def test_response_version_header_missing_by_default(client):
     assert not response.has_header("X-Watchman-Version")
 
 
-EXPOSE_VERSION_REASON = "EXPOSE_WATCHMAN_VERSION is not read: no X-Watchman-Version header"
-
-
 # test_views.py::TestWatchman::test_response_version_header
-@pytest.mark.xfail(strict=True, reason=EXPOSE_VERSION_REASON)
 def test_response_version_header(client, settings):
     settings.EXPOSE_WATCHMAN_VERSION = True
     response = client.get("/watchman/")
@@ -267,7 +250,6 @@ def test_response_version_header_and_html_missing_by_default(client):
 
 
 # test_views.py::TestWatchmanDashboard::test_response_has_version_header_and_html
-@pytest.mark.xfail(strict=True, reason=EXPOSE_VERSION_REASON + " nor 'Watchman version:'")
 def test_response_has_version_header_and_html(client, settings):
     settings.EXPOSE_WATCHMAN_VERSION = True
     response = client.get("/watchman/dashboard/")
@@ -352,9 +334,6 @@ def test_email_check_with_custom_headers(settings):
 
 
 # watchman/views.py::bare_status: "this view has no auth decorator" (for load balancers)
-@pytest.mark.xfail(strict=True, reason=(
-    "/watchman/bare/ answers 403 without a token when tokens are set; watchman's "
-    "bare_status has no auth decorator, so a load balancer without a token gets 200"))
 def test_bare_status_needs_no_token(client, settings):
     settings.WATCHMAN_TOKENS = "t1,t2"
     response = client.get("/watchman/bare/")
@@ -362,9 +341,6 @@ def test_bare_status_needs_no_token(client, settings):
 
 
 # watchman/decorators.py::parse_auth_header: `Token=ABC123` with or without quotes
-@pytest.mark.xfail(strict=True, reason=(
-    "an unquoted token in the Authorization header (WATCHMAN-TOKEN Token=ABCDE) is "
-    "refused (403); watchman strips optional quotes"))
 def test_unquoted_token_in_authorization_header(client, settings):
     settings.WATCHMAN_TOKEN = "ABCDE"
     response = client.get("/watchman/", HTTP_AUTHORIZATION="WATCHMAN-TOKEN Token=ABCDE")
@@ -372,9 +348,6 @@ def test_unquoted_token_in_authorization_header(client, settings):
 
 
 # watchman/views.py::status: no check left after ?check= → 404 {"error": 404, "message": …}
-@pytest.mark.xfail(strict=True, reason=(
-    "a ?check= naming no configured check answers 400 listing the valid names; watchman "
-    "intersected it with WATCHMAN_CHECKS and answered 404 No checks found"))
 def test_unknown_check_is_404_no_checks_found(client):
     response = client.get("/watchman/", data={"check": "watchman.checks.nothing"})
     assert response.status_code == 404
@@ -382,9 +355,6 @@ def test_unknown_check_is_404_no_checks_found(client):
 
 
 # watchman/settings.py WATCHMAN_DATABASES, WATCHMAN_CACHES: the aliases checked
-@pytest.mark.xfail(strict=True, reason=(
-    "WATCHMAN_DATABASES and WATCHMAN_CACHES are not read: every alias the check recorded "
-    "is shown"))
 def test_watchman_databases_and_caches_narrow_the_aliases(client, settings):
     settings.WATCHMAN_DATABASES = ["default"]
     settings.WATCHMAN_CACHES = {"default": settings.CACHES["default"]}

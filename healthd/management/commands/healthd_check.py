@@ -12,7 +12,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from healthd.checks import registry
 from healthd.checks.base import Result, Status
+from healthd.tasks.run import run_and_record
 
 
 def result_rows(results: list[Result]) -> list[dict[str, Any]]:
@@ -47,9 +49,6 @@ class Command(BaseCommand):
         parser.add_argument("-f", "--format", choices=["table", "json"], default="table")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from healthd.checks import registry
-        from healthd.tasks.run import run_and_record
-
         names = options["names"] or None
         if names:
             known = {c.name for c in registry.configured_checks()}

@@ -21,49 +21,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from healthd import conf
+from healthd import state
 from healthd import stats as stats_store
 from healthd.checks import registry
-from healthd.management.cached import CachedCheck, CachedHealth, read_checks, read_stats
-
-# django-status's health providers that healthd works out from a check's latest result.
-CHECK_OF_PROVIDER = {"databases": "database", "caches": "cache", "celery": "celery"}
-
-
-def aliases_ok(check: CachedCheck | None, fallback: list[str]) -> dict[str, bool]:
-    """{alias: ok} from a database or cache check's latest result; false when not fresh."""
-    recorded = [a for a, d in check.details.items() if isinstance(d, dict)] if check else []
-    aliases = recorded or fallback
-    if check is None or not check.fresh:
-        return dict.fromkeys(aliases, False)
-    return {a: bool((check.details.get(a) or {}).get("ok", check.ok)) for a in aliases}
-
-
-def celery_ok(check: CachedCheck | None) -> dict[str, bool]:
-    """{worker: answered}: STATUS_CELERY_WORKERS when set, else the workers that answered."""
-    expected = list(conf.get().celery_workers)
-    if check is None or not check.fresh:
-        return dict.fromkeys(expected, False)
-    answered = list(check.details.get("workers") or [])
-    missing = set(check.details.get("missing") or [])
-    if expected:
-        return {w: w not in missing and bool(answered) for w in expected}
-    return dict.fromkeys(answered, True)
+from healthd.dialects import status as dialect
+from healthd.management.cached import read_health, read_stats
 
 
 class CachedValues:
     """Reads the cached state lazily, once: ``status stats`` never reads the checks."""
 
     def __init__(self) -> None:
-        self._health: CachedHealth | None = None
+        self._health: state.Health | None = None
         self._stats: stats_store.StatsSnapshot | None = None
 
-    def health(self) -> CachedHealth:
+    def health(self) -> state.Health:
         if self._health is None:
-            self._health = read_checks()
+            self._health = read_health()
         return self._health
 
     @property
@@ -71,41 +47,30 @@ class CachedValues:
         """Why the check results could not be read, if they were read at all."""
         return self._health.error if self._health is not None else None
 
-    def check(self, name: str) -> CachedCheck | None:
-        return next((c for c in self.health().checks if c.name == name), None)
-
     def stats(self) -> stats_store.StatsSnapshot:
         if self._stats is None:
             self._stats = read_stats()
         return self._stats
 
     def provider_value(self, provider: stats_store.Provider) -> Any:
-        """The value django-status's provider would have returned; None if never gathered."""
-        if provider.builtin and provider.builtin[0] == stats_store.HEALTH:
-            kind = provider.builtin[1]
-            if kind == "ping":
-                return {"pong": True}
-            check = self.check(CHECK_OF_PROVIDER[kind])
-            if kind == "celery":
-                return celery_ok(check)
-            return aliases_ok(check, list(getattr(settings, kind.upper(), {})))
+        """The value django-status's provider would have returned; None if never gathered
+        (or the stats cannot be read: the outcome says so)."""
+        if dialect.is_public(provider):
+            assert provider.builtin is not None
+            return dialect.health_value(provider.builtin[1], self.health())
         snapshot = self.stats()
         if snapshot.error or not snapshot.data:
             return None
-        if provider.builtin:
-            stored = (snapshot.data.get("builtin") or {}).get(provider.builtin[1])
-        else:
-            stored = ((snapshot.data.get("providers") or {}).get(provider.resource)
-                      or {}).get(provider.name)
-        if stored is None:
+        try:
+            return dialect.stored_value(provider, snapshot.data)
+        except dialect.NotGathered:
             return None
-        return stored["value"] if "value" in stored else {"error": stored.get("error")}
 
     def check_value(self, name: str) -> dict[str, Any]:
-        check = self.check(name)
+        check = self.health().by_name().get(name)
         if check is None:  # configured, yet the state does not list it: never ran
             return {"ok": False, "status": "unknown", "message": "no result", "age": None}
-        return {"ok": check.ok, "status": check.status, "message": check.message,
+        return {"ok": check.ok, "status": str(check.status), "message": check.message,
                 "age": None if check.age is None else round(check.age, 3)}
 
 
@@ -144,7 +109,7 @@ class Command(BaseCommand):
                             default="json", dest="output_format", help="output format")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        table = stats_store.providers()
+        table = dialect.providers()
         resource = options["resource"]
         if resource not in table:
             raise CommandError(f"unknown resource {resource!r}; known: {', '.join(table)}",

