@@ -19,7 +19,7 @@ from healthd.checks import registry
 from healthd.checks.base import Status
 from healthd.checks.passive import make_passive, seconds
 from healthd.models import CheckResult, Transition
-from healthd.passive import beat, celery_runs, reports
+from healthd.passive import beat, celery_runs, lateness, reports
 from healthd.tasks.deliver import deliver_outbox
 from healthd.tasks.schedule import SWEEP_ROW, sync_schedule, wanted_rows
 from healthd.tasks.sweep import sweep_passive
@@ -80,6 +80,14 @@ def test_a_declared_passive_check_is_listed_never_run_and_not_critical(backup):
     assert all("backup" not in kwargs.get("names", []) for _, _, kwargs in rows.values())
     assert rows[SWEEP_ROW][0] == "healthd.tasks.sweep_passive"
     assert _health("backup").status == Status.UNKNOWN
+
+
+def test_a_passive_check_raises_no_warning_about_its_runs(settings):
+    from healthd.system_checks import check_settings
+
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": [
+        {"passive": "fast", "every": 5, "grace": 60}]}
+    assert check_settings() == []
 
 
 def test_a_malformed_passive_entry_is_a_configuration_problem(settings):
@@ -375,9 +383,9 @@ def test_a_crontab_is_due_at_its_next_fire_not_a_period_later():
     weekdays = ("0", "9", "*", "*", "1-5", "UTC")
     friday = datetime.datetime(2026, 1, 2, 9, 0, 30, tzinfo=datetime.UTC).timestamp()
     monday = datetime.datetime(2026, 1, 5, 9, 0, tzinfo=datetime.UTC).timestamp()
-    assert reports.next_fire(weekdays, friday) == monday
+    assert lateness.next_fire(weekdays, friday) == monday
     office = make_passive(3 * 86400, 600, source="beat", crontab=weekdays)
-    assert reports.deadline(office, {"last_success": repr(friday)}) == monday + 600
+    assert lateness.deadline(office, {"last_success": repr(friday)}) == monday + 600
 
 
 def test_a_run_sent_by_beat_for_a_watched_row_is_reported(settings):

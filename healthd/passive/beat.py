@@ -26,7 +26,7 @@ from django.core.exceptions import ImproperlyConfigured
 from healthd import conf, redis_client
 from healthd.checks.base import Check
 from healthd.checks.passive import NAME_MAX, Passive, check_for, make_passive
-from healthd.passive import reports
+from healthd.passive import lateness, reports
 
 logger = logging.getLogger("healthd.passive")
 
@@ -69,7 +69,7 @@ def longest_gap(crontab: tuple[str, ...], now: float) -> float:
     """The longest wait between two fires of a crontab, over its next fires."""
     gap, at = 0.0, now
     for _ in range(CRONTAB_SAMPLES):
-        fire = reports.next_fire(crontab, at)
+        fire = lateness.next_fire(crontab, at)
         if at != now:
             gap = max(gap, fire - at)
         if fire - now > 366 * 86400:

@@ -20,18 +20,15 @@ recorded late after its success, and a success is never dropped as older than a 
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import logging
 import time
-import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
-from celery.schedules import crontab as celery_crontab
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import WatchError
 
@@ -46,7 +43,7 @@ from healthd.checks.passive import (
     passive_of,
     valid_name,
 )
-from healthd.humanize import format_age
+from healthd.passive.lateness import deadline, late_message, number
 from healthd.redact import redact
 
 logger = logging.getLogger("healthd.passive")
@@ -87,13 +84,6 @@ def declared() -> dict[str, Check]:
     return {c.name: c for c in registry.configured_checks() if is_passive(c)}
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def definition_of(check: Check) -> str:
     passive = passive_of(check)
     assert passive is not None
@@ -118,63 +108,6 @@ def check_from_hash(name: str, info: dict[str, str]) -> Check | None:
 def resolve(check: Check) -> Check:
     """The settings' declaration of a check wins over what a decorator or row says."""
     return declared().get(check.name, check)
-
-
-# -- when is a check late ---------------------------------------------------------------
-
-
-def next_run(passive: Passive, after: float) -> float:
-    """When the job is next expected to run after ``after`` (epoch seconds)."""
-    if passive.crontab is None:
-        return after + passive.every
-    return next_fire(passive.crontab, after)
-
-
-def next_fire(crontab: tuple[str, ...], after: float) -> float:
-    """The first time a crontab (minute, hour, day of month, month, day of week, tz)
-    fires after ``after``; ``after + every`` is not the answer for "weekdays at 9"."""
-    minute, hour, day_of_month, month_of_year, day_of_week, tz = (*crontab, "UTC")[:6]
-    try:
-        zone: datetime.tzinfo = zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = datetime.UTC
-    schedule = celery_crontab(minute=minute, hour=hour, day_of_month=day_of_month,
-                              month_of_year=month_of_year, day_of_week=day_of_week)
-    last = datetime.datetime.fromtimestamp(after, zone)
-    start, delta, _now = schedule.remaining_delta(last)
-    return float((start + delta).timestamp())
-
-
-def deadline(passive: Passive, info: dict[str, str]) -> float | None:
-    """When the check turns late unless a success arrives: the next expected run after
-    the last success (or after it was first seen) plus grace, or sooner, ``grace`` after
-    a run began and did not finish. None when nothing is known of it yet."""
-    base = _float(info.get("last_success")) or _float(info.get("first_seen"))
-    if base is None:
-        return None
-    due = next_run(passive, base) + passive.grace
-    started = _float(info.get("started_at"))
-    if started is not None:
-        due = min(due, started + passive.grace)
-    return due
-
-
-def late_message(passive: Passive, info: dict[str, str], now: float) -> str:
-    """Why the check is late, in words: "late: last success 25.0 h ago" and what else
-    is known (a run still going, the last failure)."""
-    last_success = _float(info.get("last_success"))
-    first_seen = _float(info.get("first_seen"))
-    started = _float(info.get("started_at"))
-    if last_success is not None:
-        message = f"late: last success {format_age(now - last_success)}"
-    else:
-        message = (f"late: no success yet (expected every {passive.every:g} s, "
-                   f"first seen {format_age(now - (first_seen or now))})")
-    if started is not None and now - started >= passive.grace:
-        message += f"; a run started {format_age(now - started)} has not finished"
-    if info.get("last_status") == str(Status.FAILING) and info.get("last_message"):
-        message += f"; last run failed: {info['last_message']}"
-    return message
 
 
 # -- recording ---------------------------------------------------------------------------
@@ -266,7 +199,7 @@ def _arm(passive: Passive, info: dict[str, str], now: float) -> float | None:
     if due is None or due - now > sweep_interval():
         return None
     due = round(due, 3)
-    armed = _float(info.get("armed_for"))
+    armed = number(info.get("armed_for"))
     if armed is not None and now < armed <= due:
         return None
     return due
@@ -314,7 +247,7 @@ def report_finish(check: Check, ok: bool, message: str = "", duration: float | N
 
         def decide(info: dict[str, str], now: float) -> Decision:
             took = duration
-            started = _float(info.get("started_at"))
+            started = number(info.get("started_at"))
             if took is None:
                 took = now - started if started is not None and now >= started else 0.0
             status, text = _judge(passive, info, ok, message, took)
@@ -322,8 +255,8 @@ def report_finish(check: Check, ok: bool, message: str = "", duration: float | N
                       "last_status": str(status), "last_message": text[:MESSAGE_KEPT]}
             if ok:
                 fields["last_success"] = repr(now)
-                runs = int(_float(info.get("runs")) or 0)
-                usual = _float(info.get("usual"))
+                runs = int(number(info.get("runs")) or 0)
+                usual = number(info.get("usual"))
                 # The usual run: a moving average that a single odd run barely moves.
                 fields["usual"] = repr(took if usual is None else usual + (took - usual) / 8)
                 fields["runs"] = str(runs + 1)
@@ -332,7 +265,7 @@ def report_finish(check: Check, ok: bool, message: str = "", duration: float | N
                 check.name, status, text, now, took, value=round(took, 3), unit="s",
                 critical=check.critical,
                 details={"passive": passive.as_details(),
-                         "last_success": _float(last_success), **(details or {})},
+                         "last_success": number(last_success), **(details or {})},
             )
             after = {**info, **fields}
             after.pop("started_at", None)
@@ -356,9 +289,9 @@ def _judge(passive: Passive, info: dict[str, str], ok: bool, message: str, took:
     if not ok:
         return Status.FAILING, redact(message or "the run failed")
     limit = passive.slow_after
-    usual = _float(info.get("usual"))
+    usual = number(info.get("usual"))
     if passive.slow_factor is not None and usual is not None and int(
-            _float(info.get("runs")) or 0) >= 3:
+            number(info.get("runs")) or 0) >= 3:
         limit = max(usual * passive.slow_factor, 0.001)
     text = redact(message) if message else f"succeeded in {_duration(took)}"
     if limit is not None and took > limit:
@@ -439,7 +372,7 @@ def sweep(names: Iterable[str] | None = None, armed_for: float | None = None) ->
             if decision is not None and decision.result is not None:
                 late.append(name)
         else:
-            if armed_for is not None and _float(info.get("armed_for")) == armed_for:
+            if armed_for is not None and number(info.get("armed_for")) == armed_for:
                 info = {**info, "armed_for": ""}  # this one-shot sweep is it: it has run
             arm = _arm(passive, info, now)
             if arm is not None:
@@ -458,11 +391,11 @@ def _decide_late(check: Check, info: dict[str, str], now: float) -> Decision | N
     due = deadline(passive, info)
     if due is None or now < due:
         return None  # a report arrived meanwhile
-    late_at = _float(info.get("late_at"))
+    late_at = number(info.get("late_at"))
     if late_at is not None and late_at >= due and now - late_at < min(passive.window,
                                                                      sweep_interval()):
         return None  # recorded late a moment ago
-    last_success = _float(info.get("last_success"))
+    last_success = number(info.get("last_success"))
     result = Result(
         check.name, Status.FAILING, late_message(passive, info, now), now, 0.0,
         critical=check.critical,
