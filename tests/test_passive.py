@@ -299,7 +299,7 @@ def test_the_sites_tokens_are_accepted_too(client, settings):
 def test_start_then_fail_measures_the_run_and_keeps_10_kb_of_the_body_redacted(client, backup):
     assert client.post("/healthd/ping/backup/start", **_auth(TOKEN)).json()["started"] is True
     time.sleep(0.1)
-    body = f"pg_dump: could not connect to {SECRET_URL}\n" + "x" * 20_000
+    body = f"pg_dump: could not connect to {SECRET_URL} ({TOKEN})\n" + "x" * 20_000
     response = client.post("/healthd/ping/backup/fail", body, content_type="text/plain",
                            **_auth(TOKEN))
     assert response.json()["recorded"] == "failing"
@@ -307,6 +307,7 @@ def test_start_then_fail_measures_the_run_and_keeps_10_kb_of_the_body_redacted(c
     assert record.current == Status.FAILING and record.duration >= 0.1
     assert record.message.startswith("pg_dump: could not connect")
     assert "hunter2" not in record.message and len(record.message) <= 10 * 1024
+    assert TOKEN not in record.message
 
 
 # -- the command -------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from healthd.checks.passive import (
     valid_name,
 )
 from healthd.passive.lateness import deadline, late_message, number
-from healthd.redact import redact
+from healthd.redact import MASK, redact
 
 logger = logging.getLogger("healthd.passive")
 
@@ -287,17 +287,27 @@ def _judge(passive: Passive, info: dict[str, str], ok: bool, message: str, took:
     """A run's status and message: failing with its message, or passing, or a warning
     when it ran far slower than ``slow_after`` allows."""
     if not ok:
-        return Status.FAILING, redact(message or "the run failed")
+        return Status.FAILING, _redacted(message or "the run failed", passive)
     limit = passive.slow_after
     usual = number(info.get("usual"))
     if passive.slow_factor is not None and usual is not None and int(
             number(info.get("runs")) or 0) >= 3:
         limit = max(usual * passive.slow_factor, 0.001)
-    text = redact(message) if message else f"succeeded in {_duration(took)}"
+    text = _redacted(message, passive) if message else f"succeeded in {_duration(took)}"
     if limit is not None and took > limit:
         return Status.WARNING, (f"slow: took {_duration(took)} (slow after {_duration(limit)}); "
                                 f"{text}")
     return Status.PASSING, text
+
+
+def _redacted(text: str, passive: Passive) -> str:
+    """The site's secrets masked, and the check's own ping tokens too (a job's output may
+    print the command that pings)."""
+    text = redact(text)
+    for token in passive.tokens:
+        if len(token) >= 4:
+            text = text.replace(token, MASK)
+    return text
 
 
 def _duration(seconds: float) -> str:
