@@ -27,8 +27,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from healthd import conf, store
-from healthd.checks import registry
+from healthd.checks import passive, registry
 from healthd.checks.base import Check, Status
+from healthd.humanize import format_age
 from healthd.memo import FreshFor
 
 T = TypeVar("T")
@@ -202,11 +203,10 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
         return CheckState(check, Status.UNKNOWN, error, None)
     if result is None:
         return CheckState(check, Status.UNKNOWN, "no result yet: the check has never run", None)
-    age = max(0.0, now - result.produced_at)
+    age = max(0.0, now - _fresh_from(check, result))
     limit = stale_after(check, real_interval)
     if age > limit:
-        return CheckState(check, Status.STALE,
-                          f"last result is {age:.0f} s old (stale after {limit:g} s)",
+        return CheckState(check, Status.STALE, _stale_message(check, result, age, limit, now),
                           age, result)
     status = result.current
     message = result.message
@@ -219,6 +219,23 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
         stamp = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
         message = f"silenced until {stamp.replace('+00:00', 'Z')}: {message}"
     return CheckState(check, status, message, age, result)
+
+
+def _fresh_from(check: Check, result: store.StoredResult) -> float:
+    """When the result's news was fresh: when it was produced (its start plus its
+    duration); a passive check's report is taken when its run ends, so its own time."""
+    return result.checked_at if passive.is_passive(check) else result.produced_at
+
+
+def _stale_message(check: Check, result: store.StoredResult, age: float, limit: float,
+                   now: float) -> str:
+    if passive.is_passive(check):
+        # A job that stopped reporting in is late, whether or not the sweep said so yet.
+        last_success = result.details.get("last_success")
+        if isinstance(last_success, int | float):
+            return f"late: last success {format_age(now - last_success)}"
+        return f"late: last report {format_age(age)} (expected within {limit:g} s)"
+    return f"last result is {age:.0f} s old (stale after {limit:g} s)"
 
 
 def silenced_until(result: store.StoredResult, now: float) -> float | None:
@@ -241,7 +258,7 @@ def _next_expiry(states: tuple[CheckState, ...], intervals: dict[str, float],
                  now: float) -> float:
     """When the first result that is fresh now turns stale: the evaluation holds until then."""
     deadlines = [
-        s.result.produced_at + stale_after(s.check, intervals.get(s.name))
+        _fresh_from(s.check, s.result) + stale_after(s.check, intervals.get(s.name))
         for s in states
         if s.result is not None and s.status != Status.STALE
     ]
@@ -295,6 +312,7 @@ def health(names: list[str] | None = None, exclude: list[str] | None = None) -> 
 def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] | None,
               now: float) -> Health:
     checks = registry.configured_checks()
+    checks += _reported_passive_checks(snap, {c.name for c in checks})
     if names is not None:
         wanted = set(names)
         checks = tuple(c for c in checks if c.name in wanted)
@@ -305,6 +323,19 @@ def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] 
                                 snap.intervals.get(c.name)) for c in checks)
     status = Status.FAILING if snap.error else overall(states)
     return Health(status, states, snap.error, snap.fetched_at)
+
+
+def _reported_passive_checks(snap: store.Snapshot, configured: set[str]
+                             ) -> tuple[Check, ...]:
+    """The passive checks the settings do not declare (a decorated job, a watched beat
+    row), read from their latest results, which carry what the check expects."""
+    found = []
+    for name, result in snap.records.items():
+        if name not in configured and "passive" in result.details:
+            check = passive.from_result(name, result.details, result.critical)
+            if check is not None:
+                found.append(check)
+    return tuple(sorted(found, key=lambda c: c.name))
 
 
 def forget() -> None:

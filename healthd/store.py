@@ -378,10 +378,19 @@ def record(results: list[Result], checks: list[Check],
     """
     if not results:
         return []
+    pipe = redis_client.writer().pipeline(transaction=False)
+    queue_record(pipe, results, checks, known_states)
+    return state_changes(results, pipe.execute(raise_on_error=False))
+
+
+def queue_record(pipe: Any, results: list[Result], checks: list[Check],
+                 known_states: dict[str, str] | None = None) -> None:
+    """Queue :data:`RECORD_SCRIPT` for each result on ``pipe``, a pipeline of the writer
+    client: for a caller whose writes must go in one transaction with its own (a passive
+    check's report, in :mod:`healthd.passive`). Read the replies with :func:`state_changes`.
+    """
     by_name = {c.name: c for c in checks}
-    client = redis_client.writer()
-    script = client.register_script(RECORD_SCRIPT)
-    pipe = client.pipeline(transaction=False)
+    script = redis_client.writer().register_script(RECORD_SCRIPT)
     layout, alerting = keys(), alerting_keys()
     settings = conf.get().raw
     remind_every = float(settings.get("REMIND_EVERY") or 0)
@@ -399,7 +408,10 @@ def record(results: list[Result], checks: list[Check],
             ],
             client=pipe,
         )
-    replies = pipe.execute(raise_on_error=False)
+
+
+def state_changes(results: list[Result], replies: list[Any]) -> list[StateChange]:
+    """The transitions among the replies of :func:`queue_record` (in the same order)."""
     transitions = []
     for result, reply in zip(results, replies, strict=True):
         if isinstance(reply, Exception):  # one bad result must not cost the others

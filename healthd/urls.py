@@ -2,10 +2,11 @@
 
 Each dialect can also be included on its own: ``healthd.urls_dockerflow`` (at the
 root), ``healthd.urls_status`` (under ``status/``), ``healthd.urls_watchman`` (under
-``watchman/``), ``healthd.urls_probes`` (``healthz``, ``livez``, ``readyz``, ``metrics``).
+``watchman/``), ``healthd.urls_probes`` (``healthz``, ``livez``, ``readyz``, ``metrics``),
+``healthd.urls_ping`` (under ``healthd/ping/``: passive checks' pings).
 """
 
-from django.urls import URLPattern, path, re_path
+from django.urls import URLPattern, include, path, re_path
 from django.urls.resolvers import RegexPattern
 
 from healthd import urls_dockerflow, urls_probes, urls_status, urls_watchman
@@ -33,4 +34,5 @@ urlpatterns = [
     *urls_probes.urlpatterns,
     *_under("status/", urls_status.urlpatterns),
     *_under("watchman/", urls_watchman.urlpatterns),
+    path("healthd/ping/", include("healthd.urls_ping")),
 ]
