@@ -1,10 +1,18 @@
-"""Benchmark the health views against a trivial Django view, in one run.
+"""Benchmark the health probes against a trivial view and a bare answer, in one run.
 
-Serves the standalone site with gunicorn (2 sync workers) on loopback, writes real
-results with the real runner, then for each path measures, with wrk (Debian's ``wrk``):
-requests per second and p50 / p99 latency; and in-process microseconds per request
-(Django's test client, no network). Every figure is printed with its ratio to the
-trivial view measured in the same run.
+Serves the benchmark site twice on loopback, each with 2 worker processes: gunicorn (sync
+workers, :mod:`bench.wsgi`) and uvicorn (:mod:`bench.asgi`). Writes real results with
+the real runner, then measures with wrk (Debian's ``wrk``) the requests per second and
+p50 / p99 latency of:
+
+- under gunicorn: a bare WSGI answer (no Django), the trivial Django view, each probe
+  through Django, and each probe through ``healthd.wsgi.probes``;
+- under uvicorn: a bare ASGI answer, the trivial coroutine view, each probe through
+  Django (coroutine views) and each through ``healthd.asgi.probes``.
+
+Every path is measured in interleaved rounds (a busy neighbour hurts every path alike)
+and its median printed with two ratios from the same run: to the trivial view of its
+server, and to the bare answer of its server.
 
     python -m bench.heartbeat [--seconds 5] [--rounds 3] [--connections 16]
 
@@ -20,14 +28,39 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 
-PATHS = ["/trivial", "/__lbheartbeat__", "/__heartbeat__", "/status/api/health/", "/watchman/",
-         "/healthz"]
+# The probes healthd.wsgi.probes and healthd.asgi.probes answer.
+EARLY_PROBES = ["/__lbheartbeat__", "/livez", "/__heartbeat__", "/readyz", "/healthz",
+                "/watchman/bare/"]
+# Heavier views, through Django only.
+DJANGO_ONLY = ["/status/api/health/", "/watchman/"]
+
+
+@dataclass(frozen=True)
+class Target:
+    server: str  # "gunicorn" or "uvicorn"
+    label: str
+    path: str
+
+
+def targets() -> list[Target]:
+    found = [Target("gunicorn", "bare WSGI answer", "/bare"),
+             Target("gunicorn", "trivial Django view", "/trivial")]
+    found += [Target("gunicorn", f"{p} through Django", p) for p in [*EARLY_PROBES, *DJANGO_ONLY]]
+    found += [Target("gunicorn", f"{p} through healthd.wsgi.probes", "/early" + p)
+              for p in EARLY_PROBES]
+    found += [Target("uvicorn", "bare ASGI answer", "/bare"),
+              Target("uvicorn", "trivial async Django view", "/trivial-async")]
+    found += [Target("uvicorn", f"{p} through Django (async view)", p)
+              for p in [*EARLY_PROBES, "/watchman/"]]
+    found += [Target("uvicorn", f"{p} through healthd.asgi.probes", "/early" + p)
+              for p in EARLY_PROBES]
+    return found
 
 
 def _free_port() -> int:
@@ -44,7 +77,7 @@ def _wait_until_serving(url: str, timeout: float = 30) -> None:
             return
         except OSError:
             time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer {url} within {timeout:g} s")
+    raise SystemExit(f"the server did not answer {url} within {timeout:g} s")
 
 
 def _parse_wrk(output: str) -> dict[str, float]:
@@ -61,16 +94,14 @@ def _parse_wrk(output: str) -> dict[str, float]:
             "socket_errors": errors.group(0) if errors else ""}
 
 
-def in_process_us(path: str, count: int = 2000) -> float:
-    from django.test import Client
+def _wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t2", "-c", str(connections), "-d", str(seconds),
+                          "--latency", url], capture_output=True, text=True, check=True).stdout
+    return _parse_wrk(out)
 
-    client = Client()
-    for _ in range(100):
-        client.get(path)
-    started = time.perf_counter()
-    for _ in range(count):
-        client.get(path)
-    return (time.perf_counter() - started) / count * 1e6
+
+def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(command, env=env, start_new_session=True)
 
 
 def main() -> None:
@@ -99,54 +130,54 @@ def main() -> None:
     if failing:
         print(f"warning: not passing before the run: {failing}")
 
-    port = _free_port()
     env = {**os.environ, "REDIS_URL": settings.REDIS_URL}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "bench.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", str(args.workers), "--log-level", "warning"],
-        env=env, start_new_session=True,
-    )
+    ports = {"gunicorn": _free_port(), "uvicorn": _free_port()}
+    python = sys.executable
+    servers = [
+        _start([python, "-m", "gunicorn", "bench.wsgi:application", "--bind",
+                f"127.0.0.1:{ports['gunicorn']}", "--workers", str(args.workers),
+                "--log-level", "warning"], env),
+        _start([python, "-m", "uvicorn", "bench.asgi:application", "--host", "127.0.0.1",
+                "--port", str(ports["uvicorn"]), "--workers", str(args.workers),
+                "--log-level", "warning", "--no-access-log"], env),
+    ]
+    chosen = targets()
+    runs: dict[Target, list[dict]] = {t: [] for t in chosen}
     try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_until_serving(base + "/trivial")
-        for path in PATHS:  # warm-up
-            subprocess.run(["wrk", "-t2", "-c", str(args.connections), "-d", "1", base + path],
-                           capture_output=True, check=True)
-        runs: dict[str, list[dict]] = {path: [] for path in PATHS}
+        base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        for server in base:
+            _wait_until_serving(base[server] + "/__lbheartbeat__")
+        for target in chosen:  # warm-up
+            _wrk(base[target.server] + target.path, 1, args.connections)
         # Interleaved rounds, median per path: a busy neighbour hurts every path alike.
         for _ in range(args.rounds):
-            for path in PATHS:
-                out = subprocess.run(
-                    ["wrk", "-t2", "-c", str(args.connections), "-d", str(args.seconds),
-                     "--latency", base + path],
-                    capture_output=True, text=True, check=True,
-                ).stdout
-                runs[path].append(_parse_wrk(out))
-        rows = {}
-        for path, measured in runs.items():
-            by_rps = sorted(measured, key=lambda r: r["rps"])
-            rows[path] = dict(by_rps[len(by_rps) // 2])
-            rows[path]["non2xx"] = sum(r["non2xx"] for r in measured)
-        in_process: dict[str, list[float]] = {path: [] for path in PATHS}
-        for _ in range(5):  # interleaved too
-            for path in PATHS:
-                in_process[path].append(in_process_us(path, 1000))
-        for path in PATHS:
-            rows[path]["us"] = statistics.median(in_process[path])
+            for target in chosen:
+                runs[target].append(_wrk(base[target.server] + target.path, args.seconds,
+                                         args.connections))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(10)
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)
+        for server in servers:
+            server.wait(15)
 
-    trivial = rows["/trivial"]
-    print(f"gunicorn {args.workers} sync workers, wrk -t2 -c{args.connections} "
-          f"-d{args.seconds}s x {args.rounds} interleaved rounds (median) on loopback; "
-          "ratios are against /trivial in this run")
-    print(f"{'path':24} {'req/s':>9} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'in-proc us':>10} {'ratio':>6} {'non-2xx':>8}")
-    for path, row in rows.items():
-        print(f"{path:24} {row['rps']:9.0f} {row['rps'] / trivial['rps']:6.2f} "
-              f"{row['p50']:7.2f} {row['p99']:7.2f} {row['us']:10.1f} "
-              f"{trivial['us'] / row['us']:6.2f} {row['non2xx']:8d}")
+    rows = {}
+    for target, measured in runs.items():
+        by_rps = sorted(measured, key=lambda r: r["rps"])
+        rows[target] = dict(by_rps[len(by_rps) // 2])
+        rows[target]["non2xx"] = sum(r["non2xx"] for r in measured)
+    yardsticks = {"gunicorn": ("/trivial", "/bare"), "uvicorn": ("/trivial-async", "/bare")}
+    print(f"{args.workers} worker processes each; wrk -t2 -c{args.connections} -d{args.seconds}s "
+          f"x {args.rounds} interleaved rounds (median) on loopback; os.cpu_count()="
+          f"{os.cpu_count()}")
+    print(f"{'server':9} {'what':46} {'req/s':>8} {'/trivial':>8} {'/bare':>6} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8}")
+    for target, row in rows.items():
+        trivial, bare = (next(rows[t]["rps"] for t in rows
+                              if t.server == target.server and t.path == path)
+                         for path in yardsticks[target.server])
+        print(f"{target.server:9} {target.label:46} {row['rps']:8.0f} "
+              f"{row['rps'] / trivial:8.2f} {row['rps'] / bare:6.2f} {row['p50']:7.2f} "
+              f"{row['p99']:7.2f} {row['non2xx']:8d}")
 
 
 if __name__ == "__main__":

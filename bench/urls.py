@@ -7,7 +7,13 @@ def trivial(request):
     return HttpResponse(b'{"status": "ok"}', content_type="application/json")
 
 
+async def trivial_async(request):
+    """The yardstick under ASGI: a coroutine view that does nothing."""
+    return HttpResponse(b'{"status": "ok"}', content_type="application/json")
+
+
 urlpatterns = [
     path("trivial", trivial),
+    path("trivial-async", trivial_async),
     path("", include("healthd.urls")),
 ]

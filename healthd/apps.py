@@ -17,6 +17,7 @@ class HealthdConfig(AppConfig):
 
         from healthd import (
             alerts,
+            passive,  # noqa: F401 - reports watched Celery task runs
             silences,  # noqa: F401 - mirrors silences to Redis when saved
             system_checks,  # noqa: F401 - registers the settings checks
         )

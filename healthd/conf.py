@@ -74,6 +74,12 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_MAXLEN": 100_000,
     # Seconds between healthd.beat.Scheduler's full re-reads of the schedule (at most 300).
     "SCHEDULE_REFRESH_SECONDS": 300.0,
+    # Watch every enabled django-celery-beat row as a passive check: True, or a dict with
+    # "grace" and "critical" for all of them (see healthd.passive.beat).
+    "WATCH_PERIODIC_TASKS": False,
+    # Seconds between two lateness sweeps of the passive checks (a check due sooner gets
+    # a one-shot sweep at its deadline).
+    "PASSIVE_SWEEP_INTERVAL": 60.0,
     # /status/uptime/: {label: [check names]} shows each group as one row (its worst day,
     # its least available member); checks in no group get a row each.
     "GROUPS": None,

@@ -15,7 +15,7 @@ from django.conf import settings
 from healthd import conf
 
 MASK = "********"
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]{0,31}://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 _QUERY_SECRETS = re.compile(r"(?i)(?P<key>(?:password|passwd|pwd|token|secret|key)=)[^&\s]+")
 
 

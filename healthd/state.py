@@ -7,12 +7,18 @@ is remembered for the same period, so requests answer at once instead of each wa
 out the socket timeout. The transition counters /metrics shows are kept the same way.
 Both copies, and the evaluation of the latest results, are dropped whenever Django
 reports a change of settings.
+
+Under ASGI a view reads the copy with :func:`snapshot_async` (the asyncio client, no
+thread hop) and answers inside :func:`reading`, so the synchronous code that formats
+the answer sees that snapshot and never blocks the event loop on Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,8 +27,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from healthd import conf, store
-from healthd.checks import registry
+from healthd.checks import passive, registry
 from healthd.checks.base import Check, Status
+from healthd.humanize import format_age
 from healthd.memo import FreshFor
 
 T = TypeVar("T")
@@ -35,13 +42,35 @@ def _read_transition_counts() -> dict[str, int] | None:
         return None
 
 
-_latest = FreshFor(store.read_latest)
+_latest = FreshFor(store.read_latest, store.read_latest_async)
 _transition_counts = FreshFor(_read_transition_counts)
+# The snapshot an asynchronous view read before answering (see reading()).
+_read_for_this_answer: ContextVar[store.Snapshot | None] = ContextVar(
+    "healthd_read_for_this_answer", default=None)
 
 
 def snapshot() -> store.Snapshot:
     """The latest results, from Redis at most once per CACHE_SECONDS in this process."""
+    already_read = _read_for_this_answer.get()
+    if already_read is not None:
+        return already_read
     return _latest.get()
+
+
+async def snapshot_async() -> store.Snapshot:
+    """:func:`snapshot` for a coroutine: the same copy, read with the asyncio client."""
+    return await _latest.get_async()
+
+
+@contextlib.contextmanager
+def reading(snap: store.Snapshot) -> Iterator[None]:
+    """Within this block :func:`snapshot` (and so :func:`health`) answers ``snap``: what a
+    coroutine read asynchronously, so the synchronous code it calls reads nothing."""
+    token = _read_for_this_answer.set(snap)
+    try:
+        yield
+    finally:
+        _read_for_this_answer.reset(token)
 
 
 def transition_counts() -> dict[str, int] | None:
@@ -174,11 +203,10 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
         return CheckState(check, Status.UNKNOWN, error, None)
     if result is None:
         return CheckState(check, Status.UNKNOWN, "no result yet: the check has never run", None)
-    age = max(0.0, now - result.produced_at)
+    age = max(0.0, now - _fresh_from(check, result))
     limit = stale_after(check, real_interval)
     if age > limit:
-        return CheckState(check, Status.STALE,
-                          f"last result is {age:.0f} s old (stale after {limit:g} s)",
+        return CheckState(check, Status.STALE, _stale_message(check, result, age, limit, now),
                           age, result)
     status = result.current
     message = result.message
@@ -191,6 +219,23 @@ def _check_state(check: Check, result: store.StoredResult | None, error: str | N
         stamp = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
         message = f"silenced until {stamp.replace('+00:00', 'Z')}: {message}"
     return CheckState(check, status, message, age, result)
+
+
+def _fresh_from(check: Check, result: store.StoredResult) -> float:
+    """When the result's news was fresh: when it was produced (its start plus its
+    duration); a passive check's report is taken when its run ends, so its own time."""
+    return result.checked_at if passive.is_passive(check) else result.produced_at
+
+
+def _stale_message(check: Check, result: store.StoredResult, age: float, limit: float,
+                   now: float) -> str:
+    if passive.is_passive(check):
+        # A job that stopped reporting in is late, whether or not the sweep said so yet.
+        last_success = result.details.get("last_success")
+        if isinstance(last_success, int | float):
+            return f"late: last success {format_age(now - last_success)}"
+        return f"late: last report {format_age(age)} (expected within {limit:g} s)"
+    return f"last result is {age:.0f} s old (stale after {limit:g} s)"
 
 
 def silenced_until(result: store.StoredResult, now: float) -> float | None:
@@ -213,7 +258,7 @@ def _next_expiry(states: tuple[CheckState, ...], intervals: dict[str, float],
                  now: float) -> float:
     """When the first result that is fresh now turns stale: the evaluation holds until then."""
     deadlines = [
-        s.result.produced_at + stale_after(s.check, intervals.get(s.name))
+        _fresh_from(s.check, s.result) + stale_after(s.check, intervals.get(s.name))
         for s in states
         if s.result is not None and s.status != Status.STALE
     ]
@@ -235,32 +280,39 @@ class _Evaluation:
     health: Health
 
 
-# The evaluation of every configured check for the latest snapshot.
-_evaluated: list[_Evaluation | None] = [None]
+# The evaluation of the latest snapshot, per selection of checks (None: every one).
+Selection = tuple[tuple[str, ...] | None, tuple[str, ...]]
+_evaluated: dict[Selection, _Evaluation] = {}
+# A caller choosing checks (watchman's ?check=) picks from a bounded set of names; this
+# bounds the memo all the same.
+MAX_SELECTIONS = 64
 
 
 def health(names: list[str] | None = None, exclude: list[str] | None = None) -> Health:
-    """The status of the configured checks (or those named) from the cached state.
+    """The status of the configured checks (or those named, less those excluded) from
+    the cached state.
 
-    The evaluation of every check is kept until the snapshot changes or a result turns
-    stale, whichever comes first, so the heartbeat does no per-check work per request.
+    Each selection's evaluation is kept until the snapshot changes or a result turns
+    stale, whichever comes first, so a view does no per-check work per request.
     """
     snap = snapshot()
-    if names is None and not exclude:
-        now = time.time()
-        memo = _evaluated[0]
-        if memo is not None and memo.snapshot is snap and now < memo.valid_until:
-            return memo.health
-        result = _evaluate(snap, None, None, now)
-        _evaluated[0] = _Evaluation(snap, _next_expiry(result.checks, snap.intervals, now),
-                                    result)
-        return result
-    return _evaluate(snap, names, exclude, time.time())
+    selection = (None if names is None else tuple(names), tuple(exclude or ()))
+    now = time.time()
+    memo = _evaluated.get(selection)
+    if memo is not None and memo.snapshot is snap and now < memo.valid_until:
+        return memo.health
+    result = _evaluate(snap, names, exclude, now)
+    if len(_evaluated) >= MAX_SELECTIONS:
+        _evaluated.clear()
+    valid_until = _next_expiry(result.checks, snap.intervals, now)
+    _evaluated[selection] = _Evaluation(snap, valid_until, result)
+    return result
 
 
 def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] | None,
               now: float) -> Health:
     checks = registry.configured_checks()
+    checks += _reported_passive_checks(snap, {c.name for c in checks})
     if names is not None:
         wanted = set(names)
         checks = tuple(c for c in checks if c.name in wanted)
@@ -273,11 +325,24 @@ def _evaluate(snap: store.Snapshot, names: list[str] | None, exclude: list[str] 
     return Health(status, states, snap.error, snap.fetched_at)
 
 
+def _reported_passive_checks(snap: store.Snapshot, configured: set[str]
+                             ) -> tuple[Check, ...]:
+    """The passive checks the settings do not declare (a decorated job, a watched beat
+    row), read from their latest results, which carry what the check expects."""
+    found = []
+    for name, result in snap.records.items():
+        if name not in configured and "passive" in result.details:
+            check = passive.from_result(name, result.details, result.critical)
+            if check is not None:
+                found.append(check)
+    return tuple(sorted(found, key=lambda c: c.name))
+
+
 def forget() -> None:
     """Drop this process's copies and evaluation: the next read asks Redis again."""
     _latest.forget()
     _transition_counts.forget()
-    _evaluated[0] = None
+    _evaluated.clear()
 
 
 @receiver(setting_changed)

@@ -378,10 +378,19 @@ def record(results: list[Result], checks: list[Check],
     """
     if not results:
         return []
+    pipe = redis_client.writer().pipeline(transaction=False)
+    queue_record(pipe, results, checks, known_states)
+    return state_changes(results, pipe.execute(raise_on_error=False))
+
+
+def queue_record(pipe: Any, results: list[Result], checks: list[Check],
+                 known_states: dict[str, str] | None = None) -> None:
+    """Queue :data:`RECORD_SCRIPT` for each result on ``pipe``, a pipeline of the writer
+    client: for a caller whose writes must go in one transaction with its own (a passive
+    check's report, in :mod:`healthd.passive`). Read the replies with :func:`state_changes`.
+    """
     by_name = {c.name: c for c in checks}
-    client = redis_client.writer()
-    script = client.register_script(RECORD_SCRIPT)
-    pipe = client.pipeline(transaction=False)
+    script = redis_client.writer().register_script(RECORD_SCRIPT)
     layout, alerting = keys(), alerting_keys()
     settings = conf.get().raw
     remind_every = float(settings.get("REMIND_EVERY") or 0)
@@ -399,7 +408,10 @@ def record(results: list[Result], checks: list[Check],
             ],
             client=pipe,
         )
-    replies = pipe.execute(raise_on_error=False)
+
+
+def state_changes(results: list[Result], replies: list[Any]) -> list[StateChange]:
+    """The transitions among the replies of :func:`queue_record` (in the same order)."""
     transitions = []
     for result, reply in zip(results, replies, strict=True):
         if isinstance(reply, Exception):  # one bad result must not cost the others
@@ -436,8 +448,27 @@ def read_latest() -> Snapshot:
     try:
         raw = redis_client.reader().hgetall(keys().latest)
     except Exception as exc:
-        return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
-    intervals = _intervals(raw.pop(INTERVALS_FIELD, None))
+        return _unavailable(exc, now)
+    return _snapshot_of(raw, now)
+
+
+async def read_latest_async() -> Snapshot:
+    """:func:`read_latest` with the asyncio client, for views served under ASGI."""
+    now = time.time()
+    try:
+        raw = await redis_client.async_reader().hgetall(keys().latest)
+    except Exception as exc:
+        return _unavailable(exc, now)
+    return _snapshot_of(raw, now)
+
+
+def _unavailable(exc: Exception, now: float) -> Snapshot:
+    return Snapshot(fetched_at=now, error=f"result store unavailable: {type(exc).__name__}")
+
+
+def _snapshot_of(raw: dict[Any, Any], now: float) -> Snapshot:
+    stored_intervals = raw.pop(INTERVALS_FIELD, None) or raw.pop(INTERVALS_FIELD.encode(), None)
+    intervals = _intervals(stored_intervals)
     records = {}
     for name, value in raw.items():
         decoded = decode(str(name), value)

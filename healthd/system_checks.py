@@ -14,6 +14,7 @@ from django.core import checks as django_checks
 from healthd import conf
 from healthd.checks import registry
 from healthd.checks.base import Check
+from healthd.checks.passive import is_passive
 from healthd.notify import checks as notify_checks  # noqa: F401 - registers NOTIFY's check
 from healthd.redact import redact
 
@@ -32,7 +33,8 @@ E_NOT_A_BOOL = "healthd.E009"
 W_RUN_LONGER_THAN_INTERVAL = "healthd.W001"
 
 POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
-            "CELERY_TIMEOUT", "STATS_INTERVAL", "SCHEDULE_REFRESH_SECONDS")
+            "CELERY_TIMEOUT", "STATS_INTERVAL", "SCHEDULE_REFRESH_SECONDS",
+            "PASSIVE_SWEEP_INTERVAL")
 WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
 
@@ -142,6 +144,8 @@ def _runs_that_outlast_their_interval() -> list[django_checks.CheckMessage]:
     run expires after one interval, so runs queued behind a slow one expire unrun."""
     warnings: list[django_checks.CheckMessage] = []
     for check in registry.configured_checks():
+        if is_passive(check):
+            continue  # never run: it reports in
         longest = _longest_run(check)
         if longest < check.interval:
             continue

@@ -2,18 +2,37 @@
 
 Each dialect can also be included on its own: ``healthd.urls_dockerflow`` (at the
 root), ``healthd.urls_status`` (under ``status/``), ``healthd.urls_watchman`` (under
-``watchman/``), ``healthd.urls_probes`` (``healthz``, ``livez``, ``readyz``, ``metrics``).
+``watchman/``), ``healthd.urls_probes`` (``healthz``, ``livez``, ``readyz``, ``metrics``),
+``healthd.urls_ping`` (under ``healthd/ping/``: passive checks' pings).
 """
 
-from django.urls import include, path
+from django.urls import URLPattern, include, path, re_path
+from django.urls.resolvers import RegexPattern
 
-from healthd import urls_dockerflow, urls_probes
+from healthd import urls_dockerflow, urls_probes, urls_status, urls_watchman
 
-# The probes are listed flat, first: each level of include() costs every request a
-# little more URL resolution.
+
+def _under(prefix: str, patterns: list[URLPattern]) -> list[URLPattern]:
+    """What ``path(prefix, include(patterns))`` serves, without its level of resolution:
+    each pattern with the prefix put in front of its route."""
+    flat = []
+    for pattern in patterns:
+        route = str(pattern.pattern)
+        if isinstance(pattern.pattern, RegexPattern):
+            flat.append(re_path("^" + prefix + route.removeprefix("^"), pattern.callback,
+                                pattern.default_args, pattern.name))
+        else:
+            flat.append(path(prefix + route, pattern.callback, pattern.default_args,
+                             pattern.name))
+    return flat
+
+
+# Listed flat, probes first: each level of include() costs every request a little more
+# URL resolution.
 urlpatterns = [
     *urls_dockerflow.urlpatterns,
     *urls_probes.urlpatterns,
-    path("status/", include("healthd.urls_status")),
-    path("watchman/", include("healthd.urls_watchman")),
+    *_under("status/", urls_status.urlpatterns),
+    *_under("watchman/", urls_watchman.urlpatterns),
+    path("healthd/ping/", include("healthd.urls_ping")),
 ]

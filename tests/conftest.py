@@ -45,6 +45,7 @@ def _delete_own_keys() -> None:
     layout = store.Keys(settings.KEY_PREFIX)
     client.delete(*layout.all_fixed(), *store.AlertingKeys(settings.KEY_PREFIX).all_fixed())
     locks = list(client.scan_iter(match=layout.run_lock_pattern, count=1000))
+    locks += list(client.scan_iter(match=f"{settings.KEY_PREFIX}passive*", count=1000))
     if locks:
         client.delete(*locks)
     client.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import redis.asyncio
+
 from healthd import redis_client, state, store
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
@@ -12,18 +14,25 @@ STORE_DOWN = "redis://127.0.0.1:1/0"
 
 
 class CommandCounter:
-    """Counts the commands the views' real Redis client sends."""
+    """Counts the commands the views' real Redis clients send: the reading client, and
+    the asyncio clients views served under ASGI read with."""
 
     def __init__(self, monkeypatch):
         self.count = 0
         client = redis_client.reader()
         original = client.execute_command
+        original_async = redis.asyncio.Redis.execute_command
 
         def counting(*args, **kwargs):
             self.count += 1
             return original(*args, **kwargs)
 
+        async def counting_async(async_client, *args, **kwargs):
+            self.count += 1
+            return await original_async(async_client, *args, **kwargs)
+
         monkeypatch.setattr(client, "execute_command", counting)
+        monkeypatch.setattr(redis.asyncio.Redis, "execute_command", counting_async)
 
 
 def write_result(name: str, status: Status, age: float = 0.0, message: str | None = None,

@@ -15,7 +15,7 @@ from django_celery_beat.models import (
 
 from healthd import redis_client, state, store
 from healthd.checks.base import Status
-from healthd.tasks.schedule import PRUNE_ROW, STATS_ROW, sync_schedule
+from healthd.tasks.schedule import PRUNE_ROW, STATS_ROW, SWEEP_ROW, sync_schedule
 from tests.support import write_all, write_result
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_checks_sharing_an_interval_share_a_row_and_others_run_at_their_own_pace
     sync_schedule()
     rows = _rows()
     assert set(rows) == {"healthd: checks every 30s", "healthd: checks every 300s", PRUNE_ROW,
-                         STATS_ROW}
+                         STATS_ROW, SWEEP_ROW}
     assert rows[STATS_ROW].task == "healthd.tasks.gather_stats"
     assert rows[STATS_ROW].interval.every == 60
     fast = rows["healthd: checks every 30s"]

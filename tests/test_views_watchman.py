@@ -9,12 +9,16 @@ import pytest
 from healthd import redis_client, state, store
 from healthd.checks.base import Status
 from healthd.tasks.run import run_and_record
+from tests.endpoints import client as served_both_ways
 from tests.support import STORE_DOWN, CommandCounter
 from tests.support import only as _only
 from tests.support import write_all as _write_all
 from tests.support import write_result as _write
 
 pytestmark = pytest.mark.django_db
+
+# Every test here runs twice: served by Django's WSGI handler and by its ASGI handler.
+client = served_both_ways
 
 
 def _details(settings) -> None:

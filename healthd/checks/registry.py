@@ -24,6 +24,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from healthd import conf
+from healthd.checks import passive
 from healthd.checks.base import Check
 from healthd.checks.cache import Cache
 from healthd.checks.celery import Celery
@@ -123,6 +124,8 @@ def _positive(value: Any, what: str, entry: Any) -> float:
 
 def build_check(entry: Any, adapter: Adapter | None = None) -> Check:
     """One entry of HEALTHD["CHECKS"] (a string or a dict) to a Check."""
+    if isinstance(entry, dict) and "passive" in entry:
+        return passive.build_check(entry)  # a job that reports in (healthd.checks.passive)
     config = conf.get()
     if isinstance(entry, str):
         entry = {"check": entry}
@@ -220,13 +223,14 @@ def problems() -> list[str]:
 
 
 def checks_named(names: Iterable[str] | None) -> list[Check]:
-    """The configured checks with these names (all of them for None); unknown names raise."""
+    """The configured checks with these names (all of them for None) that healthd runs:
+    a passive check reports in and is never run. Unknown names raise."""
     every = configured_checks()
     if names is None:
-        return list(every)
+        return [c for c in every if not passive.is_passive(c)]
     by_name = {c.name: c for c in every}
     wanted = list(names)
     unknown = [n for n in wanted if n not in by_name]
     if unknown:
         raise KeyError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(by_name)}")
-    return [by_name[n] for n in wanted]
+    return [by_name[n] for n in wanted if not passive.is_passive(by_name[n])]

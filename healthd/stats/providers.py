@@ -9,11 +9,14 @@ any other dotted path is a custom provider, called with its args and kwargs.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from healthd import conf
 from healthd.checks import registry
@@ -84,8 +87,12 @@ def celery_configured() -> bool:
     )
 
 
+@functools.lru_cache(maxsize=1)
 def providers() -> dict[str, dict[str, Provider]]:
-    """Every resource's providers, by name: the built-ins, then STATUS_PROVIDERS."""
+    """Every resource's providers, by name: the built-ins, then STATUS_PROVIDERS.
+
+    Worked out once per settings, not on every request to the status API; callers read
+    the table and never change it."""
     configured = {c.name for c in registry.configured_checks()}
     health = {"ping": Provider(HEALTH, "ping", (HEALTH, "ping"))}
     for check_name, provider_name in (("database", "databases"), ("cache", "caches"),
@@ -103,3 +110,9 @@ def providers() -> dict[str, dict[str, Provider]]:
             provider = _parse_entry(str(resource), entry)
             table.setdefault(provider.resource, {})[provider.name] = provider
     return table
+
+
+@receiver(setting_changed)
+def _forget_providers_on_setting_change(**kwargs: Any) -> None:
+    # STATUS_PROVIDERS, the checks or the Celery workers may have changed.
+    providers.cache_clear()

@@ -11,11 +11,12 @@ from healthd.tasks.deliver import deliver_notification, deliver_outbox_task
 from healthd.tasks.run import claim_run, run_and_record
 from healthd.tasks.schedule import sync_schedule
 from healthd.tasks.stats import gather_stats
+from healthd.tasks.sweep import sweep_passive
 
 logger = logging.getLogger("healthd.tasks")
 
 __all__ = ["claim_run", "deliver_notification", "deliver_outbox_task", "gather_stats",
-           "run_and_record", "run_checks", "sync_schedule"]
+           "run_and_record", "run_checks", "sweep_passive", "sync_schedule"]
 
 
 @shared_task(name="healthd.tasks.run_checks", ignore_result=True)

@@ -28,8 +28,9 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from healthd import conf, store
+from healthd import conf, passive, store
 from healthd.checks import registry
+from healthd.checks.passive import is_passive
 
 logger = logging.getLogger("healthd.schedule")
 
@@ -39,6 +40,8 @@ PRUNE_TASK = "healthd.tasks.prune_history"
 PRUNE_ROW = f"{PREFIX}prune history"
 STATS_TASK = "healthd.tasks.gather_stats"
 STATS_ROW = f"{PREFIX}gather stats"
+SWEEP_TASK = "healthd.tasks.sweep_passive"
+SWEEP_ROW = f"{PREFIX}passive checks sweep"
 MANAGED = "managed by healthd (sync_schedule)"
 # The interval healthd gave a row, as its description records it.
 _WRITTEN_EVERY = re.compile(r"every (\d+) s\b")
@@ -56,6 +59,8 @@ def wanted_rows() -> dict[str, tuple[str, int, dict]]:
     """{row name: (task, interval seconds, kwargs)} from the settings in force."""
     groups: dict[int, list[str]] = defaultdict(list)
     for check in registry.configured_checks():
+        if is_passive(check):
+            continue  # it reports in; the sweep notices when it does not
         groups[max(1, round(check.interval))].append(check.name)
     rows = {
         row_name(interval): (RUN_TASK, interval, {"names": sorted(names), "once_per": interval})
@@ -65,6 +70,7 @@ def wanted_rows() -> dict[str, tuple[str, int, dict]]:
     settings = conf.get()
     if settings.stats:
         rows[STATS_ROW] = (STATS_TASK, max(1, round(settings.raw["STATS_INTERVAL"])), {})
+    rows[SWEEP_ROW] = (SWEEP_TASK, max(1, round(settings.raw["PASSIVE_SWEEP_INTERVAL"])), {})
     return rows
 
 
@@ -178,9 +184,14 @@ def _on_beat_row_change(sender: Any, **kwargs: Any) -> None:
 
 
 def _forget_unconfigured_results() -> None:
-    """Drop the stored results of checks no longer configured (Redis may be away: fine)."""
+    """Drop the stored results of checks no longer configured (Redis may be away: fine).
+
+    A passive check known from its reports (a decorated job, a watched beat row) counts as
+    configured: it is forgotten by :func:`healthd.passive.forget` or when its row goes.
+    """
     try:
-        store.forget_unconfigured({c.name for c in registry.configured_checks()})
+        store.forget_unconfigured({c.name for c in registry.configured_checks()}
+                                  | passive.known_names())
     except Exception as exc:
         logger.warning("could not drop results of removed checks: %s", type(exc).__name__)
 

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.core import checks as django_checks
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
-from healthd import conf, signals, state
+from healthd import probe_answers, signals, state
 from healthd.checks.base import Status
+from healthd.probe_answers import DOCKERFLOW_STATUS
 from healthd.version_json import read_version_json as get_version  # dockerflow's default callback
 from healthd.views.auth import may_see_details
 from healthd.views.common import json_response, never_raise
+from healthd.views.serving import async_under_asgi, http_response
 
-DOCKERFLOW_STATUS = {
-    Status.PASSING: "ok",
-    Status.WARNING: "warning",
-    Status.FAILING: "error",
-    Status.STALE: "error",
-    Status.UNKNOWN: "error",
-}
 LEVEL = {
     Status.PASSING: django_checks.INFO,
     Status.WARNING: django_checks.WARNING,
@@ -61,35 +54,19 @@ def _details(check_state: state.CheckState) -> dict:
     }
 
 
-def _status_code(health: state.Health) -> int:
-    return 200 if health.healthy else conf.get().heartbeat_failed_status
-
-
-def _anonymous_body(health: state.Health) -> bytes:
-    """The status-only answer, which anyone may see."""
-    body: dict = {"status": DOCKERFLOW_STATUS[health.status]}
-    if health.error:
-        body["error"] = health.error
-    return json.dumps(body).encode()
-
-
+@async_under_asgi
 @require_safe
 @never_raise
 def heartbeat(request: HttpRequest) -> HttpResponse:
     """200 while every critical check passes (warnings allowed); else 500 or the set code."""
     health = state.health()
     if may_see_details(request):
-        body: dict = {"status": DOCKERFLOW_STATUS[health.status]}
-        if health.error:
-            body["error"] = health.error
+        body = probe_answers.heartbeat_summary(health)
         body["checks"] = {c.name: DOCKERFLOW_STATUS[c.status] for c in health.checks}
         body["details"] = {c.name: _details(c) for c in health.checks}
-        response = json_response(body, _status_code(health))
+        response = json_response(body, probe_answers.heartbeat_status(health))
     else:
-        # Rendered once per evaluation of the state, rather than on every request.
-        content = health.rendered("dockerflow.anonymous", lambda: _anonymous_body(health))
-        response = HttpResponse(content, status=_status_code(health),
-                                content_type="application/json")
+        response = http_response(probe_answers.heartbeat(health))
     if signals.heartbeat_passed.receivers or signals.heartbeat_failed.receivers:
         worst = max((LEVEL[c.status] for c in health.checks), default=django_checks.INFO)
         signal = signals.heartbeat_passed if health.healthy else signals.heartbeat_failed
@@ -97,10 +74,11 @@ def heartbeat(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@async_under_asgi(reads_state=False)
 @require_safe
 def lbheartbeat(request: HttpRequest) -> HttpResponse:
     """The process answers: touches neither Redis nor the database."""
-    return HttpResponse(status=200, content_type="application/json")
+    return http_response(probe_answers.lbheartbeat())
 
 
 @require_safe

@@ -35,21 +35,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from healthd import state
+from healthd import probe_answers, state
 from healthd.checks import registry
 from healthd.checks.base import Status
 from healthd.notify import metrics as notify_metrics
+from healthd.probe_answers import DRAFT_STATUS, HEALTH_JSON
 from healthd.views.auth import may_see_details
 from healthd.views.common import Refusal, json_response, never_raise
+from healthd.views.serving import async_under_asgi, http_response
 
-HEALTH_JSON = "application/health+json"
-DRAFT_STATUS = {
-    Status.PASSING: "pass",
-    Status.WARNING: "warn",
-    Status.FAILING: "fail",
-    Status.STALE: "fail",
-    Status.UNKNOWN: "fail",
-}
 # The measurement each built-in reports, so a check's key stays the same pass or fail.
 MEASUREMENTS = {
     "database": "responseTime",
@@ -104,29 +98,27 @@ def draft_components(check_state: state.CheckState) -> list[dict[str, Any]]:
     return [item]
 
 
+@async_under_asgi
 @require_safe
 @never_raise
 def healthz(request: HttpRequest) -> HttpResponse:
     """The IETF draft's health+json: pass/warn is 200, fail is 503."""
     health = state.health()
-    body: dict[str, Any] = {"status": DRAFT_STATUS[health.status], "description": "healthd"}
-    if health.error:
-        body["output"] = health.error
-    if may_see_details(request) and not health.error:
-        checks: dict[str, list[dict[str, Any]]] = {}
-        for check_state in health.checks:
-            checks.setdefault(_check_key(check_state), []).extend(draft_components(check_state))
-        body["checks"] = checks
-    return json_response(body, 503 if body["status"] == "fail" else 200,
-                         content_type=HEALTH_JSON)
+    if not may_see_details(request) or health.error:
+        return http_response(probe_answers.healthz(health))
+    checks: dict[str, list[dict[str, Any]]] = {}
+    for check_state in health.checks:
+        checks.setdefault(_check_key(check_state), []).extend(draft_components(check_state))
+    body = {**probe_answers.healthz_summary(health), "checks": checks}
+    return json_response(body, probe_answers.healthz_status(health), content_type=HEALTH_JSON)
 
 
+@async_under_asgi(reads_state=False)
 @require_safe
 @never_raise
 def livez(request: HttpRequest) -> HttpResponse:
     """The process answers: touches neither Redis nor the database."""
-    text = "[+]ping ok\nlivez check passed\n" if "verbose" in request.GET else "ok"
-    return HttpResponse(text, content_type="text/plain; charset=utf-8")
+    return http_response(probe_answers.livez(verbose="verbose" in request.GET))
 
 
 def _excluded(request: HttpRequest) -> list[str]:
@@ -139,32 +131,16 @@ def _excluded(request: HttpRequest) -> list[str]:
     return excluded
 
 
+@async_under_asgi
 @require_safe
 @never_raise
 def readyz(request: HttpRequest) -> HttpResponse:
     """Critical checks only; warnings are ready. Kubernetes' verbose and exclude forms."""
     excluded = _excluded(request)
     health = state.health(exclude=excluded)
-    critical = [c for c in health.checks if c.critical]
-    ready = health.error is None and not any(c.status.is_failure for c in critical)
-    if ready and "verbose" not in request.GET:
-        return HttpResponse("ok", content_type="text/plain; charset=utf-8")
-    reasons = may_see_details(request)
-    lines = []
-    if health.error:
-        lines.append(f"[-]store failed: {health.error}")
-    for check_state in critical:
-        if not check_state.status.is_failure:
-            lines.append(f"[+]{check_state.name} ok")
-        elif health.error:
-            lines.append(f"[-]{check_state.name} failed: result store unavailable")
-        else:
-            reason = check_state.message if reasons else "reason withheld"
-            lines.append(f"[-]{check_state.name} failed: {reason}")
-    lines.extend(f"[+]{name} excluded: ok" for name in excluded)
-    lines.append("readyz check passed" if ready else "readyz check failed")
-    return HttpResponse("\n".join(lines) + "\n", status=200 if ready else 503,
-                        content_type="text/plain; charset=utf-8")
+    return http_response(probe_answers.readyz(health, tuple(excluded),
+                                              verbose="verbose" in request.GET,
+                                              reasons=may_see_details(request)))
 
 
 class CachedStateCollector(Collector):
