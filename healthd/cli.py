@@ -107,44 +107,60 @@ def take_run_lock(state_dir: Path) -> tuple[IO[str] | None, str]:
     return handle, ""
 
 
+def _refuse(reason: str) -> int:
+    print(f"healthd: {reason}", file=sys.stderr, flush=True)
+    return 2
+
+
 def run(argv: list[str]) -> int:
-    """Migrate, collect static files, then supervise web, worker and beat."""
+    """Check the state folder and the port, migrate, then supervise web, worker and beat."""
     if argv:
-        print(USAGE, file=sys.stderr if argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv[0] in ("-h", "--help") else 2
+        wants_help = argv[0] in ("-h", "--help")
+        print(USAGE, file=sys.stdout if wants_help else sys.stderr)
+        return 0 if wants_help else 2
     port = int(os.environ.get("PORT", "8000"))
     host = os.environ.get("HEALTHD_BIND", "127.0.0.1")
     _setup()
     state_dir = Path(getattr(settings, "STATE_DIR", ".state"))
     lock, holder = take_run_lock(state_dir)
     if lock is None:
-        print(f"healthd: another `healthd run` ({holder or 'starting'}) uses the state folder "
-              f"{state_dir.resolve()} and its Redis; stop it first, or give this one a folder "
-              f"and a port of its own: HEALTHD_STATE_DIR=... PORT=... healthd run",
-              file=sys.stderr, flush=True)
-        return 2
-    problem = port_problem(host, port)
-    if problem:
-        print(f"healthd: {problem}", file=sys.stderr, flush=True)
-        return 2
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - shown, not bound
-    heartbeat = f"http://{shown}:{port}/__heartbeat__"
-    lock.write(f", heartbeat at {heartbeat}")
-    lock.flush()
-    started_at = time.time()
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
+        return _refuse(
+            f"another `healthd run` ({holder or 'starting'}) already uses the state folder "
+            f"{state_dir.resolve()} (its database, its embedded Redis); stop it first, or give "
+            "this one a folder and a port of its own: HEALTHD_STATE_DIR=... PORT=... healthd run")
+    try:
+        problem = port_problem(host, port)
+        if problem:
+            return _refuse(problem)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - shown, not bound
+        heartbeat = f"http://{shown}:{port}/__heartbeat__"
+        lock.write(f", heartbeat at {heartbeat}")
+        lock.flush()
+        started_at = time.time()
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        return _supervise(processes(port, host), _children_env(), heartbeat, started_at)
+    finally:
+        lock.close()
+
+
+def _children_env() -> dict[str, str]:
+    """This environment, plus what web, worker and beat must share with this process."""
     env = dict(os.environ)
     env["REDIS_URL"] = settings.REDIS_URL  # the embedded one, when none was given
     env["DJANGO_SETTINGS_MODULE"] = os.environ["DJANGO_SETTINGS_MODULE"]
     env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("STATUS_CELERY_WORKERS", worker_name())
-    out = sys.stdout.buffer
+    env.setdefault("STATUS_CELERY_WORKERS", worker_name())  # no wait for others' replies
+    return env
 
+
+def _supervise(programs: dict[str, list[str]], env: dict[str, str], heartbeat: str,
+               started_at: float) -> int:
+    """Run the programs until SIGINT or SIGTERM, telling the user what happens."""
     def say(text: str) -> None:
         supervisor.write(f"healthd: {text}\n".encode())
 
-    supervisor = Supervisor(processes(port, host), env, say, out)
+    supervisor = Supervisor(programs, env, say, sys.stdout.buffer)
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -166,11 +182,9 @@ def run(argv: list[str]) -> int:
         say("stopping web, worker and beat")
         supervisor.stop()
         restarts = {n: c for n, c in supervisor.restart_counts().items() if c}
-        counted = ", ".join(f"{n} {c}" for n, c in restarts.items()) or "none"
-        say(f"stopped (restarts: {counted})")
+        say(f"stopped (restarts: {', '.join(f'{n} {c}' for n, c in restarts.items()) or 'none'})")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        lock.close()
     return 0
 
 
