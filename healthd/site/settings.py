@@ -124,16 +124,17 @@ HEALTHD = {
 }
 
 # Checks of the site's own (dotted paths, comma-separated), run beside the built-ins.
-EXTRA_CHECKS = _env_names("HEALTHD_EXTRA_CHECKS")
-if EXTRA_CHECKS:
+_extra_checks = _env_names("HEALTHD_EXTRA_CHECKS")
+if _extra_checks:
     # The built-ins this site's settings make meaningful, as healthd's default list
     # picks them (checks.registry.default_names; a test keeps the two in step).
     HEALTHD["CHECKS"] = [
         "database", "migrations", "cache", "redis", "celery",
         *(["email"] if EMAIL_BACKEND and "dummy" not in EMAIL_BACKEND else []),
         "storage",
-        *EXTRA_CHECKS,
+        *_extra_checks,
     ]
+
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(STATE_DIR / "media"))
 STATIC_URL = "/static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(STATE_DIR / "static"))
