@@ -238,6 +238,7 @@ def test_a_killed_worker_comes_back_while_the_rest_keeps_serving(daemon):
         assert time.monotonic() < deadline, daemon.tail()
         time.sleep(0.1)
     assert set(answers) <= {200, 500} and answers
+    assert redis_answers(daemon.state_dir)  # the embedded Redis was not taken down with it
     daemon.wait_line(rf"^healthd: worker \(pid {worker}\) died after [\d.]+ s \(killed by "
                      r"SIGKILL\); restarting it in 1 s \(restart 1\)", start=mark)
     (_, restarted), = daemon.find(r"^healthd: worker started \(pid (\d+)\) \(restart 1\)", mark)
