@@ -155,7 +155,8 @@ def run(argv: list[str]) -> int:
 def _children_env() -> dict[str, str]:
     """This environment, plus what web, worker and beat must share with this process."""
     env = dict(os.environ)
-    env["REDIS_URL"] = settings.REDIS_URL  # the embedded one, when none was given
+    # The embedded one, when none was given (a setting of the standalone site only).
+    env["REDIS_URL"] = str(getattr(settings, "REDIS_URL", ""))
     env["DJANGO_SETTINGS_MODULE"] = os.environ["DJANGO_SETTINGS_MODULE"]
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("STATUS_CELERY_WORKERS", worker_name())  # no wait for others' replies
