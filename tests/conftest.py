@@ -15,7 +15,7 @@ import redis
 from django.conf import settings
 
 import tests.celery_app  # noqa: F401 - makes the tests' Celery app the current app
-from healthd import conf, redis_client, state, store
+from healthd import conf, embedded, redis_client, state, store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ def fresh_state() -> Iterator[None]:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    """Leave nothing of this run behind in Redis."""
+    """Leave nothing of this run behind in Redis, nor the embedded Redis if it started it."""
     try:
         client = redis.Redis.from_url(settings.REDIS_URL)
         keys = list(client.scan_iter(match=f"{settings.KEY_PREFIX}*", count=1000))
@@ -73,6 +73,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
             client.delete(*keys)
     except redis.RedisError:
         pass
+    embedded.stop_owned_redis()
 
 
 def _test_db_name() -> str:

@@ -74,6 +74,7 @@ if os.environ.get("HEALTHD_TEST_DB_PORT"):
     DATABASES["default"]["HOST"] = "127.0.0.1"
     DATABASES["default"]["PORT"] = os.environ["HEALTHD_TEST_DB_PORT"]
 
+# Started here when there is no REDIS_URL, and stopped by the session that started it.
 REDIS_URL = env.str("REDIS_URL", default="") or ensure_redis(STATE_DIR)
 KEY_PREFIX = f"healthd-test:{RUN_ID}:"
 CELERY_BROKER_URL = broker_url(REDIS_URL)

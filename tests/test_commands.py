@@ -1,4 +1,5 @@
-"""The operators' commands: healthd_check runs checks now; status reads cached state."""
+"""The operators' commands: healthd_check runs checks now (and records them with
+--record); status reads cached state."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_healthd_check_runs_records_and_prints_a_table(custom_checks, redis_conn):
     custom_checks({"check": "tests.test_commands.passes", "name": "web"},
                   {"check": "tests.test_commands.warns", "name": "disk"})
-    code, out, _ = run("healthd_check")
+    code, out, _ = run("healthd_check", "--record")
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].split() == ["name", "status", "duration", "ms", "message"]
@@ -99,9 +100,10 @@ def test_a_failing_check_that_is_not_critical_does_not_fail_the_command(custom_c
 def test_healthd_check_json_and_a_subset(custom_checks):
     custom_checks({"check": "tests.test_commands.passes", "name": "web"},
                   {"check": "tests.test_commands.fails", "name": "db"})
-    code, out, _ = run("healthd_check", "web", "--format", "json")
+    code, out, _ = run("healthd_check", "web", "--format", "json", "--record")
     assert code == 0
     data = json.loads(out)
+    assert data["recorded"] is True
     assert data["stored"] is True and data["saved"] is True
     (only,) = data["checks"]
     assert only["name"] == "web" and only["status"] == "passing"

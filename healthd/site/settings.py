@@ -1,7 +1,9 @@
 """The standalone healthd site: every setting from the environment (django-environ).
 
 DATABASE_URL (default SQLite in the state folder), REDIS_URL (default an embedded
-Redis), SENTRY_DSN, SECRET_KEY, DEBUG, ALLOWED_HOSTS, PORT (read by the launcher).
+Redis, started here and stopped when this process exits), SENTRY_DSN, SECRET_KEY,
+DEBUG, ALLOWED_HOSTS, HEALTHD_TOKENS, HEALTHD_EXTRA_CHECKS, PORT (read by the
+launcher); README.md lists them all.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ import environ
 from healthd.embedded import broker_url, ensure_redis
 
 env = environ.Env()
+
+
+def _env_names(name: str) -> list[str]:
+    """A comma-separated variable as a list, blanks around each item dropped."""
+    return [item.strip() for item in env.list(name, default=[]) if item.strip()]
+
 
 BASE_DIR = Path(env.str("HEALTHD_BASE_DIR", default=os.getcwd()))
 STATE_DIR = Path(env.str("HEALTHD_STATE_DIR", default=str(BASE_DIR / ".state")))
@@ -102,6 +110,10 @@ CELERY_BEAT_SCHEDULER = "healthd.beat:Scheduler"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Full worker names (celery@host) the celery check expects; `healthd run` names its own.
+STATUS_CELERY_WORKERS = _env_names("STATUS_CELERY_WORKERS")
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
 
 HEALTHD = {
     "REDIS_URL": REDIS_URL,
@@ -111,12 +123,25 @@ HEALTHD = {
     # A JSON list of channels: Apprise URLs or dicts (see the README's Notifications).
     "NOTIFY": env.json("HEALTHD_NOTIFY", default=[]),
     "REMIND_EVERY": env.float("HEALTHD_REMIND_EVERY", default=None),
+    # Tokens that unlock per-check details (?watchman-token=...), comma-separated.
+    "TOKENS": _env_names("HEALTHD_TOKENS"),
     # /status/uptime/ and the badges for anyone; GROUPS as JSON: {"Website": ["database"]}.
     "PUBLIC_STATUS_PAGE": env.bool("HEALTHD_PUBLIC_STATUS_PAGE", default=False),
     "GROUPS": env.json("HEALTHD_GROUPS", default=None),
 }
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+# Checks of the site's own (dotted paths, comma-separated), run beside the built-ins.
+_extra_checks = _env_names("HEALTHD_EXTRA_CHECKS")
+if _extra_checks:
+    # The built-ins this site's settings make meaningful, as healthd's default list
+    # picks them (checks.registry.default_names; a test keeps the two in step).
+    HEALTHD["CHECKS"] = [
+        "database", "migrations", "cache", "redis", "celery",
+        *(["email"] if EMAIL_BACKEND and "dummy" not in EMAIL_BACKEND else []),
+        "storage",
+        *_extra_checks,
+    ]
+
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(STATE_DIR / "media"))
 STATIC_URL = "/static/"
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(STATE_DIR / "static"))
@@ -143,10 +168,14 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler",
                     "formatter": "json" if LOG_FORMAT == "json" else "text"},
     },
+    # Not propagated: a Celery worker gives the root logger a handler of its own, which
+    # would write each of these lines a second time.
     "loggers": {
-        "healthd": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+        "healthd": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO"),
+                    "propagate": False},
         "request.summary": {"handlers": ["console"],
-                            "level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
+                            "level": "INFO" if LOG_FORMAT == "json" else "WARNING",
+                            "propagate": False},
     },
 }
 

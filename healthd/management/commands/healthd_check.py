@@ -1,8 +1,11 @@
-"""``healthd_check``: run the checks now, in this process, and record what they found.
+"""``healthd_check``: run the checks now, in this process, and print what they found.
 
-For an operator at a shell or a deploy step: the results are written to Redis and the
-history exactly as a scheduled run writes them, and the exit status is 1 when a
-critical check fails, so ``healthd healthd_check && …`` gates on it.
+A diagnostic for an operator at a shell or a deploy step: it only prints, so running it
+by hand never changes the live state (a check that fails from this shell, where the
+site's workers or files may not be, must not turn the heartbeat red). ``--record``
+writes the results to Redis and the history exactly as a scheduled run writes them.
+The exit status is 1 when a critical check fails, so ``healthd healthd_check && …``
+gates on it. (The admin's "run now" button goes through the Celery task instead.)
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
+from healthd.runner import run_concurrently
 from healthd.tasks.run import run_and_record
 
 
@@ -40,13 +44,16 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 class Command(BaseCommand):
-    help = ("Run the health checks now in this process, record the results, and print them. "
-            "Exits 1 when a critical check fails.")
+    help = ("Run the health checks now in this process and print the results (--record: "
+            "also store them, as a scheduled run does). Exits 1 when a critical check fails.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", metavar="CHECK",
                             help="only these checks (default: every configured check)")
         parser.add_argument("-f", "--format", choices=["table", "json"], default="table")
+        parser.add_argument("--record", action="store_true",
+                            help="also write the results to Redis and the history, as a "
+                                 "scheduled run does (changes the live state)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         names = options["names"] or None
@@ -56,18 +63,23 @@ class Command(BaseCommand):
             if unknown:
                 raise CommandError(f"unknown check(s): {', '.join(unknown)}; "
                                    f"known: {', '.join(sorted(known))}")
-        summary = run_and_record(names)
-        rows = result_rows(summary.results)
+        written: dict[str, bool] = {}
+        if options["record"]:
+            summary = run_and_record(names)
+            results = summary.results
+            written = {"stored": summary.stored, "saved": summary.saved}
+        else:
+            results = run_concurrently(registry.checks_named(names))
+        rows = result_rows(results)
         if options["format"] == "json":
-            self.stdout.write(json.dumps({
-                "checks": rows, "stored": summary.stored, "saved": summary.saved,
-            }, indent=2))
+            self.stdout.write(json.dumps({"checks": rows, "recorded": options["record"],
+                                          **written}, indent=2))
         else:
             self.stdout.write(format_table(rows))
-            if not summary.stored:
+            if written and not written["stored"]:
                 self.stderr.write("warning: the results could not be written to Redis")
-            if not summary.saved:
+            if written and not written["saved"]:
                 self.stderr.write("warning: the history could not be written to the database")
-        failed = [r.name for r in summary.results if r.critical and r.status == Status.FAILING]
+        failed = [r.name for r in results if r.critical and r.status == Status.FAILING]
         if failed:
             raise CommandError(f"critical check(s) failing: {', '.join(failed)}", returncode=1)
