@@ -13,10 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from healthd import store
-from healthd.admin import EstimatedCountPaginator, estimated_row_count, p95
+from healthd.changelist import EstimatedCountPaginator, estimated_row_count
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
 from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
+from healthd.reports import p95
 from tests.conftest import wait_for
 
 CHANGELIST = "admin:healthd_checkresult_changelist"
