@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.paginator import Paginator
@@ -87,7 +88,12 @@ def _month_starts(first: datetime.date, last: datetime.date) -> list[datetime.da
     months, current = [], first.replace(day=1)
     while current <= last:
         months.append(current)
-        current = (current + datetime.timedelta(days=32)).replace(day=1)
+        if current.month < 12:
+            current = current.replace(month=current.month + 1)
+        elif current.year < datetime.MAXYEAR:
+            current = current.replace(year=current.year + 1, month=1)
+        else:
+            break
     return months
 
 
@@ -114,6 +120,50 @@ class HistoryChangeList(ChangeList):
             else:
                 del self.params[ORDER_VAR]
         return super().get_ordering(request, queryset)
+
+    def get_filters(self, request: HttpRequest) -> tuple:
+        """Django's filters, except that a date whose range would end past the last day of
+        the calendar (year 9999) is an open range: an empty page, not an OverflowError."""
+        start = self._start_of_unending_date_range()
+        if start is None:
+            return super().get_filters(request)
+        field_name = self.date_hierarchy
+        full_params = self.filter_params
+        self.filter_params = {key: value for key, value in full_params.items()
+                              if not key.startswith(f"{field_name}__")}
+        try:
+            specs, has_filters, lookup_params, duplicates, active = super().get_filters(request)
+        finally:
+            self.filter_params = full_params
+        lookup_params[f"{field_name}__gte"] = [start]
+        return specs, has_filters, lookup_params, duplicates, active
+
+    def _start_of_unending_date_range(self) -> datetime.datetime | None:
+        """The chosen date when the range Django would build for it cannot end, else None."""
+        if not self.date_hierarchy:
+            return None
+        params = self.filter_params
+        parts = [params.get(f"{self.date_hierarchy}__{part}") for part in ("year", "month", "day")]
+        if parts[0] is None:
+            return None
+        try:
+            year, month, day = (int(value[-1]) if value else 1 for value in parts)
+            start = datetime.datetime(year, month, day)
+        except (TypeError, ValueError):
+            return None  # not a date: Django answers that itself
+        if parts[2]:
+            length = datetime.timedelta(days=1)
+        elif parts[1]:
+            length = datetime.timedelta(days=31)
+        else:
+            length = datetime.timedelta(days=366)
+        try:
+            end = start + length
+            if settings.USE_TZ:
+                timezone.make_aware(end)
+            return None
+        except (OverflowError, ValueError):
+            return timezone.make_aware(start) if settings.USE_TZ else start
 
     @cached_property
     def fast_date_hierarchy(self) -> dict[str, Any]:

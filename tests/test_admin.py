@@ -356,3 +356,32 @@ def test_the_admin_index_links_to_the_current_state_page(admin_client):
     response = admin_client.get("/admin/healthd/currentstate/")
     assert response.status_code == 302
     assert response["Location"] == "/admin/healthd/checkstatus/current/"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", [
+    "?checked_at__year=9999&checked_at__month=12",
+    "?checked_at__year=9999",
+    "?checked_at__year=9999&checked_at__month=12&checked_at__day=31",
+])
+def test_a_date_at_the_end_of_the_calendar_is_an_empty_page(admin_client, query):
+    _results("database", 2, timezone.now() - timedelta(minutes=5), timedelta(minutes=1))
+    for changelist in (CHANGELIST, "admin:healthd_transition_changelist",
+                       "admin:healthd_hourlyrollup_changelist"):
+        field = {"admin:healthd_transition_changelist": "at",
+                 "admin:healthd_hourlyrollup_changelist": "hour"}.get(changelist, "checked_at")
+        response = admin_client.get(reverse(changelist) + query.replace("checked_at", field))
+        assert response.status_code == 200, (changelist, query)
+        assert response.context["cl"].result_count == 0
+
+
+@pytest.mark.django_db
+def test_the_last_month_of_the_calendar_still_shows_its_rows(admin_client):
+    _results("database", 1, datetime(9999, 12, 15, tzinfo=UTC), timedelta(days=1))
+    _results("database", 1, timezone.now(), timedelta(days=1))
+    for query, expected in [("?checked_at__year=9999", 1),
+                            ("?checked_at__year=9999&checked_at__month=12", 1),
+                            ("?checked_at__year=9999&checked_at__month=12&checked_at__day=31", 0)]:
+        response = admin_client.get(reverse(CHANGELIST) + query)
+        assert response.status_code == 200
+        assert response.context["cl"].result_count == expected, query
