@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from healthd import reports, state
 from healthd.changelist import (
     ConfiguredCheckFilter,
+    FixedStatusFilter,
     ReadOnlyAdmin,
     ReadOnlyHistoryAdmin,
     local_time,
@@ -55,7 +56,7 @@ class CheckResultAdmin(ReadOnlyHistoryAdmin):
 @admin.register(Transition)
 class TransitionAdmin(ReadOnlyHistoryAdmin):
     list_display = ("at", "name", "previous", "status", "message")
-    list_filter = (ConfiguredCheckFilter, "status")
+    list_filter = (ConfiguredCheckFilter, FixedStatusFilter)
     date_hierarchy = "at"
     search_fields = ("name", "message")
     ordering = ("-at", "-id")

@@ -24,6 +24,7 @@ from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
 from healthd.checks import registry
+from healthd.models import STATUS_CHOICES
 
 # --- pagination without a full COUNT -------------------------------------------------
 
@@ -242,6 +243,21 @@ class ConfiguredCheckFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value():
             return queryset.filter(name=self.value())
+        return queryset
+
+
+class FixedStatusFilter(admin.SimpleListFilter):
+    """Filter by status from the fixed list of statuses, not a DISTINCT over the table."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return list(STATUS_CHOICES)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(status=self.value())
         return queryset
 
 

@@ -161,6 +161,26 @@ def test_transition_and_rollup_admins(admin_client):
     assert admin_client.get(reverse("admin:healthd_transition_add")).status_code == 403
 
 
+@pytest.mark.django_db
+def test_transition_status_filter_offers_fixed_choices_without_a_distinct(admin_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    Transition.objects.create(name="database", previous="passing", status="failing", at=now)
+    Transition.objects.create(name="cache", previous="failing", status="passing", at=now)
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(reverse("admin:healthd_transition_changelist"))
+    assert response.status_code == 200
+    assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"].upper()]
+    status_filter = next(spec for spec in response.context["cl"].filter_specs
+                         if getattr(spec, "parameter_name", "") == "status")
+    assert [value for value, _ in status_filter.lookup_choices] == [
+        "passing", "warning", "failing"]
+    failing = admin_client.get(reverse("admin:healthd_transition_changelist") + "?status=failing")
+    assert failing.context["cl"].result_count == 1
+
+
 # --- current state ----------------------------------------------------------------------
 
 
