@@ -87,6 +87,8 @@ class HourlyRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["name", "hour"], name="healthd_rollup_name_hour")
         ]
+        # The admin's ordering and date hierarchy, and retention's range of old hours.
+        indexes = [models.Index(fields=["-hour", "name"], name="healthd_rollup_hour_name")]
 
     def __str__(self) -> str:
         return f"{self.name} {self.hour:%Y-%m-%d %H}:00"
