@@ -8,6 +8,8 @@ in ``healthd.reports``.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from healthd import reports, state
+from healthd import conf, redis_client, reports, state, store
 from healthd.changelist import (
     ConfiguredCheckFilter,
     FixedStatusFilter,
@@ -166,14 +168,61 @@ def current_state_rows(now: datetime.datetime | None = None) -> tuple[list[Check
     return rows, health.error
 
 
+def _run_now_key(names: list[str] | None) -> str:
+    # The run-lock family of keys (short-lived, one per set of checks); "run-now-" keeps
+    # these apart from the schedule's own locks, whose suffix is a hex digest.
+    selection = ",".join(sorted(names)) if names is not None else "*"
+    digest = hashlib.sha1(selection.encode(), usedforsecurity=False).hexdigest()[:16]
+    return store.keys().run_lock(f"run-now-{digest}")
+
+
+def claim_run_now(names: list[str] | None) -> float:
+    """Take the slot for a run of these checks by hand for one INTERVAL.
+
+    Returns 0.0 when taken, else the seconds until the run queued last frees it. The
+    slot is one Redis key shared by every web process, so a double click or a second
+    operator does not queue the same run twice. When Redis cannot be asked the run
+    goes ahead: the broker will say whether it is away too.
+    """
+    interval_ms = max(1, int(conf.get().interval * 1000))
+    try:
+        # The reading client: no retries and short timeouts, fit for a request.
+        client = redis_client.reader()
+        if client.set(_run_now_key(names), "1", nx=True, px=interval_ms):
+            return 0.0
+        return max(1, client.pttl(_run_now_key(names))) / 1000
+    except Exception:
+        return 0.0
+
+
+def _release_run_now(names: list[str] | None) -> None:
+    try:
+        redis_client.reader().delete(_run_now_key(names))
+    except Exception:  # it expires by itself
+        return
+
+
 def queue_run(request: HttpRequest, names: list[str] | None = None) -> bool:
-    """Queue healthd.tasks.run_checks on the broker and tell the operator how it went."""
+    """Queue healthd.tasks.run_checks on the broker and tell the operator how it went.
+
+    A second request for the same checks within INTERVAL is refused with a message:
+    the first run has not had time to report, and a pile of runs helps nobody.
+    """
+    which = "every check" if names is None else ", ".join(names)
+    wait = claim_run_now(names)
+    if wait:
+        messages.warning(
+            request,
+            f"A run of {which} was queued less than {conf.get().interval:g} s ago; "
+            f"the next one can be queued in {math.ceil(wait)} s.",
+        )
+        return False
     try:
         result = run_checks.delay(names=names)
     except Exception as exc:
+        _release_run_now(names)
         messages.error(request, f"Could not queue a run: {type(exc).__name__}: {redact(exc)}")
         return False
-    which = "every check" if names is None else ", ".join(names)
     messages.success(
         request,
         f"Queued a run of {which} (task {result.id}). A worker runs it within seconds; "

@@ -271,6 +271,82 @@ def test_run_now_is_post_only(admin_client):
     assert admin_client.get(reverse("admin:healthd_checkstatus_run_now")).status_code == 405
 
 
+class _FakeDelay:
+    """Stands in for run_checks.delay: records the calls, fails when told to."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+        self.fail = False
+
+    def __call__(self, **kwargs):
+        if self.fail:
+            raise ConnectionError("broker away")
+        self.calls.append(kwargs)
+        return type("AsyncResult", (), {"id": f"task-{len(self.calls)}"})()
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.django_db
+def test_run_now_refuses_a_second_click_within_the_interval(admin_client, settings, monkeypatch):
+    from healthd import admin as healthd_admin
+
+    settings.HEALTHD = {**settings.HEALTHD, "INTERVAL": 0.5}
+    delay = _FakeDelay()
+    monkeypatch.setattr(healthd_admin.run_checks, "delay", delay)
+    url = reverse("admin:healthd_checkstatus_run_now")
+
+    first = admin_client.post(url, follow=True)
+    assert first.redirect_chain[-1][0] == reverse(CURRENT)
+    assert any(m.startswith("Queued a run of every check (task task-1)") for m in
+               _messages(first)), _messages(first)
+    assert delay.calls == [{"names": None}]
+
+    second = admin_client.post(url, follow=True)
+    assert second.redirect_chain[-1][0] == reverse(CURRENT)
+    assert any(m.startswith("A run of every check was queued less than 0.5 s ago; the next "
+                            "one can be queued in 1 s") for m in _messages(second)), \
+        _messages(second)
+    assert not any(m.startswith("Queued") for m in _messages(second))
+    assert delay.calls == [{"names": None}]  # refused: nothing queued
+
+    time.sleep(0.6)
+    third = admin_client.post(url, follow=True)
+    assert any(m.startswith("Queued a run of every check") for m in _messages(third))
+    assert len(delay.calls) == 2
+
+
+@pytest.mark.django_db
+def test_run_now_throttle_is_per_selection_and_freed_when_queueing_fails(
+        admin_client, monkeypatch):
+    from healthd import admin as healthd_admin
+
+    delay = _FakeDelay()
+    monkeypatch.setattr(healthd_admin.run_checks, "delay", delay)
+    url = reverse("admin:healthd_checkstatus_run_now")
+    delay.fail = True
+    failed = admin_client.post(url, follow=True)
+    assert any(m.startswith("Could not queue a run: ConnectionError: broker away")
+               for m in _messages(failed))
+    delay.fail = False
+    retried = admin_client.post(url, follow=True)  # the failed click held no slot
+    assert any(m.startswith("Queued a run of every check") for m in _messages(retried))
+
+    now = timezone.now()
+    status = CheckStatus.objects.create(name="storage", status="passing", since=now,
+                                        last_checked_at=now)
+    action = {"action": "run_selected_checks", "_selected_action": [status.pk]}
+    changelist = reverse("admin:healthd_checkstatus_changelist")
+    selected = admin_client.post(changelist, action, follow=True)
+    assert any("Queued a run of storage" in m for m in _messages(selected))
+    again = admin_client.post(changelist, action, follow=True)
+    assert any(m.startswith("A run of storage was queued less than 30 s ago")
+               for m in _messages(again)), _messages(again)
+    assert delay.calls == [{"names": None}, {"names": ["storage"]}]
+
+
 # --- run now, for real: the task goes through the broker to a worker ----------------------
 
 
