@@ -30,6 +30,7 @@ from healthd.changelist import (
     ReadOnlyHistoryAdmin,
     local_time,
 )
+from healthd.checks import registry
 from healthd.models import CheckResult, CheckStatus, CurrentState, HourlyRollup, Transition
 from healthd.redact import redact
 from healthd.tasks import run_checks
@@ -75,7 +76,11 @@ class HourlyRollupAdmin(ReadOnlyHistoryAdmin):
 
     @admin.display(description="uptime")
     def uptime(self, obj: HourlyRollup) -> str:
-        return reports.percent(obj.runs, obj.failures)
+        """Runs that did not fail out of the runs the hour should have had (a missing run
+        counts as down; see reports.Uptime)."""
+        interval = _configured_intervals().get(obj.name)
+        return str(reports.hour_uptime(obj.runs, obj.failures, obj.hour, interval,
+                                       timezone.now()))
 
     @admin.display(description="mean (ms)")
     def mean_ms(self, obj: HourlyRollup) -> str:
@@ -84,6 +89,15 @@ class HourlyRollupAdmin(ReadOnlyHistoryAdmin):
     @admin.display(description="max (ms)")
     def max_ms(self, obj: HourlyRollup) -> str:
         return f"{obj.duration_max * 1000:.1f}"
+
+
+def _configured_intervals() -> dict[str, float]:
+    """Seconds between runs of each configured check ({} when the settings are broken:
+    uptime is then the share of runs that passed)."""
+    try:
+        return {check.name: check.interval for check in registry.configured_checks()}
+    except Exception:
+        return {}
 
 
 # --- current state ---------------------------------------------------------------------
@@ -137,33 +151,42 @@ def _strip(latest: list[tuple[str, datetime.datetime, float]]) -> list[dict[str,
 
 
 def current_state_rows(now: datetime.datetime | None = None) -> tuple[list[CheckRow], str | None]:
-    """Every configured check as the current-state page shows it, and the store's error."""
+    """Every configured check as the current-state page shows it, and the store's error.
+
+    A handful of queries whatever the number of checks: the saved states, then one
+    report query each for uptime, p95 and the latest results (see healthd.reports).
+    """
     now = now or timezone.now()
     health = state.health()
-    names = [c.name for c in health.checks]
+    intervals = {c.name: c.check.interval for c in health.checks}
+    names = list(intervals)
     saved = {s.name: s for s in CheckStatus.objects.filter(name__in=names)}
-    day_ago = now - datetime.timedelta(hours=24)
-    uptime = reports.uptime_counts(names, now)
+    uptimes = reports.uptimes(intervals, now)
+    p95s = reports.p95_durations(names, now - datetime.timedelta(hours=24))
+    latest = reports.latest_results(intervals, now)
+    no_uptime = reports.CheckUptime(day=reports.Uptime(0, 0, 0), week=reports.Uptime(0, 0, 0))
     rows = []
     for check_state in health.checks:
+        name = check_state.name
         record = check_state.record or {}
-        saved_state = saved.get(check_state.name)
+        saved_state = saved.get(name)
         last_run = _epoch(record.get("checked_at")) or (
             saved_state.last_checked_at if saved_state else None)
         since = _epoch(record.get("since")) or (saved_state.since if saved_state else None)
-        up = uptime.get(check_state.name, {})
+        uptime = uptimes.get(name, no_uptime)
+        p95 = p95s.get(name)
         rows.append(CheckRow(
-            name=check_state.name,
+            name=name,
             status=str(check_state.status),
             critical=check_state.check.critical,
             message=check_state.message or (saved_state.last_message if saved_state else ""),
             since=since,
             last_run=last_run,
             age_seconds=(now - last_run).total_seconds() if last_run else None,
-            uptime_24h=reports.percent(up.get("runs_24h"), up.get("failures_24h")),
-            uptime_7d=reports.percent(up.get("runs_7d"), up.get("failures_7d")),
-            p95_ms=reports.p95_ms(check_state.name, day_ago),
-            strip=_strip(reports.latest_results(check_state.name)),
+            uptime_24h=str(uptime.day),
+            uptime_7d=str(uptime.week),
+            p95_ms=None if p95 is None else p95 * 1000,
+            strip=_strip(latest.get(name, [])),
         ))
     return rows, health.error
 

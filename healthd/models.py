@@ -26,7 +26,10 @@ class CheckResult(models.Model):
     class Meta:
         ordering = ["-checked_at", "-id"]
         indexes = [
-            models.Index(fields=["name", "-checked_at"], name="healthd_result_name_time"),
+            # With the duration, the p95 of a check reads this index alone (an index-only
+            # scan on PostgreSQL), never the table.
+            models.Index(fields=["name", "-checked_at", "duration"],
+                         name="healthd_result_name_time_dur"),
             models.Index(fields=["status", "-checked_at"], name="healthd_result_status_time"),
             models.Index(fields=["-checked_at"], name="healthd_result_time"),
         ]

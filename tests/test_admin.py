@@ -17,7 +17,6 @@ from healthd.changelist import EstimatedCountPaginator, estimated_row_count
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
 from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
-from healthd.reports import p95
 from tests.conftest import wait_for
 
 CHANGELIST = "admin:healthd_checkresult_changelist"
@@ -184,13 +183,6 @@ def test_transition_status_filter_offers_fixed_choices_without_a_distinct(admin_
 # --- current state ----------------------------------------------------------------------
 
 
-def test_p95_by_nearest_rank():
-    assert p95([]) is None
-    assert p95([5.0]) == 5.0
-    assert p95([float(n) for n in range(1, 21)]) == 19.0
-    assert p95([float(n) for n in range(100, 0, -1)]) == 95.0
-
-
 @pytest.mark.django_db
 def test_current_state_lists_every_configured_check(admin_client, django_assert_max_num_queries):
     names = _configured_names()
@@ -203,11 +195,23 @@ def test_current_state_lists_every_configured_check(admin_client, django_assert_
                                    duration=n / 1000, checked_at=now - timedelta(minutes=n))
     CheckResult.objects.create(name="database", status="failing", message="old",
                                duration=9.0, checked_at=now - timedelta(days=2))
-    HourlyRollup.objects.create(name="database", hour=now - timedelta(hours=2), runs=100,
-                                failures=1)
-    HourlyRollup.objects.create(name="database", hour=now - timedelta(days=3), runs=100,
-                                failures=9)
-    with django_assert_max_num_queries(4 + 2 * len(names)):
+    # Eight days of hourly rollups, every run there (one each 30 s), but for 12 failures
+    # two hours ago, 60 three days ago, and (cache) 9 runs missing three hours ago.
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    runs_this_hour = int((now - this_hour).total_seconds() // 30) + 1
+    database_failures = {this_hour - timedelta(hours=2): 12, this_hour - timedelta(days=3): 60}
+    cache_missing = {this_hour - timedelta(hours=3): 9}
+    for name, missing, failures in (("database", {}, database_failures),
+                                    ("cache", cache_missing, {})):
+        HourlyRollup.objects.bulk_create([
+            HourlyRollup(name=name, hour=this_hour - timedelta(hours=h),
+                         runs=(120 if h else runs_this_hour)
+                         - missing.get(this_hour - timedelta(hours=h), 0),
+                         failures=failures.get(this_hour - timedelta(hours=h), 0))
+            for h in range(8 * 24 + 1)
+        ])
+    runs_day, runs_week = 24 * 120 + runs_this_hour, 7 * 24 * 120 + runs_this_hour
+    with django_assert_max_num_queries(8):
         response = admin_client.get(reverse(CURRENT))
     assert response.status_code == 200
     page = response.content.decode()
@@ -216,8 +220,11 @@ def test_current_state_lists_every_configured_check(admin_client, django_assert_
     rows = {row.name: row for row in response.context["rows"]}
     database = rows["database"]
     assert database.status == "passing"
-    assert database.uptime_24h == "99.00 %"
-    assert database.uptime_7d == "95.00 %"
+    assert database.uptime_24h == f"{100 * (runs_day - 12) / runs_day:.2f} %"
+    assert database.uptime_7d == f"{100 * (runs_week - 72) / runs_week:.2f} %"
+    # Time without a result is not uptime: the 9 missing runs count as down.
+    assert 100 * (runs_day - 9) / runs_day <= float(rows["cache"].uptime_24h[:-2]) < 99.9
+    assert rows["redis"].uptime_24h == "-"
     assert database.p95_ms == pytest.approx(19.0)  # the 2-day-old 9 s result is left out
     assert len(database.strip) == 21 and database.strip[0]["colour"] == "#c62828"
     assert 3 <= database.age_seconds < 60
