@@ -80,7 +80,7 @@ class EstimatedCountPaginator(Paginator):
 # --- a date hierarchy that reads an index, not a DISTINCT over the table --------------
 
 
-def local_time(value: datetime.datetime) -> datetime.datetime:
+def _local(value: datetime.datetime) -> datetime.datetime:
     """A stored time in the current time zone (naive values as they are)."""
     return timezone.localtime(value) if timezone.is_aware(value) else value
 
@@ -189,7 +189,7 @@ class HistoryChangeList(ChangeList):
         bounds = self.queryset.aggregate(first=Min(field_name), last=Max(field_name))
         if not (bounds["first"] and bounds["last"]):
             return {"show": False}
-        first, last = local_time(bounds["first"]), local_time(bounds["last"])
+        first, last = _local(bounds["first"]), _local(bounds["last"])
         if not (year or month) and first.year == last.year:
             year = first.year
             if first.month == last.month:
