@@ -43,7 +43,8 @@ class CheckResultAdmin(ReadOnlyHistoryAdmin):
     list_filter = (ConfiguredCheckFilter, "status", ("checked_at", admin.DateFieldListFilter))
     date_hierarchy = "checked_at"
     search_fields = ("name", "message")
-    # Orderings backed by the indexes (name, -checked_at), (status, -checked_at), (-checked_at).
+    # Orderings backed by the indexes (name, -checked_at, ...), (status, -checked_at),
+    # (-checked_at).
     ordering = ("-checked_at", "-id")
     sortable_by = ("checked_at",)
     list_per_page = 100
@@ -155,10 +156,13 @@ STRIP_COLOURS = {"passing": "#2e7d32", "warning": "#f9a825", "failing": "#c62828
 def _strip(latest: list[reports.LatestResult]) -> list[dict[str, Any]]:
     """One check's latest results, oldest first, placed for an inline SVG."""
     zone = timezone.get_current_timezone()
+    # Stored times come back in UTC: nothing to convert, 50 times a check, when that is
+    # the zone shown.
+    convert = str(zone) not in ("UTC", "Etc/UTC")
     return [
         {"x": index * 6, "colour": STRIP_COLOURS.get(status, "#757575"),
-         "title": f"{at.astimezone(zone) if at.tzinfo else at:%Y-%m-%d %H:%M:%S} {status} "
-                  f"{duration * 1000:.0f} ms"}
+         "title": f"{at.astimezone(zone) if convert and at.tzinfo else at:%Y-%m-%d %H:%M:%S} "
+                  f"{status} {duration * 1000:.0f} ms"}
         for index, (status, at, duration) in enumerate(latest)
     ]
 

@@ -45,16 +45,16 @@ def p95(values: Iterable[float]) -> float | None:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def _newest_first(where: Q, limit: int, *, tie_break: bool = True) -> QuerySet:
+def _newest_first(where: Q, limit: int) -> QuerySet:
     """The results matching ``where``, at most ``limit`` per check, in one query.
 
-    ``recency`` is 1 for each check's newest result. Without ``tie_break`` the window
-    follows the (name, -checked_at) index alone, so PostgreSQL needs no sort.
+    ``recency`` is 1 for each check's newest result. The window follows the index
+    (name, -checked_at, ...), so the database reads it in order and sorts nothing.
     """
-    order = [F("checked_at").desc(), F("id").desc()] if tie_break else [F("checked_at").desc()]
     return (
         CheckResult.objects.filter(where).order_by()
-        .annotate(recency=Window(RowNumber(), partition_by=F("name"), order_by=order))
+        .annotate(recency=Window(RowNumber(), partition_by=F("name"),
+                                 order_by=F("checked_at").desc()))
         .filter(recency__lte=limit)
     )
 
@@ -119,8 +119,8 @@ def p95_durations(names: list[str], since: datetime.datetime,
     connection = connections[CheckResult.objects.db]
     if connection.vendor == "postgresql":
         return _p95_on_postgresql(connection, names, since, limit)
-    latest = _newest_first(Q(name__in=names, checked_at__gte=since), limit,
-                           tie_break=False).values_list("name", "duration")
+    latest = _newest_first(Q(name__in=names, checked_at__gte=since), limit).values_list(
+        "name", "duration")
     durations: dict[str, list[float]] = defaultdict(list)
     for name, duration in latest:
         durations[name].append(duration)

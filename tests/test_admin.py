@@ -488,3 +488,13 @@ def test_the_last_month_of_the_calendar_still_shows_its_rows(admin_client):
         response = admin_client.get(reverse(CHANGELIST) + query)
         assert response.status_code == 200
         assert response.context["cl"].result_count == expected, query
+
+
+def test_strip_titles_are_in_the_current_time_zone():
+    from healthd.admin import _strip
+
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    assert _strip([("passing", at, 0.01)]) == [
+        {"x": 0, "colour": "#2e7d32", "title": "2026-06-01 12:00:00 passing 10 ms"}]
+    with timezone.override("Europe/Paris"):
+        assert _strip([("failing", at, 0.2)])[0]["title"] == "2026-06-01 14:00:00 failing 200 ms"
