@@ -2,9 +2,11 @@
 
 Not part of the test run. Fills 2,000,000 CheckResult rows for 20 checks, times the
 history changelist (unfiltered, by check, by status) and the current-state page with
-Django's test client logged in as a superuser (median of 5), then prunes a backlog of
-2,000,000 expired rows while another thread keeps loading the changelist, and prints
-the worst admin latency seen during the pruning.
+Django's test client logged in as a superuser (median of 5, and the queries each page
+makes); fills them again for 200 checks and times the current-state page again (its
+query count must not change); then prunes a backlog of 2,000,000 expired rows while
+another thread keeps loading the changelist, and prints the worst admin latency seen
+during the pruning. It starts by naming the machine: cores, PostgreSQL, Python, Django.
 
     # from the repository root:
     PYTHONPATH=. \\
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
 import tempfile
 import threading
@@ -26,7 +29,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/healthd_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
-CHECK_COUNT = 20
+CHECK_COUNTS = (20, 200)
+# One result per check every 12 s.
+SECONDS_BETWEEN_RUNS = 12.0
 
 
 def ensure_database(url: str) -> None:
@@ -54,20 +59,38 @@ def setup_django() -> None:
     import django
 
     django.setup()
+
+
+def configure_checks(count: int) -> None:
+    """Make ``count`` database checks the configured ones."""
     from django.test.utils import override_settings
 
     from tests import settings as test_settings
 
-    checks = [{"check": "database", "name": check_name(i)} for i in range(CHECK_COUNT)]
+    checks = [{"check": "database", "name": check_name(i)} for i in range(count)]
     override_settings(HEALTHD={**test_settings.HEALTHD, "CHECKS": checks}).enable()
 
 
 def check_name(index: int) -> str:
-    return f"check-{index:02d}"
+    return f"check-{index:03d}"
 
 
-def fill_results(rows: int, newest_seconds_ago: float, spacing_seconds: float) -> float:
-    """Insert ``rows`` results round-robin over the checks, newest first; return seconds."""
+def describe_machine() -> None:
+    """Name what the figures were measured on."""
+    import django
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        server = cursor.fetchone()[0]
+    print(f"machine: {os.cpu_count()} cores ({platform.machine()}), PostgreSQL {server}, "
+          f"Python {platform.python_version()}, Django {django.get_version()}", flush=True)
+
+
+def fill_results(rows: int, newest_seconds_ago: float, spacing_seconds: float,
+                 checks: int) -> float:
+    """Insert ``rows`` results round-robin over ``checks`` checks, newest first; return
+    seconds."""
     from django.db import connection
 
     started = time.perf_counter()
@@ -76,7 +99,7 @@ def fill_results(rows: int, newest_seconds_ago: float, spacing_seconds: float) -
             """
             INSERT INTO healthd_checkresult
                 (name, status, message, value, unit, duration, checked_at, host)
-            SELECT 'check-' || lpad((g %% %(checks)s)::text, 2, '0'),
+            SELECT 'check-' || lpad((g %% %(checks)s)::text, 3, '0'),
                    CASE WHEN g %% 997 = 0 THEN 'failing'
                         WHEN g %% 211 = 0 THEN 'warning' ELSE 'passing' END,
                    CASE WHEN g %% 997 = 0 THEN 'connection refused' ELSE 'ok' END,
@@ -85,13 +108,13 @@ def fill_results(rows: int, newest_seconds_ago: float, spacing_seconds: float) -
                    'bench-host'
             FROM generate_series(1, %(rows)s) AS g
             """,
-            {"checks": CHECK_COUNT, "rows": rows, "newest": newest_seconds_ago,
+            {"checks": checks, "rows": rows, "newest": newest_seconds_ago,
              "spacing": spacing_seconds},
         )
     return time.perf_counter() - started
 
 
-def prepare(rows: int) -> None:
+def prepare(rows: int, checks: int) -> None:
     """Empty healthd's tables, fill history, rollups, states and the Redis state."""
     from django.core.management import call_command
     from django.db import connection
@@ -104,10 +127,10 @@ def prepare(rows: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE healthd_checkresult, healthd_hourlyrollup, healthd_checkstatus, "
                        "healthd_transition RESTART IDENTITY")
-    # One result per check every 12 s: 2,000,000 rows span about 14 days.
-    spacing = 12.0 / CHECK_COUNT
-    print(f"filling {rows:,} results ...", flush=True)
-    print(f"  inserted in {fill_results(rows, 1.0, spacing):.1f} s", flush=True)
+    # For 20 checks, 2,000,000 rows span about 14 days; for 200, about 33 hours.
+    spacing = SECONDS_BETWEEN_RUNS / checks
+    print(f"\nfilling {rows:,} results for {checks} checks ...", flush=True)
+    print(f"  inserted in {fill_results(rows, 1.0, spacing, checks):.1f} s", flush=True)
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -132,8 +155,9 @@ def prepare(rows: int) -> None:
         cursor.execute("VACUUM ANALYZE healthd_checkresult")
         cursor.execute("ANALYZE healthd_hourlyrollup")
     now = time.time()
-    checks = list(registry.configured_checks())
-    store.record([Result(c.name, Status.PASSING, "ok", now - 2, 0.003) for c in checks], checks)
+    configured = list(registry.configured_checks())
+    store.record([Result(c.name, Status.PASSING, "ok", now - 2, 0.003) for c in configured],
+                 configured)
 
 
 def logged_in_client():
@@ -183,9 +207,11 @@ def pages() -> dict[str, str]:
     }
 
 
-def measure_pages(client) -> None:
-    print("\nadmin pages, median of 5 (ms), queries per page:")
+def measure_pages(client, checks: int, only: tuple[str, ...] = ()) -> None:
+    print(f"\nadmin pages with {checks} checks, median of 5 (ms), queries per page:")
     for label, url in pages().items():
+        if only and label not in only:
+            continue
         median, queries = time_page(client, url)
         print(f"  {label:32s} {median:9.1f} ms  {queries:3d} queries", flush=True)
 
@@ -198,8 +224,9 @@ def measure_pruning(rows: int) -> None:
     from healthd.retention import prune
 
     retention = conf.get().retention_days * 86400
+    checks = len(conf.get().checks)
     print(f"\nfilling a backlog of {rows:,} expired results ...", flush=True)
-    seconds = fill_results(rows, retention + 3600, 12.0 / CHECK_COUNT)
+    seconds = fill_results(rows, retention + 3600, SECONDS_BETWEEN_RUNS / checks, checks)
     print(f"  inserted in {seconds:.1f} s", flush=True)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE healthd_checkresult")
@@ -254,11 +281,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--backlog", type=int, default=2_000_000)
+    parser.add_argument("--checks", type=int, nargs="+", default=list(CHECK_COUNTS),
+                        help="check counts to fill and measure; all pages for the first, "
+                             "the current-state page for the others")
     args = parser.parse_args()
     setup_django()
+    describe_machine()
     try:
-        prepare(args.rows)
-        measure_pages(logged_in_client())
+        for index, checks in enumerate(args.checks):
+            configure_checks(checks)
+            prepare(args.rows, checks)
+            measure_pages(logged_in_client(), checks, () if index == 0 else ("current state",))
         measure_pruning(args.backlog)
     finally:
         cleanup_redis()

@@ -30,7 +30,10 @@ class CheckResult(models.Model):
     class Meta:
         ordering = ["-checked_at", "-id"]
         indexes = [
-            models.Index(fields=["name", "-checked_at"], name="healthd_result_name_time"),
+            # With the duration, the p95 of a check reads this index alone (an index-only
+            # scan on PostgreSQL), never the table.
+            models.Index(fields=["name", "-checked_at", "duration"],
+                         name="healthd_result_name_time_dur"),
             models.Index(fields=["status", "-checked_at"], name="healthd_result_status_time"),
             models.Index(fields=["-checked_at"], name="healthd_result_time"),
         ]
@@ -95,6 +98,8 @@ class HourlyRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["name", "hour"], name="healthd_rollup_name_hour")
         ]
+        # The admin's ordering and date hierarchy, and retention's range of old hours.
+        indexes = [models.Index(fields=["-hour", "name"], name="healthd_rollup_hour_name")]
 
     def __str__(self) -> str:
         return f"{self.name} {self.hour:%Y-%m-%d %H}:00"

@@ -4,37 +4,46 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import models, transaction
 
 from healthd import conf
-from healthd.models import CheckResult, Delivery, Transition
+from healthd.models import CheckResult, Delivery, HourlyRollup, Transition
+
+# The current-state page reads a week of rollups (and a day before it, to tell a new
+# check from one that was down): rollups are never pruned younger than that.
+MIN_ROLLUP_DAYS = 8
 
 
-def _delete_before(model, field: str, cutoff: datetime, batch: int) -> int:
+def _delete_before(model: type[models.Model], field: str, cutoff: datetime, batch: int) -> int:
     total = 0
     while True:
         ids = list(
-            model.objects.filter(**{f"{field}__lt": cutoff})
+            model._default_manager.filter(**{f"{field}__lt": cutoff})
             .order_by(field).values_list("id", flat=True)[:batch]
         )
         if not ids:
             return total
         with transaction.atomic():
-            model.objects.filter(id__in=ids)._raw_delete(model.objects.db)
+            manager = model._default_manager
+            manager.filter(id__in=ids)._raw_delete(manager.db)
         total += len(ids)
 
 
 def prune(now: datetime | None = None, batch: int = 5000) -> dict[str, int]:
-    """Delete results past RETENTION_DAYS, and transitions and their deliveries past
-    TRANSITION_RETENTION_DAYS."""
+    """Delete results past RETENTION_DAYS, and transitions, their deliveries and hourly
+    rollups past TRANSITION_RETENTION_DAYS.
+
+    Rollups are the long-range uptime, so they live as long as the transitions (no
+    setting of their own), but never less than the week the current-state page reads.
+    """
     settings = conf.get()
     now = now or datetime.now(tz=UTC)
+    long_range = timedelta(days=settings.transition_retention_days)
     return {
         "results": _delete_before(
             CheckResult, "checked_at", now - timedelta(days=settings.retention_days), batch),
-        "transitions": _delete_before(
-            Transition, "at", now - timedelta(days=settings.transition_retention_days), batch),
-        "deliveries": _delete_before(
-            Delivery, "created_at", now - timedelta(days=settings.transition_retention_days),
-            batch),
+        "transitions": _delete_before(Transition, "at", now - long_range, batch),
+        "deliveries": _delete_before(Delivery, "created_at", now - long_range, batch),
+        "rollups": _delete_before(
+            HourlyRollup, "hour", now - max(long_range, timedelta(days=MIN_ROLLUP_DAYS)), batch),
     }

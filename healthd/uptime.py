@@ -2,12 +2,13 @@
 incidents, and the series of the history API — read from the hourly rollups and the
 transitions only, never from the results table.
 
-Time with no fresh result is not uptime, as in the admin: over any span a check should
-have run once per interval since it began, and every run that is missing counts as down,
-like a failure (so a day on which beat was stopped for an hour is not a green day). One
-missing run per span is forgiven (the one due now may not have reported yet); warnings
-count as up. A check "began" with its first hourly rollup, and that first hour is taken
-as it came.
+Time with no fresh result is not uptime, counted as the admin's report queries count it
+(:class:`healthd.reports.Uptime`): over any span a check should have run once per
+interval since it began, and every run that is missing counts as down, like a failure (so
+a day on which beat was stopped for an hour is not a green day). One missing run per span
+is forgiven (the one due now may not have reported yet); warnings count as up. A check
+began with its first hourly rollup: the end of that hour less the time its runs in it
+took.
 
 Every query is bounded whatever the size of the tables: the rollups of the checks named,
 over a fixed number of days (an index range on ``(name, hour)``, grouped by day in the
@@ -26,6 +27,8 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from django.core.signals import setting_changed
@@ -40,6 +43,7 @@ from healthd.checks import registry
 from healthd.checks.base import Check
 from healthd.models import CheckStatus, HourlyRollup, Transition
 from healthd.redact import redact
+from healthd.reports import Uptime, expected_runs, scheduled_period
 
 DAYS = 90
 HOUR = dt.timedelta(hours=1)
@@ -75,39 +79,16 @@ _STATE_RANK = {"passing": 1, "warning": 2, "failing": 3}
 # --- uptime of one span --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Uptime:
-    """Runs that did not fail, out of the runs the check should have had (the larger of
-    the runs it had and the runs due in the span)."""
-
-    up: int
-    runs: int
-    expected: float
-
-    @property
-    def ratio(self) -> float | None:
-        """Between 0 and 1; None when there is nothing to measure."""
-        out_of = max(self.runs, self.expected)
-        return self.up / out_of if out_of > 0 else None
-
-    @property
-    def missing(self) -> int:
-        """Runs that were due and never reported."""
-        return max(0, round(self.expected - self.runs))
-
-    def __str__(self) -> str:
-        ratio = self.ratio
-        return "-" if ratio is None else f"{100.0 * ratio:.2f} %"
+def missing_runs(figure: Uptime) -> int:
+    """Runs that were due and never reported."""
+    return max(0, round(figure.expected - figure.runs))
 
 
-def scheduled_period(interval: float) -> float:
-    """Seconds between scheduled runs: django-celery-beat rows take whole seconds."""
-    return float(max(1, round(interval)))
-
-
-def expected_runs(interval: float, start: dt.datetime, end: dt.datetime) -> float:
-    """Runs due from ``start`` to ``end``, less the one that may be under way."""
-    return max(0.0, (end - start).total_seconds() / scheduled_period(interval) - 1)
+def began_at(first_hour: dt.datetime, first_runs: int, interval: float) -> dt.datetime:
+    """When a check began, from its first hourly rollup: the end of that hour less the time
+    its runs in it took (as the admin's uptime reckons it)."""
+    began = first_hour + HOUR - first_runs * dt.timedelta(seconds=scheduled_period(interval))
+    return max(began, first_hour)
 
 
 def span_uptime(runs: int, failures: int, interval: float, start: dt.datetime,
@@ -216,15 +197,19 @@ def day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), tz)
 
 
-def _began(first_hour: dt.datetime | None, lookback: dt.datetime) -> dt.datetime | None:
-    """When a check began: after its first rollup's hour; None when it already had rollups
-    in the first day looked at (it was there before). A check without rollups has not
-    begun: nothing is due from it."""
-    if first_hour is None:
-        return dt.datetime.max.replace(tzinfo=dt.UTC)
-    if first_hour < lookback + DAY:
-        return None
-    return first_hour + HOUR
+# A check without rollups has not begun: nothing is due from it.
+NOT_BEGUN = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _first_runs(first_hour: Mapping[str, dt.datetime], lookback: dt.datetime
+                ) -> dict[str, int]:
+    """The runs in the first hour of each check that began after the first day looked at
+    (one more query, only when some check is that new)."""
+    new = [Q(name=name, hour=hour) for name, hour in first_hour.items()
+           if hour >= lookback + DAY]
+    if not new:
+        return {}
+    return dict(HourlyRollup.objects.filter(reduce(or_, new)).values_list("name", "runs"))
 
 
 @dataclass(frozen=True)
@@ -299,7 +284,7 @@ def _window_sums(day_rows: Mapping[dt.date, Mapping[str, Any]], first: dt.date
 def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
                  days: int = DAYS) -> History:
     """Each check's last ``days`` daily bars (today last, in ``tz``), its uptime over each
-    of PERIODS, and the incidents, in three queries."""
+    of PERIODS, and the incidents, in three queries (four when a check began in them)."""
     intervals = {check.name: check.interval for check in checks}
     names = list(intervals)
     today = now.astimezone(tz).date()
@@ -344,12 +329,18 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
     for name, previous, status, at, silenced in held:
         transitions[name].append((previous, status, at, silenced))
     carried = dict(CheckStatus.objects.filter(name__in=names).values_list("name", "status"))
+    first_runs = _first_runs(first_hour, lookback)
 
     rows: dict[str, Row] = {}
     incidents: list[Incident] = []
     for name in names:
         interval = intervals[name]
-        began = _began(first_hour.get(name), lookback)
+        if name not in first_hour:
+            began: dt.datetime | None = NOT_BEGUN
+        elif name in first_runs:
+            began = began_at(first_hour[name], first_runs[name], interval)
+        else:
+            began = None  # it had rollups in the first day looked at: it was there before
         own = sorted(transitions.get(name, []), key=lambda t: t[2])
         truncated = len(own) >= TRANSITIONS_PER_CHECK
         segments = _segments(own, truncated, carried.get(name), lookback, now)
@@ -560,8 +551,8 @@ def series(check: Check, since: dt.datetime, until: dt.datetime, resolution: str
                            day_warnings=Sum("warnings"), day_duration_sum=Sum("duration_sum"),
                            day_duration_max=Max("duration_max"))}
     first = (HourlyRollup.objects.filter(name=check.name).order_by("hour")
-             .values_list("hour", flat=True).first())
-    began = dt.datetime.max.replace(tzinfo=dt.UTC) if first is None else first + HOUR
+             .values_list("hour", "runs").first())
+    began = NOT_BEGUN if first is None else began_at(*first, check.interval)
     points = []
     for start, end in zip(starts, ends, strict=True):
         runs, failures, warnings, duration_sum, duration_max = found.get(

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from healthd import store
-from healthd.admin import EstimatedCountPaginator, estimated_row_count, p95
+from healthd.changelist import EstimatedCountPaginator, estimated_row_count
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
 from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
@@ -160,14 +160,27 @@ def test_transition_and_rollup_admins(admin_client):
     assert admin_client.get(reverse("admin:healthd_transition_add")).status_code == 403
 
 
+@pytest.mark.django_db
+def test_transition_status_filter_offers_fixed_choices_without_a_distinct(admin_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    Transition.objects.create(name="database", previous="passing", status="failing", at=now)
+    Transition.objects.create(name="cache", previous="failing", status="passing", at=now)
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(reverse("admin:healthd_transition_changelist"))
+    assert response.status_code == 200
+    assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"].upper()]
+    status_filter = next(spec for spec in response.context["cl"].filter_specs
+                         if getattr(spec, "parameter_name", "") == "status")
+    assert [value for value, _ in status_filter.lookup_choices] == [
+        "passing", "warning", "failing"]
+    failing = admin_client.get(reverse("admin:healthd_transition_changelist") + "?status=failing")
+    assert failing.context["cl"].result_count == 1
+
+
 # --- current state ----------------------------------------------------------------------
-
-
-def test_p95_by_nearest_rank():
-    assert p95([]) is None
-    assert p95([5.0]) == 5.0
-    assert p95([float(n) for n in range(1, 21)]) == 19.0
-    assert p95([float(n) for n in range(100, 0, -1)]) == 95.0
 
 
 @pytest.mark.django_db
@@ -182,11 +195,23 @@ def test_current_state_lists_every_configured_check(admin_client, django_assert_
                                    duration=n / 1000, checked_at=now - timedelta(minutes=n))
     CheckResult.objects.create(name="database", status="failing", message="old",
                                duration=9.0, checked_at=now - timedelta(days=2))
-    HourlyRollup.objects.create(name="database", hour=now - timedelta(hours=2), runs=100,
-                                failures=1)
-    HourlyRollup.objects.create(name="database", hour=now - timedelta(days=3), runs=100,
-                                failures=9)
-    with django_assert_max_num_queries(4 + 2 * len(names)):
+    # Eight days of hourly rollups, every run there (one each 30 s), but for 12 failures
+    # two hours ago, 60 three days ago, and (cache) 9 runs missing three hours ago.
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    runs_this_hour = int((now - this_hour).total_seconds() // 30) + 1
+    database_failures = {this_hour - timedelta(hours=2): 12, this_hour - timedelta(days=3): 60}
+    cache_missing = {this_hour - timedelta(hours=3): 9}
+    for name, missing, failures in (("database", {}, database_failures),
+                                    ("cache", cache_missing, {})):
+        HourlyRollup.objects.bulk_create([
+            HourlyRollup(name=name, hour=this_hour - timedelta(hours=h),
+                         runs=(120 if h else runs_this_hour)
+                         - missing.get(this_hour - timedelta(hours=h), 0),
+                         failures=failures.get(this_hour - timedelta(hours=h), 0))
+            for h in range(8 * 24 + 1)
+        ])
+    runs_day, runs_week = 24 * 120 + runs_this_hour, 7 * 24 * 120 + runs_this_hour
+    with django_assert_max_num_queries(8):
         response = admin_client.get(reverse(CURRENT))
     assert response.status_code == 200
     page = response.content.decode()
@@ -195,8 +220,11 @@ def test_current_state_lists_every_configured_check(admin_client, django_assert_
     rows = {row.name: row for row in response.context["rows"]}
     database = rows["database"]
     assert database.status == "passing"
-    assert database.uptime_24h == "99.00 %"
-    assert database.uptime_7d == "95.00 %"
+    assert database.uptime_24h == f"{100 * (runs_day - 12) / runs_day:.2f} %"
+    assert database.uptime_7d == f"{100 * (runs_week - 72) / runs_week:.2f} %"
+    # Time without a result is not uptime: the 9 missing runs count as down.
+    assert 100 * (runs_day - 9) / runs_day <= float(rows["cache"].uptime_24h[:-2]) < 99.9
+    assert rows["redis"].uptime_24h == "-"
     assert database.p95_ms == pytest.approx(19.0)  # the 2-day-old 9 s result is left out
     assert len(database.strip) == 21 and database.strip[0]["colour"] == "#c62828"
     assert 3 <= database.age_seconds < 60
@@ -248,6 +276,82 @@ def test_current_state_and_run_now_need_permissions(client, django_user_model):
 @pytest.mark.django_db
 def test_run_now_is_post_only(admin_client):
     assert admin_client.get(reverse("admin:healthd_checkstatus_run_now")).status_code == 405
+
+
+class _FakeDelay:
+    """Stands in for run_checks.delay: records the calls, fails when told to."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+        self.fail = False
+
+    def __call__(self, **kwargs):
+        if self.fail:
+            raise ConnectionError("broker away")
+        self.calls.append(kwargs)
+        return type("AsyncResult", (), {"id": f"task-{len(self.calls)}"})()
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.django_db
+def test_run_now_refuses_a_second_click_within_the_interval(admin_client, settings, monkeypatch):
+    from healthd import admin as healthd_admin
+
+    settings.HEALTHD = {**settings.HEALTHD, "INTERVAL": 0.5}
+    delay = _FakeDelay()
+    monkeypatch.setattr(healthd_admin.run_checks, "delay", delay)
+    url = reverse("admin:healthd_checkstatus_run_now")
+
+    first = admin_client.post(url, follow=True)
+    assert first.redirect_chain[-1][0] == reverse(CURRENT)
+    assert any(m.startswith("Queued a run of every check (task task-1)") for m in
+               _messages(first)), _messages(first)
+    assert delay.calls == [{"names": None}]
+
+    second = admin_client.post(url, follow=True)
+    assert second.redirect_chain[-1][0] == reverse(CURRENT)
+    assert any(m.startswith("A run of every check was queued less than 0.5 s ago; the next "
+                            "one can be queued in 1 s") for m in _messages(second)), \
+        _messages(second)
+    assert not any(m.startswith("Queued") for m in _messages(second))
+    assert delay.calls == [{"names": None}]  # refused: nothing queued
+
+    time.sleep(0.6)
+    third = admin_client.post(url, follow=True)
+    assert any(m.startswith("Queued a run of every check") for m in _messages(third))
+    assert len(delay.calls) == 2
+
+
+@pytest.mark.django_db
+def test_run_now_throttle_is_per_selection_and_freed_when_queueing_fails(
+        admin_client, monkeypatch):
+    from healthd import admin as healthd_admin
+
+    delay = _FakeDelay()
+    monkeypatch.setattr(healthd_admin.run_checks, "delay", delay)
+    url = reverse("admin:healthd_checkstatus_run_now")
+    delay.fail = True
+    failed = admin_client.post(url, follow=True)
+    assert any(m.startswith("Could not queue a run: ConnectionError: broker away")
+               for m in _messages(failed))
+    delay.fail = False
+    retried = admin_client.post(url, follow=True)  # the failed click held no slot
+    assert any(m.startswith("Queued a run of every check") for m in _messages(retried))
+
+    now = timezone.now()
+    status = CheckStatus.objects.create(name="storage", status="passing", since=now,
+                                        last_checked_at=now)
+    action = {"action": "run_selected_checks", "_selected_action": [status.pk]}
+    changelist = reverse("admin:healthd_checkstatus_changelist")
+    selected = admin_client.post(changelist, action, follow=True)
+    assert any("Queued a run of storage" in m for m in _messages(selected))
+    again = admin_client.post(changelist, action, follow=True)
+    assert any(m.startswith("A run of storage was queued less than 30 s ago")
+               for m in _messages(again)), _messages(again)
+    assert delay.calls == [{"names": None}, {"names": ["storage"]}]
 
 
 # --- run now, for real: the task goes through the broker to a worker ----------------------
@@ -355,3 +459,42 @@ def test_the_admin_index_links_to_the_current_state_page(admin_client):
     response = admin_client.get("/admin/healthd/currentstate/")
     assert response.status_code == 302
     assert response["Location"] == "/admin/healthd/checkstatus/current/"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", [
+    "?checked_at__year=9999&checked_at__month=12",
+    "?checked_at__year=9999",
+    "?checked_at__year=9999&checked_at__month=12&checked_at__day=31",
+])
+def test_a_date_at_the_end_of_the_calendar_is_an_empty_page(admin_client, query):
+    _results("database", 2, timezone.now() - timedelta(minutes=5), timedelta(minutes=1))
+    for changelist in (CHANGELIST, "admin:healthd_transition_changelist",
+                       "admin:healthd_hourlyrollup_changelist"):
+        field = {"admin:healthd_transition_changelist": "at",
+                 "admin:healthd_hourlyrollup_changelist": "hour"}.get(changelist, "checked_at")
+        response = admin_client.get(reverse(changelist) + query.replace("checked_at", field))
+        assert response.status_code == 200, (changelist, query)
+        assert response.context["cl"].result_count == 0
+
+
+@pytest.mark.django_db
+def test_the_last_month_of_the_calendar_still_shows_its_rows(admin_client):
+    _results("database", 1, datetime(9999, 12, 15, tzinfo=UTC), timedelta(days=1))
+    _results("database", 1, timezone.now(), timedelta(days=1))
+    for query, expected in [("?checked_at__year=9999", 1),
+                            ("?checked_at__year=9999&checked_at__month=12", 1),
+                            ("?checked_at__year=9999&checked_at__month=12&checked_at__day=31", 0)]:
+        response = admin_client.get(reverse(CHANGELIST) + query)
+        assert response.status_code == 200
+        assert response.context["cl"].result_count == expected, query
+
+
+def test_strip_titles_are_in_the_current_time_zone():
+    from healthd.admin import _strip
+
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    assert _strip([("passing", at, 0.01)]) == [
+        {"x": 0, "colour": "#2e7d32", "title": "2026-06-01 12:00:00 passing 10 ms"}]
+    with timezone.override("Europe/Paris"):
+        assert _strip([("failing", at, 0.2)])[0]["title"] == "2026-06-01 14:00:00 failing 200 ms"

@@ -152,7 +152,7 @@ def test_time_without_a_fresh_result_is_not_uptime(two_checks):
     day = {d.date: d for d in row.days}[dt.date(2026, 11, 20)]
     assert day.worst_state == "passing"
     assert day.level == uptime.DOWN
-    assert day.uptime.missing == 239  # one run of the day is forgiven
+    assert uptime.missing_runs(day.uptime) == 239  # one run of the day is forgiven
     assert day.uptime.ratio == pytest.approx(2640 / 2879)
     assert str(row.windows["24h"]) == "100.00 %"
     assert row.windows["7d"].ratio < 0.995
@@ -175,6 +175,20 @@ def test_a_check_added_ten_days_ago_has_no_data_before(two_checks):
     assert levels[:79] == [uptime.NO_DATA] * 79
     assert set(levels[80:]) == {uptime.UP}
     assert str(row.windows["30d"]) == str(row.windows["90d"]) == "100.00 %"
+
+
+def test_a_check_that_began_mid_hour_counts_from_then(two_checks,
+                                                      django_assert_max_num_queries):
+    """Its first hour had half the runs: it began half way through, as the admin reckons."""
+    first = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+    fill("database", first, NOW)
+    HourlyRollup.objects.filter(name="database", hour=first).update(runs=60)
+    with django_assert_max_num_queries(4):
+        row = read(NOW).rows["database"]
+    day = {d.date: d for d in row.days}[dt.date(2026, 11, 20)]
+    assert day.uptime.expected == pytest.approx(13.5 * 120 - 1)
+    assert str(day.uptime) == "100.00 %"
+    assert {d.level for d in row.days if d.date < dt.date(2026, 11, 20)} == {uptime.NO_DATA}
 
 
 def test_a_warning_day_is_amber(two_checks):

@@ -37,7 +37,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_safe
 
-from healthd import badges, state, uptime
+from healthd import badges, reports, state, uptime
 from healthd.checks import registry
 from healthd.checks.base import Status
 from healthd.views.auth import may_see_details
@@ -116,7 +116,7 @@ def day_title(row: uptime.Row, day: uptime.Day) -> str:
     if day.level == uptime.NO_DATA:
         return f"{date}: no data"
     counts = (f"{day.uptime.runs:,} runs, {day.failures:,} failed, {day.warnings:,} warned, "
-              f"{day.uptime.missing:,} missing")
+              f"{uptime.missing_runs(day.uptime):,} missing")
     text = f"{date}: {day.uptime} up ({counts}); {LEVEL_NAMES[day.level]}"
     if day.worst_state:
         text += f", worst state {day.worst_state}"
@@ -162,7 +162,7 @@ def _row_state(row: uptime.Row, by_name: dict[str, state.CheckState]) -> Status:
     return max(states, key=_STATUS_RANK.__getitem__, default=Status.UNKNOWN)
 
 
-def _window_level(figure: uptime.Uptime) -> str:
+def _window_level(figure: reports.Uptime) -> str:
     return uptime.level(figure, None)
 
 
