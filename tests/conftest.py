@@ -67,7 +67,9 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     """Leave nothing of this run behind in Redis."""
     try:
         client = redis.Redis.from_url(settings.REDIS_URL)
-        keys = list(client.scan_iter(match=f"{settings.KEY_PREFIX}*", count=1000))
+        keys = [key for pattern in (f"{settings.KEY_PREFIX}*",
+                                    store.Keys(settings.KEY_PREFIX).pattern)
+                for key in client.scan_iter(match=pattern, count=1000)]
         if keys:
             client.delete(*keys)
     except redis.RedisError:
@@ -143,7 +145,7 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerHandle]:
         handle = start_worker(f"worker-{settings.RUN_ID}@localhost")
         client = redis.Redis.from_url(settings.REDIS_URL)
         # The first run a worker queues on start-up (an assertion of its own in the tests).
-        wait_for(lambda: client.hlen(f"{settings.KEY_PREFIX}latest") > 0, timeout=60,
+        wait_for(lambda: client.hlen(store.Keys(settings.KEY_PREFIX).latest) > 0, timeout=60,
                  message="the first run after the worker started")
         handle.first_run_after = time.monotonic() - handle.started
         client.close()
