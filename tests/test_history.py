@@ -8,7 +8,7 @@ import pytest
 
 from healthd import history, redis_client, store
 from healthd.checks.base import Result, Status
-from healthd.models import CheckResult, CheckStatus
+from healthd.models import CheckResult, CheckStatus, HourlyRollup
 
 pytestmark = pytest.mark.django_db
 
@@ -40,3 +40,27 @@ def test_the_current_state_follows_results_and_transitions():
     history.save(_run("db", Status.FAILING), [])
     state.refresh_from_db()
     assert state.streak == 2
+
+
+def test_an_older_result_or_a_pending_change_leaves_the_current_state_alone():
+    now = time.time()
+    history.save([Result("db", Status.PASSING, "now", now, 0.01)], [])
+    history.save([Result("db", Status.FAILING, "long ago", now - 60, 0.01)], [])
+    state = CheckStatus.objects.get(name="db")
+    assert (state.status, state.streak, state.last_message) == ("passing", 1, "now")
+    # A failure hysteresis has not confirmed yet (no transition): recorded, not the state.
+    history.save([Result("db", Status.FAILING, "blip", now + 1, 0.01)], [])
+    state.refresh_from_db()
+    assert (state.status, state.streak, state.last_message) == ("passing", 1, "blip")
+
+
+def test_a_parked_run_naming_a_check_twice_counts_both():
+    at = time.time() // 3600 * 3600 + 60  # both in one hour
+    results = [Result("db", Status.PASSING, "one", at, 0.01),
+               Result("db", Status.FAILING, "two", at + 1, 0.03)]
+    history.save(results, [store.StateChange("db", "passing", "failing", results[1])])
+    state = CheckStatus.objects.get(name="db")
+    assert (state.status, state.streak, state.last_message) == ("failing", 1, "two")
+    (rollup,) = HourlyRollup.objects.filter(name="db")
+    assert (rollup.runs, rollup.failures, rollup.duration_max) == (2, 1, 0.03)
+    assert rollup.duration_sum == pytest.approx(0.04)
