@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import InterfaceError, OperationalError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -158,7 +158,7 @@ def _insert(model: type[models.Model], columns: list[str], rows: list[tuple],
     db = connections[router.db_for_write(model)]
     quote = db.ops.quote_name
     table = quote(model._meta.db_table)
-    fields = [model._meta.get_field(name) for name in columns]
+    fields = [cast(models.Field, model._meta.get_field(name)) for name in columns]
     prepare = [functools.partial(field.get_db_prep_save, connection=db) for field in fields]
     values = [[prep(value) for prep, value in zip(prepare, row, strict=True)] for row in rows]
     head = f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "

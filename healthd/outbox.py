@@ -97,7 +97,7 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _ensure_group(client: redis.Redis) -> None:
+def _ensure_group(client: redis_client.Client) -> None:
     try:
         # From the start of the stream: entries appended before the group existed count.
         client.xgroup_create(alerting_keys().outbox, GROUP, id="0", mkstream=True)
