@@ -5,7 +5,9 @@ Not part of the test run. For N = 10, 100, 1,000 synthetic checks (each sleeps
 does (:func:`healthd.tasks.run.run_and_record`) against PostgreSQL and Redis, and prints
 for the first run (an empty store) and for a later run (the usual case, median of
 ``--repeat``): wall time, the time beyond the slowest check, SQL statements, Redis
-round trips and the peak number of threads.
+round trips and the peak number of threads. CPU ms is this process's CPU time (the
+database's and Redis's are not in it): on a busy machine it says what the run itself
+costs when the wall time says how long it waited for a core.
 
 SQL statements are counted as Django counts them (``CaptureQueriesContext``, which
 includes ``BEGIN`` and ``COMMIT``), on the connection of the thread that records.
@@ -114,6 +116,7 @@ class Counters:
 @dataclass
 class Measure:
     wall: float
+    cpu: float
     slowest: float
     sql: int
     round_trips: int
@@ -158,25 +161,35 @@ def one_run(counters: Counters) -> Measure:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from healthd import redis_client
     from healthd.tasks.run import run_and_record
 
+    # The connections' own handshakes (AUTH, SELECT, CLIENT SETINFO) are not the run's.
+    redis_client.writer().ping()
+    connection.ensure_connection()
     counters.reset()
     # Django keeps the last 9,000 statements; a run of the old code wrote more.
     connection.queries_log = collections.deque(maxlen=1_000_000)
     with CaptureQueriesContext(connection) as queries:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         summary = run_and_record()
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     if not (summary.stored and summary.saved):
         raise SystemExit(f"the run did not record everything: {summary}")
-    return Measure(wall, max(r.duration for r in summary.results), len(queries),
+    return Measure(wall, cpu, max(r.duration for r in summary.results), len(queries),
                    counters.round_trips, counters.peak_threads)
 
 
+HEADER = ("|     N | run   | wall ms | beyond the slowest check, ms | CPU ms | SQL statements "
+          "| Redis round trips | peak threads |\n"
+          "| ----: | ----- | ------: | ---------------------------: | -----: | -------------: "
+          "| ----------------: | -----------: |")
+
+
 def row(size: int, which: str, measure: Measure) -> str:
-    return (f"| {size:>5,} | {which:<5} | {measure.wall * 1000:>8.0f} | "
-            f"{measure.beyond * 1000:>8.0f} | {measure.sql:>5,} | {measure.round_trips:>5,} | "
-            f"{measure.peak_threads:>5} |")
+    return (f"| {size:>5,} | {which:<5} | {measure.wall * 1000:>7,.0f} | "
+            f"{measure.beyond * 1000:>28,.0f} | {measure.cpu * 1000:>6,.0f} | "
+            f"{measure.sql:>14,} | {measure.round_trips:>17,} | {measure.peak_threads:>12} |")
 
 
 def main() -> None:
@@ -196,8 +209,8 @@ def main() -> None:
     settings.DEBUG = False
     print(f"database {connection.vendor}, MAX_CONCURRENCY "
           f"{settings.HEALTHD.get('MAX_CONCURRENCY', 32)}, each check sleeps {args.sleep:g} s")
-    print("|     N | run   |  wall ms | beyond slowest ms |   SQL | Redis round trips | threads |")
-    print("| ----: | ----- | -------: | ----------------: | ----: | ----------------: | ------: |")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(HEADER)
     try:
         for size in args.sizes:
             configure(size)
@@ -214,6 +227,7 @@ def main() -> None:
                       f"median wall {statistics.median(m.wall for m in later) * 1000:.0f})")
     finally:
         empty_everything()
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ first run that finds the database back, so no result is lost to an outage.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
+import math
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -141,17 +141,18 @@ def _insert(model: type[models.Model], columns: list[str], rows: list[tuple],
     a column to the inserted value (``EXCLUDED``), never add to the stored one or decide
     by it, and the rollups and streaks are increments; reading rows first and writing
     them back costs a statement per row and loses to a concurrent writer. The plain
-    insert of the results is here too, because ``bulk_create`` took twice as long for a
-    thousand rows (below) and on SQLite splits them by Django's 999-parameter guess.
+    insert of the results is here too: ``bulk_create`` cost three times the CPU for a
+    thousand rows, and on SQLite splits them by Django's 999-parameter guess.
 
     The statement is the same on PostgreSQL and SQLite (3.24 and later) but for where
     the rows come from: a multi-row ``VALUES`` on SQLite (as many rows as its parameter
-    limit allows); on PostgreSQL one array per column (``unnest``), because psycopg
-    parses a query's placeholders in Python on each call, and a thousand rows' seven
-    thousand took longer than the rest of the run. Names are quoted by the connection;
-    values go as parameters, prepared by each field for this database. ``{t}`` in
-    ``updates`` and ``where`` stands for the table's quoted name (the stored row). Rows
-    should come sorted by ``conflict``, so that two writers lock them in the same order.
+    limit allows); on PostgreSQL one JSON array of rows, each column cast to its type,
+    because psycopg renders every parameter (and parses every placeholder) in Python,
+    and a thousand rows' seven thousand took longer than the rest of the run. Names are
+    quoted by the connection. ``{t}`` in ``updates`` and ``where`` stands for the
+    table's quoted name (the stored row). Rows should come sorted by ``conflict``, so
+    that two writers lock them in the same order. Values are str, int, float, None or
+    an aware datetime.
     """
     if not rows:
         return
@@ -159,8 +160,6 @@ def _insert(model: type[models.Model], columns: list[str], rows: list[tuple],
     quote = db.ops.quote_name
     table = quote(model._meta.db_table)
     fields = [cast(models.Field, model._meta.get_field(name)) for name in columns]
-    prepare = [functools.partial(field.get_db_prep_save, connection=db) for field in fields]
-    values = [[prep(value) for prep, value in zip(prepare, row, strict=True)] for row in rows]
     head = f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
     tail = ""
     if conflict:
@@ -170,16 +169,37 @@ def _insert(model: type[models.Model], columns: list[str], rows: list[tuple],
                 + (f" WHERE {where.format(t=table)}" if where else ""))
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{field.db_type(db)}[]" for field in fields)
-            cursor.execute(f"{head}SELECT * FROM unnest({arrays}){tail}",  # noqa: S608
-                           [list(column) for column in zip(*values, strict=True)])
+            values = ", ".join(f"(r->>{index})::{field.db_type(db)}"
+                               for index, field in enumerate(fields))
+            cursor.execute(
+                f"{head}SELECT {values} FROM json_array_elements(%s::json) AS r{tail}",  # noqa: S608
+                [_json_rows(rows)])
             return
+        # Only a datetime needs the backend's own form; the rest every backend takes as is.
+        dated = [index for index, field in enumerate(fields)
+                 if isinstance(field, models.DateTimeField)]
+        prepared = []
+        for row in rows:
+            values_of_row = list(row)
+            for index in dated:
+                values_of_row[index] = fields[index].get_db_prep_save(row[index], db)
+            prepared.append(values_of_row)
         placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
         per_statement = max(1, _max_parameters(db) // len(columns))
-        for start in range(0, len(values), per_statement):
-            chunk = values[start:start + per_statement]
+        for start in range(0, len(prepared), per_statement):
+            chunk = prepared[start:start + per_statement]
             cursor.execute(f"{head}VALUES {', '.join([placeholders] * len(chunk))}{tail}",
                            [value for row in chunk for value in row])
+
+
+def _json_rows(rows: list[tuple]) -> str:
+    """The rows as one JSON array for PostgreSQL; an infinity or NaN (not JSON) goes as
+    the text PostgreSQL reads as that float."""
+    try:
+        return json.dumps(rows, default=datetime.isoformat, allow_nan=False)
+    except ValueError:
+        return json.dumps([[repr(v) if isinstance(v, float) and not math.isfinite(v) else v
+                            for v in row] for row in rows], default=datetime.isoformat)
 
 
 def _max_parameters(db: BaseDatabaseWrapper) -> int:

@@ -535,7 +535,10 @@ def _as_json(result: Result) -> str:
     costs more than the rest of a run's write when there are a thousand checks)."""
     data = {f.name: getattr(result, f.name) for f in RESULT_FIELDS}
     data["status"] = str(result.status)
-    return json.dumps(_finite(data), allow_nan=False)
+    try:
+        return json.dumps(data, allow_nan=False)
+    except ValueError:  # an infinity or a NaN somewhere: rare, so looked for only then
+        return json.dumps(_finite(data), allow_nan=False)
 
 
 RESULT_FIELDS = dataclasses.fields(Result)

@@ -64,3 +64,9 @@ def test_a_parked_run_naming_a_check_twice_counts_both():
     (rollup,) = HourlyRollup.objects.filter(name="db")
     assert (rollup.runs, rollup.failures, rollup.duration_max) == (2, 1, 0.03)
     assert rollup.duration_sum == pytest.approx(0.04)
+
+
+def test_an_infinite_value_is_kept():
+    history.save([Result("disk", Status.WARNING, "full", time.time(), 0.01,
+                         value=float("inf"), unit="%")], [])
+    assert CheckResult.objects.get(name="disk").value == float("inf")
