@@ -16,6 +16,7 @@ from django.conf import settings
 
 import tests.celery_app  # noqa: F401 - makes the tests' Celery app the current app
 from healthd import conf, embedded, redis_client, state, store
+from healthd.notify import metrics as notify_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +58,7 @@ def fresh_state() -> Iterator[None]:
     """Each test starts with no stored results and no memoised settings or snapshot."""
     conf.get.cache_clear()
     state.forget()
+    notify_metrics.forget()
     _delete_own_keys()
     yield
     conf.get.cache_clear()
