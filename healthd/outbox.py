@@ -42,11 +42,11 @@ import redis
 from healthd import conf, redis_client
 from healthd.checks.base import Result
 from healthd.redact import redact
-from healthd.store import Transition, alerting_keys
+from healthd.store import AlertingKeys, Transition, alerting_keys
 
 logger = logging.getLogger("healthd.outbox")
 
-GROUP = "delivery"
+GROUP = AlertingKeys.group
 # The steps of one delivery, each marked done as it completes.
 STEPS = ("signals", "sentry", "row", "notify")
 # A consumer (a worker process) with nothing pending, idle this long, is forgotten.
@@ -97,7 +97,7 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _ensure_group(client: redis.Redis) -> None:
+def _ensure_group(client: redis_client.Client) -> None:
     try:
         # From the start of the stream: entries appended before the group existed count.
         client.xgroup_create(alerting_keys().outbox, GROUP, id="0", mkstream=True)

@@ -63,8 +63,8 @@ class Progress:
     def _first_run(self, health: state.Health) -> None:
         now = time.time()
         total = len(health.checks)
-        fresh = [c for c in health.checks if c.record is not None
-                 and float(c.record.get("checked_at", 0)) >= self.started_at]
+        fresh = [c for c in health.checks
+                 if c.checked_at is not None and c.checked_at >= self.started_at]
         elapsed = now - self.started_at
         if total and len(fresh) == total:
             self.first_run_done = True

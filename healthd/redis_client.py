@@ -3,6 +3,11 @@
 The reading client (views) has retries off and short timeouts: redis-py's default
 retry policy turns one failed read into seconds of waiting. The writing client
 (workers) keeps short retries: a worker would rather wait a little than lose a result.
+
+``HEALTHD["REDIS_URL"]`` may name a single Redis (``redis://``, ``rediss://``,
+``unix://``), a master found through Sentinel (``redis+sentinel://``) or a Redis
+Cluster (``redis+cluster://`` or ``rediss+cluster://``, see :func:`cluster_nodes`).
+
 Under ASGI the views read with redis-py's asyncio client instead, made lazily in each
 event loop (an asyncio connection belongs to the loop it was opened in), with the
 reading client's timeouts and no retries.
@@ -14,7 +19,8 @@ import asyncio
 import os
 import threading
 import weakref
-from typing import Any
+from typing import Any, TypeAlias
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 import redis.asyncio
@@ -22,12 +28,18 @@ import redis.asyncio.retry
 import redis.asyncio.sentinel
 import redis.sentinel
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from healthd import conf
 
+# What healthd talks to: one Redis (directly or through Sentinel) or a cluster. Every key
+# healthd writes carries one hash tag (see healthd.store.hash_tagged), so on a cluster
+# all of them live on one master and each command, pipeline or script reaches that one.
+Client: TypeAlias = redis.Redis | RedisCluster
+
 _lock = threading.Lock()
-_clients: dict[tuple, redis.Redis] = {}
+_clients: dict[tuple, Client] = {}
 _async_clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple, redis.asyncio.Redis]] = weakref.WeakKeyDictionary()
 
@@ -37,6 +49,7 @@ class StoreNotConfigured(RuntimeError):
 
 
 SENTINEL_SCHEME = "redis+sentinel://"
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
 
 def _sentinel_client(url: str, sentinel_class: type = redis.sentinel.Sentinel,
@@ -46,7 +59,6 @@ def _sentinel_client(url: str, sentinel_class: type = redis.sentinel.Sentinel,
     redis-py has no URL form for Sentinel; this is the one Celery and django-redis users
     know, so the master is found through the sentinels and followed on failover.
     """
-    from urllib.parse import parse_qs, unquote, urlsplit
 
     parts = urlsplit(url.replace(SENTINEL_SCHEME, "redis://", 1))
     credentials, _, hosts = parts.netloc.rpartition("@")
@@ -80,20 +92,59 @@ def _host_port(node: str, default_port: int = 26379) -> tuple[str, int]:
     return host, int(port) if port else default_port
 
 
-def make_client(url: str, timeout: float, retries: int) -> redis.Redis:
-    """A client for redis://, rediss:// (TLS), unix:// or redis+sentinel:// URLs."""
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The startup nodes and connection options of a cluster URL:
+    ``redis+cluster://[[user]:password@]host:port[,host:port…][?ssl_ca_certs=…]``, or
+    ``rediss+cluster://`` for TLS. Any one node that answers is enough: the client
+    learns the others (and follows a failover) from the cluster itself.
+
+    Raises ValueError for a URL that names no node, or a database other than 0 (a
+    cluster has only that one).
+    """
+    tls = url.startswith("rediss+cluster://")
+    parts = urlsplit("redis://" + url.split("://", 1)[1])
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    nodes = [_host_port(node, 6379) for node in hosts.split(",") if node]
+    if not nodes or not all(host for host, _ in nodes):
+        raise ValueError("a cluster URL names its nodes: redis+cluster://host:6379,host:6380")
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError("a Redis Cluster has only database 0")
+    options: dict[str, Any] = {"username": unquote(username) or None,
+                               "password": unquote(password) or None}
+    if tls:
+        options["ssl"] = True
+        for name, values in parse_qs(parts.query).items():
+            if name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"):
+                options[name] = values[0]
+    return nodes, options
+
+
+def _cluster_client(url: str, retry: Retry, **options: Any) -> RedisCluster:
+    nodes, extra = cluster_nodes(url)
+    options.pop("retry_on_timeout", None)
+    # The retry policy is the cluster client's own: it retries a command on another
+    # connection after refreshing the slot map (a master died and its replica took over).
+    return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+                        retry=retry, **extra, **options)
+
+
+def make_client(url: str, timeout: float, retries: int) -> Client:
+    """A client for redis://, rediss:// (TLS), unix://, redis+sentinel:// or
+    redis+cluster:// (rediss+cluster://) URLs."""
     retry = Retry(NoBackoff(), 0) if retries == 0 else Retry(ExponentialBackoff(0.5, 0.05), retries)
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
-        "retry": retry,
         "retry_on_timeout": retries > 0,
         "health_check_interval": 0,
         "decode_responses": True,
     }
+    if url.startswith(CLUSTER_SCHEMES):
+        return _cluster_client(url, retry, **options)
     if url.startswith(SENTINEL_SCHEME):
-        return _sentinel_client(url, **options)
-    return redis.Redis.from_url(url, **options)
+        return _sentinel_client(url, retry=retry, **options)
+    return redis.Redis.from_url(url, retry=retry, **options)
 
 
 def make_async_client(url: str, timeout: float) -> redis.asyncio.Redis:
@@ -111,7 +162,7 @@ def make_async_client(url: str, timeout: float) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(url, **options)
 
 
-def _client(kind: str, timeout: float, retries: int) -> redis.Redis:
+def _client(kind: str, timeout: float, retries: int) -> Client:
     url = conf.get().redis_url
     if not url:
         raise StoreNotConfigured("no Redis URL: set HEALTHD['REDIS_URL'] or REDIS_URL")
@@ -126,7 +177,7 @@ def _client(kind: str, timeout: float, retries: int) -> redis.Redis:
     return client
 
 
-def reader() -> redis.Redis:
+def reader() -> Client:
     """The client the views use: no retries, the configured short timeout."""
     return _client("reader", conf.get().redis_timeout, 0)
 
@@ -147,7 +198,7 @@ def async_reader() -> redis.asyncio.Redis:
     return client
 
 
-def writer() -> redis.Redis:
+def writer() -> Client:
     """The client the workers use: a few quick retries, a few seconds of timeout."""
     return _client("writer", max(2.0, conf.get().redis_timeout), 2)
 

@@ -41,16 +41,25 @@ def current() -> list[Silence]:
     return list(Silence.objects.filter(ends_at__gt=timezone.now() - KEEP_ENDED))
 
 
+def windows() -> dict[str, dict[str, Any]] | None:
+    """What the Redis mirror is to hold, by silence id; None when the database cannot be
+    read (then the last mirror holds). A run hands it to the record script, which
+    replaces the mirror in the same round trip as it records the results."""
+    try:
+        return {str(s.pk): as_window(s) for s in current()}
+    except Exception as exc:
+        logger.warning("could not read the silences, keeping the last known: %s", redact(exc))
+        return None
+
+
 def sync() -> bool:
     """Rewrite the Redis mirror from the database; False (and the mirror kept) when the
     database or Redis cannot be read."""
-    try:
-        windows = {str(s.pk): as_window(s) for s in current()}
-    except Exception as exc:
-        logger.warning("could not read the silences, keeping the last known: %s", redact(exc))
+    found = windows()
+    if found is None:
         return False
     try:
-        store.replace_silences(windows)
+        store.replace_silences(found)
     except Exception as exc:
         logger.warning("could not write the silences to Redis: %s", redact(exc))
         return False

@@ -1,7 +1,8 @@
 """The Redis side: write results, read them all in one round trip, detect transitions.
 
 Every Redis key healthd uses is named here (see :class:`Keys`), under the configured
-key prefix (default ``healthd:``):
+key prefix made a Redis Cluster hash tag (default ``healthd:``, so ``{healthd:}latest``):
+all of them hash to one slot, and the record script and the outbox work on a cluster.
 
 - ``latest``: a hash, one field per check, holding the latest result as JSON plus the
   check's state after hysteresis (``state``, ``since``, ``streak``, ``pending``,
@@ -16,19 +17,21 @@ key prefix (default ``healthd:``):
 - ``run-lock:<digest>``: a short-lived string per scheduled run of a set of checks, so a
   doubled beat does not double the runs.
 
-Writing a result and deciding whether it is a transition is one Lua script, so when
-several workers finish at the same moment each transition is reported exactly once,
-and a result older than the stored one is ignored rather than moving state backwards.
+Writing a run's results and deciding which are transitions is one Lua script, called
+once per run whatever the number of checks, so when several workers finish at the same
+moment each transition is reported exactly once, and a result older than the stored one
+is ignored rather than moving state backwards.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.exceptions import WatchError
 
@@ -38,10 +41,22 @@ from healthd.redact import redact, redact_deep
 
 logger = logging.getLogger("healthd.store")
 
-# KEYS[1] latest hash, KEYS[2] transitions hash, KEYS[3] outbox stream, KEYS[4] silences hash
-# ARGV[1] name, ARGV[2] result JSON (an object), ARGV[3] failures_before_failing,
-# ARGV[4] successes_before_passing, ARGV[5] state known elsewhere ('' if none),
-# ARGV[6] seconds between reminders while failing (0: none), ARGV[7] the outbox's MAXLEN
+# One run's results in one call (one round trip, whatever the number of checks).
+#
+# KEYS[1] latest hash, KEYS[2] transitions hash, KEYS[3] outbox stream, KEYS[4] silences
+# hash, KEYS[5] history backlog list: all under one hash tag, so this works on a cluster.
+# ARGV[1] seconds between reminders while failing (0: none), ARGV[2] the outbox's MAXLEN,
+# ARGV[3] '1': leave alone a result of a check with no stored state and no state known
+# elsewhere (answered 'unseen': the caller asks the database, then records it again),
+# ARGV[4] the outbox's consumer group, ARGV[5] how many silences follow (-1: keep the
+# stored ones), then that many pairs (silence id, its JSON) to store instead, then five
+# arguments per result: name, result JSON (an object), failures_before_failing,
+# successes_before_passing, state known elsewhere ('' if none).
+#
+# Returns {runs parked in the backlog, 1 if the outbox holds something to deliver (else 0),
+# then per result {outcome, previous, state}} where outcome is 'changed', 'same',
+# 'out-of-order', 'unseen' or 'error' (then previous is the error). An error in one result
+# (pcall) costs that result only.
 #
 # The result's own JSON is stored as given, with the state fields spliced on at its end,
 # so nothing is re-encoded by cjson (which turns [] into {} and rounds numbers).
@@ -60,174 +75,237 @@ local function present(value)
   if value == nil or value == cjson.null then return nil end
   return value
 end
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-local new = cjson.decode(ARGV[2])
-local checked_at = tonumber(new.checked_at)
-local need_fail = tonumber(ARGV[3])
-local need_pass = tonumber(ARGV[4])
-local remind_every = tonumber(ARGV[6]) or 0
-local previous = nil
-local since = nil
-local streak = 0
-local pending = nil
-local pending_count = 0
-local old = {}
-if current then
-  old = cjson.decode(current)
-  local old_at = tonumber(old.checked_at)
-  local old_state = old.state or ''
-  if old_at > checked_at then
-    return {'out-of-order', old_state, old_state}
+local remind_every = tonumber(ARGV[1]) or 0
+local maxlen = ARGV[2]
+local defer_unseen = ARGV[3] == '1'
+local group_name = ARGV[4]
+local silence_count = tonumber(ARGV[5])
+local first = 6
+if silence_count >= 0 then
+  redis.call('DEL', KEYS[4])
+  for i = 6, 5 + 2 * silence_count, 2 do
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
   end
-  if old.id ~= nil and old.id == new.id then
-    return {old.outcome or 'same', old.outcome_previous or old_state, old_state}
-  end
-  previous = old.state
-  since = old.since
-  streak = tonumber(old.streak or 0)
-  if old.pending and old.pending ~= cjson.null then pending = old.pending end
-  pending_count = tonumber(old.pending_count or 0)
-elseif ARGV[5] ~= '' then
-  previous = ARGV[5]
+  first = 6 + 2 * silence_count
 end
-local observed = new.status
-local state = previous
-local changed = false
-if previous == nil then
-  state = observed
-  since = checked_at
-  streak = 1
-  changed = true
-elseif observed == previous then
-  streak = streak + 1
-  pending = nil
-  pending_count = 0
-else
-  if pending == observed then
-    pending_count = pending_count + 1
-  else
-    pending = observed
-    pending_count = 1
-  end
-  local need = 1
-  if observed == 'failing' then
-    need = need_fail
-  elseif previous == 'failing' then
-    need = need_pass
-  end
-  if pending_count >= need then
-    state = observed
-    since = checked_at
-    streak = pending_count
-    pending = nil
-    pending_count = 0
-    changed = true
-  end
-end
-if since == nil then since = checked_at end
 
--- The silence covering this check at checked_at (windows that touch are merged), else
--- the next one to come: the views compare it with the time they answer.
-local window = nil
-local upcoming = nil
-local silences = redis.call('HGETALL', KEYS[4])
-for i = 2, #silences, 2 do
-  local ok, s = pcall(cjson.decode, silences[i])
+-- The silences, read once for the whole run.
+local silences = {}
+local stored = redis.call('HGETALL', KEYS[4])
+for i = 2, #stored, 2 do
+  local ok, s = pcall(cjson.decode, stored[i])
   local from, till = nil, nil
   if ok and type(s) == 'table' then
     from, till = tonumber(s.starts_at), tonumber(s.ends_at)
   end
   if from and till and till > from then
-    local covers = true
+    local names = nil
     if type(s.checks) == 'table' and #s.checks > 0 then
-      covers = false
-      for _, name in ipairs(s.checks) do
-        if name == ARGV[1] then covers = true end
-      end
+      names = {}
+      for _, name in ipairs(s.checks) do names[name] = true end
     end
-    if covers and from <= checked_at and checked_at < till then
-      if window == nil then
-        window = {from, till}
-      else
-        window = {math.min(window[1], from), math.max(window[2], till)}
-      end
-    elseif covers and from > checked_at and (upcoming == nil or from < upcoming[1]) then
-      upcoming = {from, till}
-    end
+    table.insert(silences, {from = from, till = till, names = names})
   end
 end
-local silenced = window ~= nil
 
-local before = previous or 'unknown'
-local worth = changed and not (before == 'unknown' and state == 'passing')
-local baseline = present(old.silence_baseline)
-local transition_id = present(old.transition_id)
-local told_id = present(old.told_id)
-local told_status = present(old.told_status)
-local told_at = present(old.told_at)
-if told_at ~= nil then told_at = tonumber(told_at) end
-local reminders = tonumber(present(old.reminders) or 0) or 0
-local entry_previous = nil
-local entry_silenced = false
-if silenced then
-  if baseline == nil then baseline = before end
-  if worth then
-    entry_previous = before
-    entry_silenced = true
+local function record(name, result_json, need_fail, need_pass, known)
+  local current = redis.call('HGET', KEYS[1], name)
+  if not current and known == '' and defer_unseen then
+    return {'unseen', '', ''}
   end
-elseif baseline ~= nil then
-  if state ~= baseline and not (baseline == 'unknown' and state == 'passing') then
-    entry_previous = baseline
-  elseif worth then
-    -- back where it was when the silence began: recorded, but nothing to tell
-    entry_previous = before
-    entry_silenced = true
+  local new = cjson.decode(result_json)
+  local checked_at = tonumber(new.checked_at)
+  local previous = nil
+  local since = nil
+  local streak = 0
+  local pending = nil
+  local pending_count = 0
+  local old = {}
+  if current then
+    old = cjson.decode(current)
+    local old_at = tonumber(old.checked_at)
+    local old_state = old.state or ''
+    if old_at > checked_at then
+      return {'out-of-order', old_state, old_state}
+    end
+    if old.id ~= nil and old.id == new.id then
+      return {old.outcome or 'same', old.outcome_previous or old_state, old_state}
+    end
+    previous = old.state
+    since = old.since
+    streak = tonumber(old.streak or 0)
+    if old.pending and old.pending ~= cjson.null then pending = old.pending end
+    pending_count = tonumber(old.pending_count or 0)
+  elseif known ~= '' then
+    previous = known
   end
-  baseline = nil
-elseif worth then
-  entry_previous = before
-end
-if entry_previous ~= nil then
-  transition_id = new.id
-  local flag = '0'
-  if entry_silenced then
-    flag = '1'
+  local observed = new.status
+  local state = previous
+  local changed = false
+  if previous == nil then
+    state = observed
+    since = checked_at
+    streak = 1
+    changed = true
+  elseif observed == previous then
+    streak = streak + 1
+    pending = nil
+    pending_count = 0
   else
-    told_id = new.id
-    told_status = state
-    told_at = checked_at
-    reminders = 0
+    if pending == observed then
+      pending_count = pending_count + 1
+    else
+      pending = observed
+      pending_count = 1
+    end
+    local need = 1
+    if observed == 'failing' then
+      need = need_fail
+    elseif previous == 'failing' then
+      need = need_pass
+    end
+    if pending_count >= need then
+      state = observed
+      since = checked_at
+      streak = pending_count
+      pending = nil
+      pending_count = 0
+      changed = true
+    end
   end
-  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[7], '*',
-             'id', new.id, 'kind', 'transition', 'check', ARGV[1],
-             'previous', entry_previous, 'status', state, 'silenced', flag,
-             'transition', new.id, 'reminder', '0', 'result', ARGV[2])
-elseif remind_every > 0 and not silenced and state == 'failing' and told_status == 'failing'
-    and told_id ~= nil and told_at ~= nil and checked_at - told_at >= remind_every then
-  reminders = reminders + 1
-  told_at = checked_at
-  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[7], '*',
-             'id', told_id .. '-reminder-' .. reminders, 'kind', 'reminder',
-             'check', ARGV[1], 'previous', state, 'status', state, 'silenced', '0',
-             'transition', told_id, 'reminder', tostring(reminders), 'result', ARGV[2])
+  if since == nil then since = checked_at end
+
+  -- The silence covering this check at checked_at (windows that touch are merged), else
+  -- the next one to come: the views compare it with the time they answer.
+  local window = nil
+  local upcoming = nil
+  for _, s in ipairs(silences) do
+    local covers = s.names == nil or s.names[name] == true
+    if covers and s.from <= checked_at and checked_at < s.till then
+      if window == nil then
+        window = {s.from, s.till}
+      else
+        window = {math.min(window[1], s.from), math.max(window[2], s.till)}
+      end
+    elseif covers and s.from > checked_at and (upcoming == nil or s.from < upcoming[1]) then
+      upcoming = {s.from, s.till}
+    end
+  end
+  local silenced = window ~= nil
+
+  local before = previous or 'unknown'
+  local worth = changed and not (before == 'unknown' and state == 'passing')
+  local baseline = present(old.silence_baseline)
+  local transition_id = present(old.transition_id)
+  local told_id = present(old.told_id)
+  local told_status = present(old.told_status)
+  local told_at = present(old.told_at)
+  if told_at ~= nil then told_at = tonumber(told_at) end
+  local reminders = tonumber(present(old.reminders) or 0) or 0
+  local entry_previous = nil
+  local entry_silenced = false
+  if silenced then
+    if baseline == nil then baseline = before end
+    if worth then
+      entry_previous = before
+      entry_silenced = true
+    end
+  elseif baseline ~= nil then
+    if state ~= baseline and not (baseline == 'unknown' and state == 'passing') then
+      entry_previous = baseline
+    elseif worth then
+      -- back where it was when the silence began: recorded, but nothing to tell
+      entry_previous = before
+      entry_silenced = true
+    end
+    baseline = nil
+  elseif worth then
+    entry_previous = before
+  end
+  if entry_previous ~= nil then
+    transition_id = new.id
+    local flag = '0'
+    if entry_silenced then
+      flag = '1'
+    else
+      told_id = new.id
+      told_status = state
+      told_at = checked_at
+      reminders = 0
+    end
+    redis.call('XADD', KEYS[3], 'MAXLEN', maxlen, '*',
+               'id', new.id, 'kind', 'transition', 'check', name,
+               'previous', entry_previous, 'status', state, 'silenced', flag,
+               'transition', new.id, 'reminder', '0', 'result', result_json)
+  elseif remind_every > 0 and not silenced and state == 'failing' and told_status == 'failing'
+      and told_id ~= nil and told_at ~= nil and checked_at - told_at >= remind_every then
+    reminders = reminders + 1
+    told_at = checked_at
+    redis.call('XADD', KEYS[3], 'MAXLEN', maxlen, '*',
+               'id', told_id .. '-reminder-' .. reminders, 'kind', 'reminder',
+               'check', name, 'previous', state, 'status', state, 'silenced', '0',
+               'transition', told_id, 'reminder', tostring(reminders), 'result', result_json)
+  end
+
+  local outcome = 'same'
+  if changed then outcome = 'changed' end
+  local extra = {state = state, since = since, streak = streak, pending = pending or cjson.null,
+                 pending_count = pending_count, outcome = outcome,
+                 outcome_previous = previous or 'unknown',
+                 transition_id = transition_id or cjson.null, told_id = told_id or cjson.null,
+                 told_status = told_status or cjson.null, told_at = told_at or cjson.null,
+                 reminders = reminders, silence_baseline = baseline or cjson.null,
+                 silence = window or upcoming or cjson.null, silenced = silenced}
+  local tail = cjson.encode(extra)
+  local body = string.gsub(result_json, '}%s*$', '')
+  redis.call('HSET', KEYS[1], name, body .. ',' .. string.sub(tail, 2))
+  if changed then
+    redis.call('HINCRBY', KEYS[2], name, 1)
+  end
+  return {outcome, previous or 'unknown', state}
 end
 
-local outcome = 'same'
-if changed then outcome = 'changed' end
-local extra = {state = state, since = since, streak = streak, pending = pending or cjson.null,
-               pending_count = pending_count, outcome = outcome,
-               outcome_previous = previous or 'unknown',
-               transition_id = transition_id or cjson.null, told_id = told_id or cjson.null,
-               told_status = told_status or cjson.null, told_at = told_at or cjson.null,
-               reminders = reminders, silence_baseline = baseline or cjson.null,
-               silence = window or upcoming or cjson.null, silenced = silenced}
-local tail = cjson.encode(extra)
-local body = string.gsub(ARGV[2], '}%s*$', '')
-redis.call('HSET', KEYS[1], ARGV[1], body .. ',' .. string.sub(tail, 2))
-if changed then
-  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+local replies = {}
+for i = first, #ARGV, 5 do
+  local ok, reply = pcall(record, ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]),
+                          tonumber(ARGV[i + 3]), ARGV[i + 4])
+  if not ok then
+    local message = reply
+    if type(reply) == 'table' then message = reply.err or cjson.encode(reply) end
+    reply = {'error', tostring(message), ''}
+  end
+  table.insert(replies, reply)
 end
-return {outcome, previous or 'unknown', state}
+
+-- Whether delivery has anything to do: entries a consumer took and has not acknowledged
+-- (it may have died), or entries no consumer has read yet.
+local function id_after(a, b)
+  local a_ms, a_seq = string.match(a, '^(%d+)-(%d+)$')
+  local b_ms, b_seq = string.match(b, '^(%d+)-(%d+)$')
+  if a_ms == nil or b_ms == nil then return true end
+  a_ms, a_seq, b_ms, b_seq = tonumber(a_ms), tonumber(a_seq), tonumber(b_ms), tonumber(b_seq)
+  return a_ms > b_ms or (a_ms == b_ms and a_seq > b_seq)
+end
+local waiting = 0
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  local group = nil
+  for _, fields in ipairs(redis.call('XINFO', 'GROUPS', KEYS[3])) do
+    local info = {}
+    for i = 1, #fields, 2 do info[fields[i]] = fields[i + 1] end
+    if info['name'] == group_name then group = info end
+  end
+  if group == nil then
+    if redis.call('XLEN', KEYS[3]) > 0 then waiting = 1 end
+  elseif tonumber(group['pending']) > 0 then
+    waiting = 1
+  else
+    local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+    if #last > 0 and id_after(last[1][1], group['last-delivered-id']) then waiting = 1 end
+  end
+end
+local answer = {redis.call('LLEN', KEYS[5]), waiting}
+for _, reply in ipairs(replies) do table.insert(answer, reply) end
+return answer
 """
 
 
@@ -325,38 +403,60 @@ class Snapshot:
         return self.error is None
 
 
+def hash_tagged(prefix: str) -> str:
+    """The key prefix as one Redis Cluster hash tag: ``healthd:`` becomes ``{healthd:}``.
+
+    Every key healthd writes starts with it, so all of them live in one slot: the record
+    script touches several keys at once, and a cluster runs a script only on keys of one
+    slot. A prefix that carries a hash tag already (``{site}:healthd:``) is kept as it is.
+    """
+    opening = prefix.find("{")
+    if opening >= 0 and prefix.find("}", opening + 1) > opening + 1:  # Redis's own rule
+        return prefix
+    return "{" + (prefix or "healthd") + "}"
+
+
 @dataclass(frozen=True)
 class Keys:
-    """The name of every Redis key healthd uses, under one prefix."""
+    """The name of every Redis key healthd uses, under one prefix made a hash tag."""
 
     prefix: str
 
     @property
+    def tagged(self) -> str:
+        return hash_tagged(self.prefix)
+
+    @property
     def latest(self) -> str:
-        return f"{self.prefix}latest"
+        return f"{self.tagged}latest"
 
     @property
     def transitions(self) -> str:
-        return f"{self.prefix}transitions"
+        return f"{self.tagged}transitions"
 
     @property
     def history_backlog(self) -> str:
-        return f"{self.prefix}history-backlog"
+        return f"{self.tagged}history-backlog"
 
     @property
     def history_dead_letter(self) -> str:
-        return f"{self.prefix}history-dead-letter"
+        return f"{self.tagged}history-dead-letter"
 
     @property
     def stats(self) -> str:
-        return f"{self.prefix}stats"
+        return f"{self.tagged}stats"
 
     def run_lock(self, digest: str) -> str:
-        return f"{self.prefix}run-lock:{digest}"
+        return f"{self.tagged}run-lock:{digest}"
 
     @property
     def run_lock_pattern(self) -> str:
-        return f"{self.prefix}run-lock:*"
+        return f"{self.tagged}run-lock:*"
+
+    @property
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key healthd writes under this prefix."""
+        return f"{self.tagged}*"
 
     def all_fixed(self) -> tuple[str, ...]:
         """Every key that is not per run (for cleaning up after a test)."""
@@ -369,6 +469,23 @@ def keys() -> Keys:
     return Keys(conf.get().key_prefix)
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What writing a run's results to Redis found, besides the results themselves."""
+
+    transitions: list[StateChange] = field(default_factory=list)
+    # Results left unwritten: Redis has no state for their check and none was given (after
+    # a flush or a restart). Ask the database, then record them with what it knows.
+    unseen: list[Result] = field(default_factory=list)
+    backlog: int = 0  # runs parked in Redis while the database was away
+    outbox_waiting: bool = False  # the outbox holds something to deliver
+
+    def then(self, later: Recorded) -> Recorded:
+        """This write followed by ``later`` (which recorded what this one left unseen)."""
+        return Recorded(self.transitions + later.transitions, later.unseen, later.backlog,
+                        self.outbox_waiting or later.outbox_waiting)
+
+
 def record(results: list[Result], checks: list[Check],
            known_states: dict[str, str] | None = None) -> list[StateChange]:
     """Store results and return the transitions they caused (each seen by one writer only).
@@ -376,51 +493,101 @@ def record(results: list[Result], checks: list[Check],
     What is to be told about them is appended to the outbox in the same step (see
     :data:`RECORD_SCRIPT`), so a worker that dies right after cannot lose it.
     """
-    if not results:
-        return []
-    pipe = redis_client.writer().pipeline(transaction=False)
-    queue_record(pipe, results, checks, known_states)
-    return state_changes(results, pipe.execute(raise_on_error=False))
+    return record_run(results, checks, known_states).transitions
+
+
+def record_run(results: list[Result], checks: list[Check],
+               known_states: dict[str, str] | None = None,
+               silences: dict[str, dict[str, Any]] | None = None,
+               defer_unseen: bool = False) -> Recorded:
+    """Store a run's results in one call of :data:`RECORD_SCRIPT` (one round trip).
+
+    ``silences`` ({id: {"checks", "starts_at", "ends_at"}}), when given, replace the
+    stored ones in the same atomic step, before the results are judged by them. With
+    ``defer_unseen`` a result of a check Redis has no state for (and ``known_states`` does
+    not name) is left for the caller, who may ask the database for its state only then.
+    Also answers whether the history backlog or the outbox has anything waiting, so a
+    run that finds both empty needs no further round trip for them.
+    """
+    if not results and silences is None:
+        return Recorded()
+    script_keys, args = _script_call(results, checks, known_states, silences, defer_unseen)
+    script = redis_client.writer().register_script(RECORD_SCRIPT)
+    return _recorded(results, script(keys=script_keys, args=args))
 
 
 def queue_record(pipe: Any, results: list[Result], checks: list[Check],
                  known_states: dict[str, str] | None = None) -> None:
-    """Queue :data:`RECORD_SCRIPT` for each result on ``pipe``, a pipeline of the writer
+    """Queue :data:`RECORD_SCRIPT` for these results on ``pipe``, a pipeline of the writer
     client: for a caller whose writes must go in one transaction with its own (a passive
-    check's report, in :mod:`healthd.passive`). Read the replies with :func:`state_changes`.
+    check's report, in :mod:`healthd.passive`). Read its reply with :func:`state_changes`.
     """
-    by_name = {c.name: c for c in checks}
+    script_keys, args = _script_call(results, checks, known_states, None, False)
     script = redis_client.writer().register_script(RECORD_SCRIPT)
-    layout, alerting = keys(), alerting_keys()
-    settings = conf.get().raw
-    remind_every = float(settings.get("REMIND_EVERY") or 0)
-    maxlen = int(settings.get("OUTBOX_MAXLEN") or 100_000)
-    for result in results:
-        check = by_name.get(result.name)
-        script(
-            keys=[layout.latest, layout.transitions, alerting.outbox, alerting.silences],
-            args=[
-                result.name, json.dumps(_finite(result.to_dict()), allow_nan=False),
-                check.failures_before_failing if check else 1,
-                check.successes_before_passing if check else 1,
-                (known_states or {}).get(result.name, ""),
-                remind_every, maxlen,
-            ],
-            client=pipe,
-        )
+    script(keys=script_keys, args=args, client=pipe)
 
 
 def state_changes(results: list[Result], replies: list[Any]) -> list[StateChange]:
-    """The transitions among the replies of :func:`queue_record` (in the same order)."""
-    transitions = []
-    for result, reply in zip(results, replies, strict=True):
-        if isinstance(reply, Exception):  # one bad result must not cost the others
-            logger.error("could not store the result of %s: %s", result.name, redact(reply))
-            continue
-        outcome, previous, current = reply
-        if outcome == "changed":
+    """The transitions in the reply of :func:`queue_record` (``replies``: its one reply)."""
+    (reply,) = replies
+    if isinstance(reply, Exception):
+        logger.error("could not store the results of %s: %s",
+                     ", ".join(r.name for r in results), redact(reply))
+        return []
+    return _recorded(results, reply).transitions
+
+
+def _script_call(results: list[Result], checks: list[Check],
+                 known_states: dict[str, str] | None,
+                 silences: dict[str, dict[str, Any]] | None,
+                 defer_unseen: bool) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of one call of :data:`RECORD_SCRIPT`."""
+    by_name = {c.name: c for c in checks}
+    layout, alerting = keys(), alerting_keys()
+    settings = conf.get().raw
+    args: list[Any] = [float(settings.get("REMIND_EVERY") or 0),
+                       int(settings.get("OUTBOX_MAXLEN") or 100_000),
+                       "1" if defer_unseen else "0", AlertingKeys.group,
+                       -1 if silences is None else len(silences)]
+    for key, silence in (silences or {}).items():
+        args += [key, json.dumps(silence)]
+    known = known_states or {}
+    for result in results:
+        check = by_name.get(result.name)
+        args += [result.name, _as_json(result),
+                 check.failures_before_failing if check else 1,
+                 check.successes_before_passing if check else 1,
+                 known.get(result.name, "")]
+    script_keys = [layout.latest, layout.transitions, alerting.outbox, alerting.silences,
+                   layout.history_backlog]
+    return script_keys, args
+
+
+def _recorded(results: list[Result], reply: list[Any]) -> Recorded:
+    backlog, waiting, *replies = reply
+    transitions, unseen = [], []
+    for result, (outcome, previous, current) in zip(results, replies, strict=True):
+        if outcome == "error":  # one bad result must not cost the others
+            logger.error("could not store the result of %s: %s", result.name, redact(previous))
+        elif outcome == "unseen":
+            unseen.append(result)
+        elif outcome == "changed":
             transitions.append(StateChange(result.name, previous, current, result))
-    return transitions
+    return Recorded(transitions, unseen, int(backlog), bool(waiting))
+
+
+def _as_json(result: Result) -> str:
+    """The result as stored: ``Result.to_dict()`` as JSON, without its deep copy (which
+    costs more than the rest of a run's write when there are a thousand checks)."""
+    data = {f.name: getattr(result, f.name) for f in RESULT_FIELDS}
+    data["status"] = str(result.status)
+    try:
+        return json.dumps(data, allow_nan=False)
+    except ValueError:  # an infinity or a NaN somewhere: rare, so looked for only then
+        return json.dumps(_finite(data), allow_nan=False)
+
+
+RESULT_FIELDS = dataclasses.fields(Result)
 
 
 def _finite(value: Any) -> Any:
@@ -586,6 +753,35 @@ def forget_unconfigured(configured: set[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class PassiveKeys:
+    """The Redis keys of passive checks (:mod:`healthd.passive`), under the same hash-tagged
+    prefix as :class:`Keys`, so a report's transaction and the record script share a slot.
+
+    - ``passive:<name>``: a hash, one check's bookkeeping (its definition, last success,
+      a run started, the one-shot sweep armed for it).
+    - ``passive-checks``: a set, the names of every passive check that has reported.
+    """
+
+    prefix: str
+
+    def check(self, name: str) -> str:
+        """The hash of one check's bookkeeping."""
+        return f"{hash_tagged(self.prefix)}passive:{name}"
+
+    @property
+    def names(self) -> str:
+        return f"{hash_tagged(self.prefix)}passive-checks"
+
+    def all_fixed(self) -> tuple[str, ...]:
+        return (self.names,)
+
+
+def passive_keys() -> PassiveKeys:
+    """The passive key layout under the configured prefix, read at call time."""
+    return PassiveKeys(conf.get().key_prefix)
+
+
+@dataclass(frozen=True)
 class AlertingKeys:
     """The Redis keys of alerting, under the same prefix as :class:`Keys`.
 
@@ -597,25 +793,29 @@ class AlertingKeys:
     - ``silences``: a hash, one field per :class:`healthd.models.Silence` (its id) holding
       ``{"checks", "starts_at", "ends_at"}``, read by :data:`RECORD_SCRIPT`.
     - ``deliveries``: a hash of notification counters, ``<channel>\t<outcome>``, for /metrics.
+
+    They carry the same hash tag as :class:`Keys` (see :func:`hash_tagged`).
     """
 
     prefix: str
+    # The outbox's consumer group: the record script asks it whether anything waits.
+    group: ClassVar[str] = "delivery"
 
     @property
     def outbox(self) -> str:
-        return f"{self.prefix}outbox"
+        return f"{hash_tagged(self.prefix)}outbox"
 
     @property
     def outbox_progress(self) -> str:
-        return f"{self.prefix}outbox-progress"
+        return f"{hash_tagged(self.prefix)}outbox-progress"
 
     @property
     def silences(self) -> str:
-        return f"{self.prefix}silences"
+        return f"{hash_tagged(self.prefix)}silences"
 
     @property
     def deliveries(self) -> str:
-        return f"{self.prefix}deliveries"
+        return f"{hash_tagged(self.prefix)}deliveries"
 
     def all_fixed(self) -> tuple[str, ...]:
         return (self.outbox, self.outbox_progress, self.silences, self.deliveries)

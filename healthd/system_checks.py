@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks as django_checks
 
-from healthd import conf
+from healthd import conf, redis_client
 from healthd.checks import registry
 from healthd.checks.base import Check
 from healthd.checks.passive import is_passive
@@ -36,7 +36,8 @@ POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CA
             "CELERY_TIMEOUT", "STATS_INTERVAL", "SCHEDULE_REFRESH_SECONDS",
             "PASSIVE_SWEEP_INTERVAL")
 WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://",
+                 *redis_client.CLUSTER_SCHEMES)
 
 
 def _error(setting: str, problem: str, check_id: str) -> django_checks.CheckMessage:
@@ -75,8 +76,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[django_checks
     url = user.get("REDIS_URL")
     if url is not None and (not isinstance(url, str) or not url.startswith(REDIS_SCHEMES)):
         found.append(_error('HEALTHD["REDIS_URL"]',
-                            f"must be a redis://, rediss:// or unix:// URL, not {redact(url)!r}",
-                            E_BAD_REDIS_URL))
+                            "must be a redis://, rediss://, unix://, redis+sentinel:// or "
+                            f"redis+cluster:// URL, not {redact(url)!r}", E_BAD_REDIS_URL))
+    elif isinstance(url, str) and url.startswith(redis_client.CLUSTER_SCHEMES):
+        try:
+            redis_client.cluster_nodes(url)
+        except ValueError as exc:
+            found.append(_error('HEALTHD["REDIS_URL"]', f"{exc}, not {redact(url)!r}",
+                                E_BAD_REDIS_URL))
     status = getattr(settings, "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE", 500)
     if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
         found.append(_error("DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE",

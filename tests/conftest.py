@@ -16,6 +16,7 @@ from django.conf import settings
 
 import tests.celery_app  # noqa: F401 - makes the tests' Celery app the current app
 from healthd import conf, embedded, redis_client, state, store
+from healthd.notify import metrics as notify_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +46,8 @@ def _delete_own_keys() -> None:
     layout = store.Keys(settings.KEY_PREFIX)
     client.delete(*layout.all_fixed(), *store.AlertingKeys(settings.KEY_PREFIX).all_fixed())
     locks = list(client.scan_iter(match=layout.run_lock_pattern, count=1000))
-    locks += list(client.scan_iter(match=f"{settings.KEY_PREFIX}passive*", count=1000))
+    locks += list(client.scan_iter(match=store.hash_tagged(settings.KEY_PREFIX) + "passive*",
+                                   count=1000))
     if locks:
         client.delete(*locks)
     client.close()
@@ -56,6 +58,7 @@ def fresh_state() -> Iterator[None]:
     """Each test starts with no stored results and no memoised settings or snapshot."""
     conf.get.cache_clear()
     state.forget()
+    notify_metrics.forget()
     _delete_own_keys()
     yield
     conf.get.cache_clear()
@@ -68,7 +71,9 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     """Leave nothing of this run behind in Redis, nor the embedded Redis if it started it."""
     try:
         client = redis.Redis.from_url(settings.REDIS_URL)
-        keys = list(client.scan_iter(match=f"{settings.KEY_PREFIX}*", count=1000))
+        keys = [key for pattern in (f"{settings.KEY_PREFIX}*",
+                                    store.Keys(settings.KEY_PREFIX).pattern)
+                for key in client.scan_iter(match=pattern, count=1000)]
         if keys:
             client.delete(*keys)
     except redis.RedisError:
@@ -145,7 +150,7 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerHandle]:
         handle = start_worker(f"worker-{settings.RUN_ID}@localhost")
         client = redis.Redis.from_url(settings.REDIS_URL)
         # The first run a worker queues on start-up (an assertion of its own in the tests).
-        wait_for(lambda: client.hlen(f"{settings.KEY_PREFIX}latest") > 0, timeout=60,
+        wait_for(lambda: client.hlen(store.Keys(settings.KEY_PREFIX).latest) > 0, timeout=60,
                  message="the first run after the worker started")
         handle.first_run_after = time.monotonic() - handle.started
         client.close()

@@ -76,6 +76,10 @@ class ASGITestClient:
     def post(self, path: str, data: Any = None, **extra: Any) -> Any:
         return self._call("post", path, data, **extra)
 
+    def force_login(self, user: Any) -> None:
+        """Log ``user`` in for the requests that follow, as the WSGI client does."""
+        self._loop.run(self._client.aforce_login(user))
+
 
 @pytest.fixture(params=["wsgi", "asgi"])
 def client(request: pytest.FixtureRequest) -> Iterator[Client | ASGITestClient]:

@@ -141,7 +141,7 @@ def test_tokens_are_masked_whatever_the_parameter_is_called(settings):
 def test_the_standalone_site_starts_gunicorn_with_the_quiet_logger():
     procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines()
                     if line.strip())
-    for web in (procfile["web"], processes(8000, "127.0.0.1")["web"]):
+    for web in (procfile["web"], " ".join(processes(8000, "127.0.0.1")["web"])):
         assert "-c python:healthd.site.gunicorn_conf" in web
         assert "--access-logfile" not in web  # the config's accesslog: stdout
     assert gunicorn_conf.logger_class == "healthd.access_log.ProbeQuietLogger"

@@ -15,7 +15,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from healthd import outbox, redis_client, state
+from healthd import outbox, redis_client, state, store
 from healthd.models import Delivery, Transition
 from tests import faultchecks
 from tests.alerting_support import LoopbackServer, receiver_key
@@ -62,7 +62,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_a_webhook_gets_it_once(
         first = start_worker(f"alerting-a-{time.monotonic_ns()}@localhost", env)
         second = None
         try:
-            wait_for(lambda: redis_client.writer().hexists(f"{prefix}latest", "flappy"),
+            wait_for(lambda: redis_client.writer().hexists(store.Keys(prefix).latest, "flappy"),
                      timeout=30, message="the first worker's first run")
             flags.set(faultchecks.flag_key("flappy"), "fail")
             _queue_run(queue)
@@ -75,7 +75,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_a_webhook_gets_it_once(
 
             def abandoned_long_enough() -> bool:
                 (entry,) = redis_client.writer().xpending_range(
-                    f"{prefix}outbox", outbox.GROUP, "-", "+", 10)
+                    store.AlertingKeys(prefix).outbox, outbox.GROUP, "-", "+", 10)
                 return entry["time_since_delivered"] > 1000
 
             wait_for(abandoned_long_enough, timeout=10, message="the visibility timeout")
@@ -113,6 +113,5 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_a_webhook_gets_it_once(
             for worker in (first, second):
                 if worker is not None:
                     stop_process(worker.process)
-            redis_client.writer().delete(
-                *(f"{prefix}{key}" for key in ("latest", "transitions", "outbox",
-                                                "outbox-progress", "silences", "deliveries")))
+            redis_client.writer().delete(*store.Keys(prefix).all_fixed(),
+                                         *store.AlertingKeys(prefix).all_fixed())

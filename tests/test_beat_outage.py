@@ -147,7 +147,7 @@ def test_beat_started_while_the_database_is_away_waits_for_it(outage_site, clien
 def test_the_standalone_site_runs_beat_with_healthds_scheduler():
     procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines()
                     if line.strip())
-    for beat in (procfile["beat"], processes(8000, "127.0.0.1")["beat"]):
+    for beat in (procfile["beat"], " ".join(processes(8000, "127.0.0.1")["beat"])):
         assert f"--scheduler {HEALTHD_SCHEDULER}" in beat
     site_settings = (ROOT / "healthd" / "site" / "settings.py").read_text()
     assert f'\nCELERY_BEAT_SCHEDULER = "{HEALTHD_SCHEDULER}"\n' in site_settings

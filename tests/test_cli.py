@@ -117,7 +117,8 @@ def _health(**records: tuple[Status, float] | None) -> state.Health:
               for name in records]
     states = [
         state.CheckState(check, status if record else Status.UNKNOWN, f"{check.name} said so",
-                         {"checked_at": at, "status": str(status)} if record else None, 0.0)
+                         0.0, store.decode(check.name, json.dumps(
+                             {"checked_at": at, "status": str(status)})) if record else None)
         for check, record in zip(checks, records.values(), strict=True)
         for status, at in [record or (Status.UNKNOWN, 0.0)]
     ]

@@ -8,7 +8,7 @@ import pytest
 
 from healthd import history, redis_client, store
 from healthd.checks.base import Result, Status
-from healthd.models import CheckResult, CheckStatus
+from healthd.models import CheckResult, CheckStatus, HourlyRollup
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +50,33 @@ def test_the_dead_letter_list_keeps_the_newest_only(monkeypatch):
     history.flush_backlog()
     assert client.lrange(store.keys().history_dead_letter, 0, -1) == [
         '{"results": [{"bad": 1}]}', '{"results": [{"bad": 2}]}']
+
+
+def test_an_older_result_or_a_pending_change_leaves_the_current_state_alone():
+    now = time.time()
+    history.save([Result("db", Status.PASSING, "now", now, 0.01)], [])
+    history.save([Result("db", Status.FAILING, "long ago", now - 60, 0.01)], [])
+    state = CheckStatus.objects.get(name="db")
+    assert (state.status, state.streak, state.last_message) == ("passing", 1, "now")
+    # A failure hysteresis has not confirmed yet (no transition): recorded, not the state.
+    history.save([Result("db", Status.FAILING, "blip", now + 1, 0.01)], [])
+    state.refresh_from_db()
+    assert (state.status, state.streak, state.last_message) == ("passing", 1, "blip")
+
+
+def test_a_parked_run_naming_a_check_twice_counts_both():
+    at = time.time() // 3600 * 3600 + 60  # both in one hour
+    results = [Result("db", Status.PASSING, "one", at, 0.01),
+               Result("db", Status.FAILING, "two", at + 1, 0.03)]
+    history.save(results, [store.StateChange("db", "passing", "failing", results[1])])
+    state = CheckStatus.objects.get(name="db")
+    assert (state.status, state.streak, state.last_message) == ("failing", 1, "two")
+    (rollup,) = HourlyRollup.objects.filter(name="db")
+    assert (rollup.runs, rollup.failures, rollup.duration_max) == (2, 1, 0.03)
+    assert rollup.duration_sum == pytest.approx(0.04)
+
+
+def test_an_infinite_value_is_kept():
+    history.save([Result("disk", Status.WARNING, "full", time.time(), 0.01,
+                         value=float("inf"), unit="%")], [])
+    assert CheckResult.objects.get(name="disk").value == float("inf")

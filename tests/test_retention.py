@@ -39,12 +39,13 @@ def test_rollups_are_kept_as_long_as_transitions(settings):
     _result(timedelta(days=15))
     kept_result = _result(timedelta(days=13))
 
-    assert prune(now=NOW, batch=2) == {"results": 1, "transitions": 1, "rollups": 3}
+    assert prune(now=NOW, batch=2) == {"results": 1, "transitions": 1, "deliveries": 0,
+                                       "rollups": 3}
     assert sorted(HourlyRollup.objects.values_list("id", flat=True)) == sorted(
         r.id for r in kept)
     assert list(Transition.objects.values_list("id", flat=True)) == [kept_transition.id]
     assert list(CheckResult.objects.values_list("id", flat=True)) == [kept_result.id]
-    assert prune(now=NOW) == {"results": 0, "transitions": 0, "rollups": 0}
+    assert prune(now=NOW) == {"results": 0, "transitions": 0, "deliveries": 0, "rollups": 0}
 
 
 @pytest.mark.django_db

@@ -24,6 +24,8 @@ def test_the_shipped_settings_are_clean():
     ({"CHECKS": ["myapp.nothere.check"]}, 'HEALTHD["CHECKS"]: cannot import check'),
     ({"INTERVAL": -5}, 'HEALTHD["INTERVAL"]: must be a positive number, not -5'),
     ({"REDIS_URL": "localhost:6379"}, 'HEALTHD["REDIS_URL"]: must be a redis://'),
+    ({"REDIS_URL": "redis+cluster://:pw@/"}, 'HEALTHD["REDIS_URL"]: a cluster URL names its'),
+    ({"REDIS_URL": "redis+cluster://h:7000,h:7001/2"}, "a Redis Cluster has only database 0"),
     ({"CHECKS": [{"check": "cache", "interval": 0}]}, "interval must be a positive number"),
     ({"CHECKS": ["cache", "cache"]}, "configured twice"),
     ({"INTERVALL": 5}, "HEALTHD: unknown key(s) ['INTERVALL']"),
@@ -43,6 +45,15 @@ def test_check_refuses_to_start_with_a_bad_setting(settings):
 def test_a_non_url_redis_url_never_echoes_a_password(settings):
     settings.HEALTHD = {**settings.HEALTHD, "REDIS_URL": "http://u:hunter22@x"}
     assert not any("hunter22" in m for m in _messages())
+    settings.HEALTHD = {**settings.HEALTHD, "REDIS_URL": "redis+cluster://:hunter22@h:1/5"}
+    messages = _messages()
+    assert messages and not any("hunter22" in m for m in messages)
+
+
+def test_a_cluster_url_is_accepted(settings):
+    settings.HEALTHD = {**settings.HEALTHD,
+                        "REDIS_URL": "rediss+cluster://u:pw@10.0.0.1:7000,[::1]:7001/0"}
+    assert _messages() == []
 
 
 def test_dockerflow_and_watchman_settings_carry_over(settings):

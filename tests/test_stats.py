@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from healthd import stats
+from healthd import stats, store
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +69,6 @@ def test_provider_values_are_redacted_json(settings):
 def test_the_stored_copy_is_dropped_when_a_setting_changes(settings, redis_conn):
     stats.store_stats({"gathered_at": time.time(), "builtin": {}, "providers": {}})
     assert stats.latest_stats().data is not None
-    redis_conn.delete(f"{settings.KEY_PREFIX}stats")
+    redis_conn.delete(store.Keys(settings.KEY_PREFIX).stats)
     settings.STATUS_PROVIDERS = {}  # any setting change
     assert stats.latest_stats().data is None

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from healthd import state
+from healthd import state, store
 from healthd import stats as stats_store
 from healthd.checks.base import Status
 from healthd.tasks.run import run_and_record
@@ -47,7 +47,7 @@ def hanging_provider(*args, **kwargs):
 @pytest.fixture(autouse=True)
 def no_stats_left_over(redis_conn):
     """Each test starts with no gathered stats and no per-process copy of them."""
-    stats_key = f"{django_settings.KEY_PREFIX}stats"
+    stats_key = store.Keys(django_settings.KEY_PREFIX).stats
     redis_conn.delete(stats_key)
     stats_store.forget()
     provider_calls.clear()

@@ -55,24 +55,9 @@ ATTEMPTS = 20
 MESSAGE_KEPT = 500
 
 
-@dataclass(frozen=True)
-class PassiveKeys:
-    """The Redis keys of passive checks, under the same prefix as :class:`store.Keys`."""
-
-    prefix: str
-
-    def check(self, name: str) -> str:
-        """The hash of one check's bookkeeping."""
-        return f"{self.prefix}passive:{name}"
-
-    @property
-    def names(self) -> str:
-        return f"{self.prefix}passive-checks"
-
-
-def keys() -> PassiveKeys:
+def keys() -> store.PassiveKeys:
     """The passive key layout under the configured prefix, read at call time."""
-    return PassiveKeys(conf.get().key_prefix)
+    return store.passive_keys()
 
 
 def sweep_interval() -> float:

@@ -1,5 +1,11 @@
 """One run: the checks, then Redis (state and outbox), then the announcements, then the
-database."""
+database.
+
+What a run costs does not grow with the number of checks: they run on a bounded pool
+of threads, Redis is written in one round trip (:func:`healthd.store.record_run`, which
+also says whether the outbox or the history backlog needs a look), and the database
+in a handful of bulk statements (:func:`healthd.history.save`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from dataclasses import dataclass, field
 
 from healthd import history, redis_client, silences, store
 from healthd.checks import registry
-from healthd.checks.base import Result
+from healthd.checks.base import Check, Result
 from healthd.crons import checked_in
 from healthd.redact import redact
 from healthd.runner import run_concurrently
@@ -59,19 +65,32 @@ def run_and_record(names: list[str] | None = None, once_per: float | None = None
     with checked_in(checks, once_per):
         results = run_concurrently(checks)
     summary = RunSummary(results)
-    silences.sync()  # the record script judges each result by the silences in Redis
-    try:
-        # Redis first, and the database only for checks Redis has never seen (after a
-        # flush or a restart): a database that hangs must not hold up the state.
-        unseen = store.unseen([r.name for r in results])
-        transitions = store.record(results, checks, history.known_states(unseen))
+    recorded = _record(results, checks)
+    if recorded is not None:
         summary.stored = True
-    except Exception as exc:
-        logger.error("could not write results to Redis: %s", redact(exc))
-        transitions = []
-    summary.transitions = [t for t in transitions if _worth_announcing(t)]
+        summary.transitions = [t for t in recorded.transitions if _worth_announcing(t)]
     # Redis appended them to the outbox with the state: delivered (with whatever a dead
     # worker left there) before the history is written, so a slow database delays no one.
-    deliver_outbox()
-    summary.saved = history.save(results, summary.transitions)
+    if recorded is None or recorded.outbox_waiting:
+        deliver_outbox()
+    summary.saved = history.save(results, summary.transitions,
+                                 backlog=None if recorded is None else recorded.backlog)
     return summary
+
+
+def _record(results: list[Result], checks: list[Check]) -> store.Recorded | None:
+    """Write the results and the silences to Redis in one round trip; None if it failed.
+
+    Redis first, and the database only for checks Redis has never seen (after a flush or
+    a restart): a database that hangs must not hold up the state.
+    """
+    mirror = silences.windows()  # the record script judges each result by these
+    try:
+        recorded = store.record_run(results, checks, silences=mirror, defer_unseen=True)
+        if recorded.unseen:
+            known = history.known_states([r.name for r in recorded.unseen])
+            recorded = recorded.then(store.record_run(recorded.unseen, checks, known))
+        return recorded
+    except Exception as exc:
+        logger.error("could not write results to Redis: %s", redact(exc))
+        return None
