@@ -23,6 +23,7 @@ import logging
 import time
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import close_old_connections, transaction
 from django.db.utils import DatabaseError, InterfaceError
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
@@ -108,7 +109,7 @@ class Scheduler(DatabaseScheduler):
                 or now - self._read_at >= self.refresh_seconds)
 
     def _read(self, now: float) -> None:
-        super().sync()  # first write the last run times of what was sent since
+        self._write_last_runs()  # first the last run times of what was sent since
         fresh = self.all_as_schedule()
         self._schedule = fresh
         self._read_at = now
@@ -157,7 +158,30 @@ class Scheduler(DatabaseScheduler):
 
     def sync(self) -> None:
         """Write the last run times, unless the database is known to be away: they stay
-        pending and are written by the first read that succeeds."""
+        pending and are written by the first read that succeeds.
+
+        Written here rather than by django-celery-beat's ``sync``, which logs a traceback
+        when the database goes away mid-write and forgets the entry it was writing: here
+        that is the outage noticed (logged once, as a failed refresh is) and the entry kept.
+        """
         if self.database_away:
             return
-        super().sync()
+        try:
+            self._write_last_runs()
+        except DATABASE_ERRORS as exc:
+            self._on_database_away(exc, time.monotonic())
+
+    def _write_last_runs(self) -> None:
+        """Save the entries sent since the last write; raises when the database is away
+        (what was not written stays pending)."""
+        written: set[str] = set()
+        try:
+            close_old_connections()
+            for name in list(self._dirty):
+                try:
+                    self._schedule[name].save()
+                except (KeyError, TypeError, ObjectDoesNotExist):
+                    continue  # tried again at the next write, as django-celery-beat does
+                written.add(name)
+        finally:
+            self._dirty -= written
