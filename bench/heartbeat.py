@@ -14,7 +14,7 @@ Every path is measured in interleaved rounds (a busy neighbour hurts every path 
 and its median printed with two ratios from the same run: to the trivial view of its
 server, and to the bare answer of its server.
 
-    python -m bench.heartbeat [--seconds 5] [--rounds 3] [--connections 16]
+    python -m bench.heartbeat [--seconds 5] [--rounds 3] [--connections 16] [--only PATH ...]
 
 Uses REDIS_URL / DATABASE_URL when set, else the embedded defaults. Not part of the
 test run.
@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", nargs="+", default=(), metavar="PATH",
+                        help="measure only these paths (and the yardsticks), e.g. /watchman/")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -141,7 +143,9 @@ def main() -> None:
                 "--port", str(ports["uvicorn"]), "--workers", str(args.workers),
                 "--log-level", "warning", "--no-access-log"], env),
     ]
-    chosen = targets()
+    yardstick_paths = {"/bare", "/trivial", "/trivial-async"}
+    chosen = [t for t in targets() if not args.only or t.path in yardstick_paths
+              or t.path.removeprefix("/early") in args.only]
     runs: dict[Target, list[dict]] = {t: [] for t in chosen}
     try:
         base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}

@@ -159,9 +159,11 @@ def watchman_error_code() -> int:
 
 
 def watchman_bare(health: state.Health) -> Answer:
-    """``/watchman/bare/``: the status code alone, for load balancers, by watchman's rule."""
-    fails = watchman_dialect.report(health, details=False).fails
-    return Answer(watchman_error_code() if fails else 200, "text/plain")
+    """``/watchman/bare/``: the status code alone, for load balancers, by watchman's rule;
+    rendered once per evaluation."""
+    return health.rendered("answer:watchman-bare", lambda: Answer(
+        watchman_error_code() if watchman_dialect.report(health, details=False).fails else 200,
+        "text/plain"))
 
 
 # --- answering before Django ---------------------------------------------------------------

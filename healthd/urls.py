@@ -27,12 +27,13 @@ def _under(prefix: str, patterns: list[URLPattern]) -> list[URLPattern]:
     return flat
 
 
-# Listed flat, probes first: each level of include() costs every request a little more
-# URL resolution.
+# Listed flat, probes first (watchman's four before django-status's ten, whose API comes
+# first among them): URL resolution tries each pattern in turn, and each level of
+# include() costs every request a little more.
 urlpatterns = [
     *urls_dockerflow.urlpatterns,
     *urls_probes.urlpatterns,
-    *_under("status/", urls_status.urlpatterns),
     *_under("watchman/", urls_watchman.urlpatterns),
+    *_under("status/", urls_status.urlpatterns),
     path("healthd/ping/", include("healthd.urls_ping")),
 ]

@@ -17,9 +17,12 @@ callers who may see details get them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from healthd import conf, state
 from healthd import stats as stats_store
@@ -48,8 +51,10 @@ def _named_celery_providers() -> set[tuple[str, str]]:
     return named
 
 
+@functools.lru_cache(maxsize=1)
 def providers() -> dict[str, dict[str, stats_store.Provider]]:
-    """django-status's providers here, by resource and name (see the module's docstring)."""
+    """django-status's providers here, by resource and name (see the module's docstring).
+    Worked out once per settings; callers read the table and never change it."""
     table = stats_store.providers()
     if conf.get().celery_workers:
         return table
@@ -62,6 +67,11 @@ def providers() -> dict[str, dict[str, stats_store.Provider]]:
         }
         for resource, by_name in table.items()
     }
+
+
+@receiver(setting_changed)
+def _forget_providers_on_setting_change(**kwargs: Any) -> None:
+    providers.cache_clear()
 
 
 def is_public(provider: stats_store.Provider) -> bool:

@@ -70,6 +70,8 @@ def _forget_names_on_setting_change(*, setting: str, **kwargs: Any) -> None:
     # A test (or a reload) may point a path at another function.
     if setting == "WATCHMAN_CHECKS":
         check_name_of.cache_clear()
+    # The selections follow the configured checks, which any setting may change.
+    _selected.cache_clear()
 
 
 def watchman_set() -> list[str]:
@@ -92,8 +94,17 @@ def select(checks: Sequence[str] | None, skips: Sequence[str] | None) -> list[st
     """watchman's rule: its set, intersected with ``checks`` when given, minus ``skips``.
 
     Names that mean nothing select nothing; the result may be empty (watchman's
-    "No checks found").
+    "No checks found"). Worked out once per selection and settings, not per request.
     """
+    return list(_selected(None if checks is None else tuple(checks),
+                          None if skips is None else tuple(skips)))
+
+
+# Bounded: the selectors come from the query string.
+@functools.lru_cache(maxsize=64)
+def _selected(checks: tuple[str, ...] | None, skips: tuple[str, ...] | None) -> tuple[str, ...]:
+    if checks is None and skips is None:
+        return tuple(watchman_set())
     meaning = selector_meanings()
     names = watchman_set()
     if checks is not None:
@@ -102,7 +113,7 @@ def select(checks: Sequence[str] | None, skips: Sequence[str] | None) -> list[st
     if skips is not None:
         dropped = {meaning[n] for n in skips if n in meaning}
         names = [n for n in names if n not in dropped]
-    return names
+    return tuple(names)
 
 
 @dataclass(frozen=True)
@@ -184,7 +195,12 @@ class Report:
 
 
 def report(health: state.Health, details: bool) -> Report:
-    """The checks of ``health`` in watchman's shape; the store's error, if any, on top."""
+    """The checks of ``health`` in watchman's shape; the store's error, if any, on top.
+    Worked out once per evaluation of the checks (:meth:`healthd.state.Health.rendered`)."""
+    return health.rendered(f"watchman:report:{details}", lambda: _report(health, details))
+
+
+def _report(health: state.Health, details: bool) -> Report:
     body: dict[str, Any] = {}
     entries = []
     fails = health.error is not None

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -46,8 +47,10 @@ from healthd import state
 from healthd import stats as stats_store
 from healthd.dialects import status as dialect
 from healthd.humanize import format_age
+from healthd.probe_answers import JSON, Answer
 from healthd.views.auth import may_see_details
 from healthd.views.common import Refusal, json_response, never_raise
+from healthd.views.serving import http_response
 
 # Pages carry inline CSS only: nothing may be loaded from anywhere.
 PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -61,6 +64,7 @@ class Unavailable(Refusal):
         self.store_down = store_down
 
 
+PING = (stats_store.HEALTH, "ping")
 DETAILS_REFUSAL = ("forbidden: stats and custom providers are details; present a valid "
                    "token to read them")
 
@@ -101,7 +105,7 @@ class Reader:
         """The value django-status's provider would have returned, from cached state."""
         if dialect.is_public(provider):
             assert provider.builtin is not None
-            if provider.builtin[1] == "ping":
+            if provider.builtin == PING:
                 return {"pong": True}  # touches nothing, as django-status's ping
             return dialect.health_value(provider.builtin[1], self.health())
         try:
@@ -135,18 +139,32 @@ def _providers_of(resource: str) -> dict[str, stats_store.Provider]:
     return table[resource]
 
 
+def _values(reader: Reader, shown: dict[str, stats_store.Provider], key: str,
+            body: Callable[[], dict[str, Any]]) -> HttpResponse:
+    """The answer ``body()`` makes. When every provider shown is a health built-in that
+    reads the checks, the answer depends on their evaluation alone: it is then encoded
+    once per evaluation (keyed by ``key``), as the probes' answers are."""
+    if not all(dialect.is_public(p) for p in shown.values()) or all(
+            p.builtin == PING for p in shown.values()):
+        return json_response(body())
+    health = reader.health()
+    return http_response(health.rendered(key, lambda: Answer(
+        200, JSON, json.dumps(body(), default=str).encode())))
+
+
 @require_safe
 @never_raise
 def api_root(request: HttpRequest) -> HttpResponse:
     """``api/``: every provider of every resource the caller may read."""
     reader = Reader()
     details = may_see_details(request)
-    body = {}
-    for resource, by_name in dialect.providers().items():
-        shown = _shown(by_name, details)
-        if shown:
-            body[resource] = {name: reader.lenient_value(p) for name, p in shown.items()}
-    return json_response(body)
+    shown = {resource: _shown(by_name, details)
+             for resource, by_name in dialect.providers().items()}
+    everything = {f"{resource}/{name}": provider for resource, by_name in shown.items()
+                  for name, provider in by_name.items()}
+    return _values(reader, everything, "answer:status-api", lambda: {
+        resource: {name: reader.lenient_value(p) for name, p in by_name.items()}
+        for resource, by_name in shown.items() if by_name})
 
 
 @require_safe
@@ -158,7 +176,8 @@ def api_resource(request: HttpRequest, resource: str) -> HttpResponse:
     if providers and not shown:
         raise Refusal(403, DETAILS_REFUSAL)
     reader = Reader()
-    return json_response({name: reader.lenient_value(p) for name, p in shown.items()})
+    return _values(reader, shown, f"answer:status-api:{resource}", lambda: {
+        name: reader.lenient_value(p) for name, p in shown.items()})
 
 
 @require_safe

@@ -30,6 +30,7 @@ version) and the dashboard says it.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from typing import Any
 
@@ -40,11 +41,13 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
-from healthd import __version__, state
+from healthd import __version__, probe_answers, state
 from healthd.dialects import watchman as dialect
 from healthd.humanize import format_age
+from healthd.probe_answers import JSON, Answer
 from healthd.views.auth import may_see_details, token_is_valid, tokens_configured
 from healthd.views.common import Refusal, View, json_response, never_raise
+from healthd.views.serving import http_response
 from healthd.views.status import html_response
 
 # watchman's default guard, by its dotted path (a name, not a secret).
@@ -57,12 +60,6 @@ class NoChecksFound(Refusal):
 
     def __init__(self) -> None:
         super().__init__(404, "No checks found")
-
-
-def error_code() -> int:
-    """WATCHMAN_ERROR_CODE (default 500), read at call time."""
-    # A legacy setting conf.HealthdSettings does not carry.
-    return int(getattr(settings, "WATCHMAN_ERROR_CODE", 500))
 
 
 def _expose_version(response: HttpResponse) -> HttpResponse:
@@ -126,15 +123,13 @@ def watchman_auth(view: View) -> View:
 # --- the views --------------------------------------------------------------------------------
 
 
-def _report(request: HttpRequest, identified: bool) -> tuple[dialect.Report, state.Health]:
-    """watchman's answer for the checks the request selects."""
+def _selected_health(request: HttpRequest) -> state.Health:
+    """The state of the watchman checks the request selects (``?check=``, ``?skip=``)."""
     names = dialect.select(request.GET.getlist("check") if "check" in request.GET else None,
                            request.GET.getlist("skip") if "skip" in request.GET else None)
     if not names:
         raise NoChecksFound()
-    health = state.health(names)
-    details = identified or may_see_details(request)
-    return dialect.report(health, details), health
+    return state.health(names)
 
 
 @require_safe
@@ -142,9 +137,14 @@ def _report(request: HttpRequest, identified: bool) -> tuple[dialect.Report, sta
 @watchman_auth
 def status(request: HttpRequest, identified: bool) -> HttpResponse:
     """``/watchman/``: watchman's checks in its shape, behind its guard."""
-    report, _ = _report(request, identified)
-    response = json_response(report.body, error_code() if report.fails else 200)
-    return _expose_version(response)
+    health = _selected_health(request)
+    details = identified or may_see_details(request)
+    report = dialect.report(health, details)
+    # Encoded once per evaluation, as the probes' answers are.
+    answer = health.rendered(f"answer:watchman:{details}", lambda: Answer(
+        probe_answers.watchman_error_code() if report.fails else 200, JSON,
+        json.dumps(report.body, default=str).encode()))
+    return _expose_version(http_response(answer))
 
 
 @require_safe
@@ -152,7 +152,8 @@ def status(request: HttpRequest, identified: bool) -> HttpResponse:
 @watchman_auth
 def dashboard(request: HttpRequest, identified: bool) -> HttpResponse:
     """``/watchman/dashboard/``: the same checks as a page, with the age of each result."""
-    report, health = _report(request, identified)
+    health = _selected_health(request)
+    report = dialect.report(health, identified or may_see_details(request))
     groups = []
     for check_state, entry in report.entries:
         for key, value in entry.shown.items():
@@ -182,7 +183,7 @@ def dashboard(request: HttpRequest, identified: bool) -> HttpResponse:
     }
     # A page for people: 200 whatever it shows (as watchman's), unless nothing could be read.
     response = html_response("healthd/watchman_dashboard.html", context,
-                             error_code() if health.error else 200)
+                             probe_answers.watchman_error_code() if health.error else 200)
     return _expose_version(response)
 
 
@@ -190,9 +191,8 @@ def dashboard(request: HttpRequest, identified: bool) -> HttpResponse:
 @never_raise(refused=_bare_refusal)
 def bare_status(request: HttpRequest) -> HttpResponse:
     """``/watchman/bare/``: the status code alone, for load balancers; no guard, as in
-    watchman, and nothing shown to guard."""
-    report, _ = _report(request, identified=False)
-    return HttpResponse(status=error_code() if report.fails else 200, content_type="text/plain")
+    watchman, and nothing shown to guard. The same answer ``healthd.wsgi.probes`` gives."""
+    return http_response(probe_answers.watchman_bare(_selected_health(request)))
 
 
 @require_safe
