@@ -57,3 +57,55 @@ def test_other_databases_get_no_index():
 
 def _at(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+@pytest.mark.parametrize("per_page_of_matches", ["few", "many"])
+def test_a_search_lists_its_matches_newest_first_on_every_page(admin_client, settings,
+                                                               per_page_of_matches):
+    """Few matches (counted exactly) are sorted apart from the time index on PostgreSQL;
+    more than the count's cap are read in the index's order. Either way the pages are
+    newest first, ties broken by id, and page after page covers every match once."""
+    from healthd.changelist import EstimatedCountPaginator
+
+    # "many": more matches (150) than the count's cap, so paging ends at the cap.
+    cap = 200 if per_page_of_matches == "few" else 140
+    base = time.time() - 3600
+    rows = [CheckResult(name="db", status="failing", message=f"refused {i}", duration=0.1,
+                        checked_at=_at(base + (i // 2)))  # pairs share a time: ties
+            for i in range(150)]
+    rows += [CheckResult(name="db", status="passing", message="ok", duration=0.1,
+                         checked_at=_at(base + i)) for i in range(50)]
+    CheckResult.objects.bulk_create(rows)
+    expected = list(CheckResult.objects.filter(message__startswith="refused")
+                    .order_by("-checked_at", "-id").values_list("id", flat=True))
+    url = "/admin/healthd/checkresult/"
+    listed = []
+    original_cap = EstimatedCountPaginator.count_cap
+    EstimatedCountPaginator.count_cap = cap
+    try:
+        for page in (1, 2):
+            response = admin_client.get(url, {"q": "refused", "p": page})
+            assert response.status_code == 200
+            changelist = response.context["cl"]
+            assert changelist.list_per_page == 100
+            listed += [row.id for row in changelist.result_list]
+    finally:
+        EstimatedCountPaginator.count_cap = original_cap
+    assert listed == expected[:cap]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_few_matches_are_sorted_apart_from_any_index():
+    """The order sorted_apart asks for is one no index gives: PostgreSQL has to find the
+    matches (through the trigram index) and sort them, instead of walking the time
+    index until a page of matches turns up."""
+    from healthd.changelist import sorted_apart
+
+    searched = _searched("refused").order_by("-checked_at", "-id")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    walked = searched[:100].explain()
+    apart = sorted_apart(searched)[:100].explain()
+    assert "healthd_result_time" in walked, walked
+    assert "healthd_result_time" not in apart, apart
+    assert "COALESCE(checked_at)" in apart and "COALESCE(id)" in apart, apart
