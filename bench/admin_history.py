@@ -13,7 +13,9 @@ during the pruning. It starts by naming the machine: cores, PostgreSQL, Python, 
       DATABASE_URL=postgres://postgres@127.0.0.1:5432/healthd_bench \\
       REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/admin_history.py
 
-The database is created when missing; healthd's tables in it are emptied first.
+The database is created when missing; healthd's tables in it are emptied first. With a
+SQLite ``DATABASE_URL`` (``sqlite:////tmp/bench.sqlite3``) the same rows are filled and
+the same pages timed; ``--backlog 0`` leaves the pruning out.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import argparse
 import os
 import platform
 import statistics
-import tempfile
 import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
+
+from bench import database
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/healthd_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -34,31 +36,8 @@ CHECK_COUNTS = (20, 200)
 SECONDS_BETWEEN_RUNS = 12.0
 
 
-def ensure_database(url: str) -> None:
-    """Create the benchmark database when it does not exist yet."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                    [name]).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
-
-
 def setup_django() -> None:
-    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    os.environ.setdefault("HEALTHD_TEST_STATE_DIR",
-                          os.path.join(tempfile.gettempdir(), "healthd-bench-state"))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
+    database.setup_django(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
 
 
 def configure_checks(count: int) -> None:
@@ -81,9 +60,13 @@ def describe_machine() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        server = cursor.fetchone()[0]
-    print(f"machine: {os.cpu_count()} cores ({platform.machine()}), PostgreSQL {server}, "
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT sqlite_version()")
+            server = f"SQLite {cursor.fetchone()[0]}"
+        else:
+            cursor.execute("SHOW server_version")
+            server = f"PostgreSQL {cursor.fetchone()[0]}"
+    print(f"machine: {os.cpu_count()} cores ({platform.machine()}), {server}, "
           f"Python {platform.python_version()}, Django {django.get_version()}", flush=True)
 
 
@@ -94,6 +77,9 @@ def fill_results(rows: int, newest_seconds_ago: float, spacing_seconds: float,
     from django.db import connection
 
     started = time.perf_counter()
+    if connection.vendor == "sqlite":
+        _fill_results_sqlite(rows, newest_seconds_ago, spacing_seconds, checks)
+        return time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -114,6 +100,51 @@ def fill_results(rows: int, newest_seconds_ago: float, spacing_seconds: float,
     return time.perf_counter() - started
 
 
+def _fill_results_sqlite(rows: int, newest_seconds_ago: float, spacing_seconds: float,
+                         checks: int) -> None:
+    """fill_results on SQLite: the same rows, counted by a recursive CTE."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < %s)
+            INSERT INTO healthd_checkresult
+                (name, status, message, value, unit, duration, checked_at, host)
+            SELECT printf('check-%%03d', n %% %s),
+                   CASE WHEN n %% 997 = 0 THEN 'failing'
+                        WHEN n %% 211 = 0 THEN 'warning' ELSE 'passing' END,
+                   CASE WHEN n %% 997 = 0 THEN 'connection refused' ELSE 'ok' END,
+                   NULL, '', 0.001 + (n %% 100) / 10000.0,
+                   strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now',
+                            printf('-%%f seconds', %s + n * %s)),
+                   'bench-host'
+            FROM g
+            """,
+            [rows, checks, newest_seconds_ago, spacing_seconds],
+        )
+
+
+def _summarise_sqlite() -> None:
+    """prepare()'s rollups and current states on SQLite."""
+    from django.db import connection
+
+    database.summarise_rollups()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO healthd_checkstatus
+                (name, status, since, streak, last_checked_at, last_message, last_duration)
+            SELECT name, status, datetime(checked_at, '-3 days'), 1000, checked_at, message,
+                   duration
+            FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY name ORDER BY checked_at DESC)
+                         AS recency FROM healthd_checkresult)
+            WHERE recency = 1
+            """
+        )
+        cursor.execute("ANALYZE")
+
+
 def prepare(rows: int, checks: int) -> None:
     """Empty healthd's tables, fill history, rollups, states and the Redis state."""
     from django.core.management import call_command
@@ -124,24 +155,34 @@ def prepare(rows: int, checks: int) -> None:
     from healthd.checks.base import Result, Status
 
     call_command("migrate", interactive=False, verbosity=0)
+    tables = ("healthd_checkresult", "healthd_hourlyrollup", "healthd_checkstatus",
+              "healthd_transition")
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE healthd_checkresult, healthd_hourlyrollup, healthd_checkstatus, "
-                       "healthd_transition RESTART IDENTITY")
+        if connection.vendor == "sqlite":
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - our own table names
+        else:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
     # For 20 checks, 2,000,000 rows span about 14 days; for 200, about 33 hours.
     spacing = SECONDS_BETWEEN_RUNS / checks
     print(f"\nfilling {rows:,} results for {checks} checks ...", flush=True)
     print(f"  inserted in {fill_results(rows, 1.0, spacing, checks):.1f} s", flush=True)
+    if connection.vendor == "sqlite":
+        _summarise_sqlite()
+    else:
+        _summarise_postgresql()
+    now = time.time()
+    configured = list(registry.configured_checks())
+    store.record([Result(c.name, Status.PASSING, "ok", now - 2, 0.003) for c in configured],
+                 configured)
+
+
+def _summarise_postgresql() -> None:
+    """The hourly rollups and current states of the results, as the workers keep them."""
+    from django.db import connection
+
+    database.summarise_rollups()
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO healthd_hourlyrollup
-                (name, hour, runs, failures, warnings, duration_sum, duration_max)
-            SELECT name, date_trunc('hour', checked_at), count(*),
-                   count(*) FILTER (WHERE status = 'failing'),
-                   count(*) FILTER (WHERE status = 'warning'), sum(duration), max(duration)
-            FROM healthd_checkresult GROUP BY 1, 2
-            """
-        )
         cursor.execute(
             """
             INSERT INTO healthd_checkstatus
@@ -154,10 +195,6 @@ def prepare(rows: int, checks: int) -> None:
         # What autovacuum would have done to a table filled over two weeks.
         cursor.execute("VACUUM ANALYZE healthd_checkresult")
         cursor.execute("ANALYZE healthd_hourlyrollup")
-    now = time.time()
-    configured = list(registry.configured_checks())
-    store.record([Result(c.name, Status.PASSING, "ok", now - 2, 0.003) for c in configured],
-                 configured)
 
 
 def logged_in_client():
@@ -292,7 +329,8 @@ def main() -> None:
             configure_checks(checks)
             prepare(args.rows, checks)
             measure_pages(logged_in_client(), checks, () if index == 0 else ("current state",))
-        measure_pruning(args.backlog)
+        if args.backlog:
+            measure_pruning(args.backlog)
     finally:
         cleanup_redis()
 

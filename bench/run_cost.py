@@ -31,11 +31,11 @@ import argparse
 import collections
 import os
 import statistics
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+
+from bench import database
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/healthd_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -52,30 +52,8 @@ def synthetic() -> str:
     return "ok"
 
 
-def ensure_database(url: str) -> None:
-    """Create the benchmark database when it does not exist yet."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")),
-                         autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                  [name]).fetchone():
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
 def setup_django() -> None:
-    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    os.environ.setdefault("HEALTHD_TEST_STATE_DIR",
-                          os.path.join(tempfile.gettempdir(), "healthd-bench-state"))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    if os.environ["DATABASE_URL"].startswith("postgres"):
-        ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
+    database.setup_django(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)

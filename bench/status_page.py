@@ -25,12 +25,11 @@ The database is created when missing; healthd's tables in it are emptied first
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit, urlunsplit
+
+from bench import database
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/healthd_bench_status"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -42,35 +41,12 @@ TOKEN = "bench-token"  # noqa: S105 - the benchmark's own, for its own site
 INTERVAL = DAYS * 86400 / (ROWS / CHECK_COUNT)
 
 
-def ensure_database(url: str) -> None:
-    """Create the benchmark database when it does not exist yet."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                    [name]).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
-
-
 def check_name(index: int) -> str:
     return f"check-{index:02d}"
 
 
 def setup_django() -> None:
-    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    os.environ.setdefault("HEALTHD_TEST_STATE_DIR",
-                          os.path.join(tempfile.gettempdir(), "healthd-bench-state"))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    ensure_database(os.environ["DATABASE_URL"])
-    import django
-
-    django.setup()
+    database.setup_django(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
     from django.test.utils import override_settings
 
     from tests import settings as test_settings
@@ -115,16 +91,7 @@ def prepare() -> None:
             {"checks": CHECK_COUNT, "rows": ROWS, "interval": INTERVAL},
         )
         print(f"  inserted in {time.perf_counter() - started:.1f} s", flush=True)
-        cursor.execute(
-            """
-            INSERT INTO healthd_hourlyrollup
-                (name, hour, runs, failures, warnings, duration_sum, duration_max)
-            SELECT name, date_trunc('hour', checked_at), count(*),
-                   count(*) FILTER (WHERE status = 'failing'),
-                   count(*) FILTER (WHERE status = 'warning'), sum(duration), max(duration)
-            FROM healthd_checkresult GROUP BY 1, 2
-            """
-        )
+        database.summarise_rollups()
         # A transition into failing at each spell's first failure, and back at its end.
         cursor.execute(
             """

@@ -17,6 +17,7 @@ from django.conf import settings
 import tests.celery_app  # noqa: F401 - makes the tests' Celery app the current app
 from healthd import conf, embedded, redis_client, state, store
 from healthd.notify import metrics as notify_metrics
+from tests.support import TOGGLED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,3 +157,14 @@ def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerHandle]:
         client.close()
     yield handle
     stop_process(handle.process)
+
+
+@pytest.fixture
+def toggled_check(settings):
+    """The one configured check: "toggled" (tests.support.toggled), passing until the test
+    sets TOGGLED["fail"]."""
+    TOGGLED["fail"] = False
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": [
+        {"check": "tests.support.toggled", "name": "toggled", "timeout": 2}]}
+    yield
+    TOGGLED["fail"] = False

@@ -1,4 +1,5 @@
-"""What the view tests share: writing results into the real store, counting Redis commands."""
+"""What the tests share: writing results into the real store, counting Redis commands, a
+check a test turns failing and passing."""
 
 from __future__ import annotations
 
@@ -62,3 +63,13 @@ def store_down(settings) -> None:
     """Point the store at a closed port."""
     settings.HEALTHD = {**settings.HEALTHD, "REDIS_URL": STORE_DOWN}
     state.forget()
+
+
+# tests.support.toggled fails while TOGGLED["fail"] is set (see the toggled_check fixture).
+TOGGLED = {"fail": False}
+
+
+def toggled() -> str:
+    if TOGGLED["fail"]:
+        raise RuntimeError("service at postgres://app:pa55word@db/x refused")
+    return "fine"

@@ -17,26 +17,9 @@ from healthd.tasks import deliver
 from healthd.tasks.run import run_and_record
 from tests.alerting_support import LoopbackServer, sentry_events
 from tests.conftest import wait_for
+from tests.support import TOGGLED, toggled
 
 pytestmark = pytest.mark.django_db
-
-FLAG = {"fail": False}
-
-
-def toggled():
-    if FLAG["fail"]:
-        raise RuntimeError("service at postgres://app:pa55word@db/x refused")
-    return "fine"
-
-
-@pytest.fixture
-def toggled_check(settings):
-    FLAG["fail"] = False
-    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": [
-        {"check": "tests.test_outbox.toggled", "name": "toggled", "timeout": 2}]}
-    yield
-    FLAG["fail"] = False
-
 
 @pytest.fixture
 def failed_calls():
@@ -61,7 +44,7 @@ def _result(name: str, status: Status, at: float | None = None) -> Result:
 def test_a_transition_is_delivered_once_with_its_id_and_the_stream_is_left_empty(
         toggled_check, failed_calls):
     run_and_record()
-    FLAG["fail"] = True
+    TOGGLED["fail"] = True
     summary = run_and_record()
     run_and_record()  # still failing: nothing new
     (transition,) = summary.transitions
@@ -202,10 +185,10 @@ def sentry_ingest():
 def test_one_sentry_event_per_transition_with_default_integrations(
         toggled_check, sentry_ingest, caplog):
     run_and_record()
-    FLAG["fail"] = True
+    TOGGLED["fail"] = True
     for _ in range(6):  # one transition and five more failing runs
         run_and_record()
-    FLAG["fail"] = False
+    TOGGLED["fail"] = False
     run_and_record()
     sentry_sdk.flush(timeout=5)
     events = sentry_events(sentry_ingest)

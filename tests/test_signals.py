@@ -10,26 +10,9 @@ from healthd import signals, store
 from healthd.checks.base import Status
 from healthd.models import CheckResult, Transition
 from healthd.tasks.run import run_and_record
+from tests.support import TOGGLED
 
 pytestmark = pytest.mark.django_db
-
-FLAG = {"fail": False}
-
-
-def toggled():
-    if FLAG["fail"]:
-        raise RuntimeError("service at postgres://app:pa55word@db/x refused")
-    return "fine"
-
-
-@pytest.fixture
-def toggled_check(settings):
-    FLAG["fail"] = False
-    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": [
-        {"check": "tests.test_signals.toggled", "name": "toggled", "timeout": 2}]}
-    yield
-    FLAG["fail"] = False
-
 
 @pytest.fixture
 def received():
@@ -78,10 +61,10 @@ def _event_payloads(events):
 def test_each_transition_fires_its_signals_once(toggled_check, received):
     run_and_record()
     assert received == []  # a first pass is not news
-    FLAG["fail"] = True
+    TOGGLED["fail"] = True
     run_and_record()
     run_and_record()
-    FLAG["fail"] = False
+    TOGGLED["fail"] = False
     run_and_record()
     assert received == [
         ("changed", "toggled", "passing", Status.FAILING),
@@ -102,7 +85,7 @@ def test_a_receiver_that_raises_stops_neither_others_nor_the_stored_result(
     signals.check_failed.connect(explode)
     try:
         run_and_record()
-        FLAG["fail"] = True
+        TOGGLED["fail"] = True
         run_and_record()
     finally:
         signals.check_failed.disconnect(explode)
@@ -114,10 +97,10 @@ def test_a_receiver_that_raises_stops_neither_others_nor_the_stored_result(
 
 def test_sentry_gets_one_event_per_transition_without_secrets(toggled_check, sentry_events):
     run_and_record()
-    FLAG["fail"] = True
+    TOGGLED["fail"] = True
     run_and_record()
     run_and_record()
-    FLAG["fail"] = False
+    TOGGLED["fail"] = False
     run_and_record()
     sentry_sdk.flush()
     payloads = _event_payloads(sentry_events)
@@ -133,7 +116,7 @@ def test_sentry_gets_one_event_per_transition_without_secrets(toggled_check, sen
 def test_without_a_dsn_nothing_is_sent_and_nothing_breaks(toggled_check):
     sentry_sdk.init(dsn=None)
     run_and_record()
-    FLAG["fail"] = True
+    TOGGLED["fail"] = True
     summary = run_and_record()
     assert [t.current for t in summary.transitions] == ["failing"]
 
