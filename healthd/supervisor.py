@@ -14,13 +14,18 @@ along. What this one does:
 - :meth:`Supervisor.stop` (Ctrl-C, SIGTERM) sends SIGTERM to each process (which stops
   its own workers: gunicorn's, Celery's pool), waits, then kills what is left of each
   group;
-- each output line is prefixed with the process's name.
+- each output line is prefixed with the process's name;
+- where util-linux's ``setpriv`` is found (Linux), each process is started through
+  ``setpriv --pdeathsig TERM``: should the supervisor itself be killed (SIGKILL, the OOM
+  killer), each process gets SIGTERM and stops its own workers, instead of living on
+  without a supervisor and holding the port.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -28,6 +33,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO
+
+
+def die_with_supervisor() -> list[str]:
+    """The command prefix that has a process sent SIGTERM when its parent dies (Linux's
+    parent-death signal, set by util-linux's ``setpriv``), or none where it is missing."""
+    found = shutil.which("setpriv")
+    return [found, "--pdeathsig", "TERM", "--"] if found else []
+
 
 FIRST_DELAY = 1.0
 MAX_DELAY = 30.0
@@ -76,6 +89,7 @@ class Supervisor:
         self.cwd = cwd
         self.clock = clock
         self.width = max(len(name) for name in self.children)
+        self.prefix = die_with_supervisor()
         self.lock = threading.Lock()
 
     # --- starting --------------------------------------------------------------------
@@ -85,8 +99,10 @@ class Supervisor:
             self._spawn(child)
 
     def _spawn(self, child: Child) -> None:
+        # Started from the thread that runs the supervisor's loop, which lives as long as
+        # the supervisor: the parent-death signal follows the thread that started a process.
         child.process = subprocess.Popen(
-            child.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
+            [*self.prefix, *child.argv], env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
         child.started_at = self.clock()

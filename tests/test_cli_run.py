@@ -11,7 +11,9 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +26,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_for
 from tests.test_redis_topologies import _free_port
 
 TOKENS = ("tok-one-1234", "tok-two-5678")
@@ -274,3 +276,37 @@ def test_ctrl_c_stops_every_process_and_the_redis_it_started(daemon):
     assert re.search(r"^flip +passing", checked.stdout, re.MULTILINE)
     assert not redis_answers(daemon.state_dir)
     assert not (daemon.state_dir / "redis.pid").exists()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="util-linux's setpriv (Linux)")
+def test_a_killed_supervisor_takes_its_processes_with_it(tmp_path):
+    """SIGKILL leaves ``healthd run`` no time to stop anything: its processes learn of it
+    from the parent-death signal, stop their own workers and free the port."""
+    port = _free_port()
+    daemon = Daemon(tmp_path, port, site_env(tmp_path / "state", PORT=str(port)))
+    children: list[int] = []
+    try:
+        daemon.wait_line(r"^healthd: beat started", timeout=60)
+        wait_for(lambda: daemon.answer() in (200, 500), timeout=60,
+                   message="the heartbeat to answer")
+        children += daemon.pids("web") + daemon.pids("worker") + daemon.pids("beat")
+        assert len(children) == 3
+        daemon.process.kill()
+        daemon.process.wait(10)
+        wait_for(lambda: not any(alive(pid) for pid in children), timeout=30,
+                   message="web, worker and beat to stop without their supervisor")
+        assert isinstance(daemon.answer(), str)  # nothing listens on the port any more
+        with socket.socket() as sock:
+            # Free to take again, as a new gunicorn takes it (SO_REUSEADDR passes the
+            # closed connections' TIME_WAIT, not a socket still listening).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+    finally:
+        daemon.stop()
+        for pid in children:  # should this fail, what outlived the supervisor
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        # The embedded Redis is the killed supervisor's: the next run would adopt it.
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
+            os.kill(int((tmp_path / "state" / "redis.pid").read_text()), signal.SIGTERM)
+
