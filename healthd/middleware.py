@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
@@ -47,57 +46,25 @@ def request_id(request: HttpRequest) -> str:
 
 
 class RequestSummaryMiddleware:
-    """Log one ``request.summary`` record per request, health probes excepted.
+    """Log one ``request.summary`` record per request, health probes excepted."""
 
-    Sync and async capable: under ASGI a coroutine view is reached without a hop to a
-    worker thread for this middleware (Django's own middleware is capable of both too).
-    """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self.__acall__(request)
-        token = self._begin(request)
-        if token is None:
-            return self.get_response(request)
-        try:
-            response = self.get_response(request)
-            self._log(request)
-        finally:
-            request_id_context.reset(token)
-        return response
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        token = self._begin(request)
-        if token is None:
-            return await self.get_response(request)
-        try:
-            response = await self.get_response(request)
-            self._log(request)
-        finally:
-            request_id_context.reset(token)
-        return response
-
-    def _begin(self, request: HttpRequest) -> contextvars.Token[str | None] | None:
-        """Note the request's id and start; None for a health probe, which is not logged."""
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_probe_path(request.path_info, skipped_paths()):
-            return None
+            return self.get_response(request)
         # dockerflow's attribute names, which its users' code may read.
         request._id = request_id(request)  # type: ignore[attr-defined]
         request._start_timestamp = time.monotonic()  # type: ignore[attr-defined]
-        return request_id_context.set(request._id)  # type: ignore[attr-defined]
-
-    def _log(self, request: HttpRequest) -> None:
-        if not getattr(request, "_summary_logged", False):
-            summary_logger.info("", extra=self.summary(request))
+        token = request_id_context.set(request._id)  # type: ignore[attr-defined]
+        try:
+            response = self.get_response(request)
+            if not getattr(request, "_summary_logged", False):
+                summary_logger.info("", extra=self.summary(request))
+        finally:
+            request_id_context.reset(token)
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         if not hasattr(request, "_start_timestamp"):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import socket
-import threading
 import time
 
 import pytest
-from asgiref.sync import iscoroutinefunction
 from django.http import HttpResponse
 from django.test import RequestFactory
 
@@ -267,39 +264,3 @@ def test_the_request_id_outlives_a_request_whose_attributes_were_replaced(summar
     RequestSummaryMiddleware(replacing)(request)
     assert summaries[0].rid == "kept-id-1"
     assert request_id_context.get() is None  # reset once the request is answered
-
-
-
-def test_under_asgi_the_middleware_awaits_the_view_in_the_event_loop(summaries):
-    """Async capable: a coroutine view is awaited in the caller's thread (no hop to a
-    worker thread), and its request is logged once, as under WSGI."""
-    seen = {}
-
-    async def view(request):
-        seen["thread"] = threading.get_ident()
-        return HttpResponse("ok")
-
-    middleware = RequestSummaryMiddleware(view)
-    assert iscoroutinefunction(middleware)
-
-    async def serve() -> None:
-        seen["loop thread"] = threading.get_ident()
-        request = RequestFactory().get("/page", HTTP_X_REQUEST_ID="async-id-1")
-        assert (await middleware(request)).status_code == 200
-        await middleware(RequestFactory().get("/__heartbeat__"))
-
-    asyncio.run(serve())
-    assert seen["thread"] == seen["loop thread"]
-    assert [(r.path, r.rid) for r in summaries] == [("/page", "async-id-1")]
-    assert request_id_context.get() is None
-
-
-def test_under_asgi_the_site_logs_a_request_once(summaries, async_client, settings):
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "healthd.middleware.RequestSummaryMiddleware"]
-
-    async def browse() -> None:
-        await async_client.get("/__lbheartbeat__")
-        await async_client.get("/no-such-page/")
-
-    asyncio.run(browse())
-    assert [r.path for r in summaries] == ["/no-such-page/"]
