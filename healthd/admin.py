@@ -107,10 +107,12 @@ def _configured_intervals() -> dict[str, float]:
 # --- current state ---------------------------------------------------------------------
 
 
-def _epoch(value: Any) -> datetime.datetime | None:
+def _epoch(value: float | None) -> datetime.datetime | None:
+    if value is None:
+        return None
     try:
-        return datetime.datetime.fromtimestamp(float(value), tz=datetime.UTC)
-    except (TypeError, ValueError):
+        return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds
         return None
 
 
@@ -187,11 +189,10 @@ def current_state_rows(now: datetime.datetime | None = None) -> tuple[list[Check
     rows = []
     for check_state in health.checks:
         name = check_state.name
-        record = check_state.record or {}
         saved_state = saved.get(name)
-        last_run = _epoch(record.get("checked_at")) or (
+        last_run = _epoch(check_state.checked_at) or (
             saved_state.last_checked_at if saved_state else None)
-        since = _epoch(record.get("since")) or (saved_state.since if saved_state else None)
+        since = _epoch(check_state.since) or (saved_state.since if saved_state else None)
         uptime = uptimes.get(name, no_uptime)
         p95 = p95s.get(name)
         rows.append(CheckRow(

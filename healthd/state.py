@@ -143,20 +143,6 @@ class CheckState:
         """The aliases or targets the last run probed (kept even when it is stale)."""
         return () if self.result is None else self.result.parts
 
-    @property
-    def record(self) -> dict[str, Any] | None:
-        """The stored result as a plain dict, for callers not yet reading the typed fields
-        (the admin's current-state page). New code reads the fields above."""
-        if self.result is None:
-            return None
-        result = self.result
-        return {"name": result.name, "status": str(result.status),
-                "state": None if result.state is None else str(result.state),
-                "since": result.since, "checked_at": result.checked_at,
-                "duration": result.duration, "message": result.message,
-                "value": result.value, "unit": result.unit, "critical": result.critical,
-                "host": result.host, "details": result.details}
-
 
 @dataclass(frozen=True)
 class Health:
