@@ -42,11 +42,11 @@ import redis
 from healthd import conf, redis_client
 from healthd.checks.base import Result
 from healthd.redact import redact
-from healthd.store import AlertingKeys, Transition, alerting_keys
+from healthd.store import Keys, Transition, keys
 
 logger = logging.getLogger("healthd.outbox")
 
-GROUP = AlertingKeys.group
+GROUP = Keys.outbox_group
 # The steps of one delivery, each marked done as it completes.
 STEPS = ("signals", "sentry", "row", "notify")
 # A consumer (a worker process) with nothing pending, idle this long, is forgotten.
@@ -100,7 +100,7 @@ def consumer_name() -> str:
 def _ensure_group(client: redis_client.Client) -> None:
     try:
         # From the start of the stream: entries appended before the group existed count.
-        client.xgroup_create(alerting_keys().outbox, GROUP, id="0", mkstream=True)
+        client.xgroup_create(keys().outbox, GROUP, id="0", mkstream=True)
     except redis.ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
@@ -128,7 +128,7 @@ def take(consumer: str | None = None, count: int = 100) -> list[Entry]:
     """Entries abandoned by a consumer that died, then new ones; at most ``count`` of each."""
     client = redis_client.writer()
     consumer = consumer or consumer_name()
-    key = alerting_keys().outbox
+    key = keys().outbox
     idle_ms = int(visibility_timeout() * 1000)
     try:
         reply = client.xautoclaim(key, GROUP, consumer, idle_ms, "0-0", count=count)
@@ -142,7 +142,7 @@ def take(consumer: str | None = None, count: int = 100) -> list[Entry]:
         # Trimmed away by MAXLEN before anyone delivered them: say so, forget them.
         logger.error("outbox: %d undelivered entries were trimmed (OUTBOX_MAXLEN): %s",
                      len(deleted), ", ".join(deleted[:10]))
-        client.hdel(alerting_keys().outbox_progress,
+        client.hdel(keys().outbox_progress,
                     *[f"{i}:{step}" for i in deleted for step in STEPS])
     entries = _parse(claimed)
     if entries:
@@ -185,7 +185,7 @@ class Lease:
 
     def _renew(self) -> None:
         client = redis_client.writer()
-        key = alerting_keys().outbox
+        key = keys().outbox
         while not self._stop.wait(self._every):
             with self._lock:
                 ids: list[Any] = sorted(self._ids)
@@ -199,13 +199,13 @@ class Lease:
 
 def done_steps(entry: Entry) -> set[str]:
     """The steps of this entry's delivery already done (by this or an earlier consumer)."""
-    marks = redis_client.writer().hmget(alerting_keys().outbox_progress,
+    marks = redis_client.writer().hmget(keys().outbox_progress,
                                         [f"{entry.stream_id}:{step}" for step in STEPS])
     return {step for step, mark in zip(STEPS, marks, strict=True) if mark}
 
 
 def mark_done(entry: Entry, step: str) -> None:
-    redis_client.writer().hset(alerting_keys().outbox_progress, f"{entry.stream_id}:{step}", "1")
+    redis_client.writer().hset(keys().outbox_progress, f"{entry.stream_id}:{step}", "1")
 
 
 def acknowledge(entry: Entry) -> None:
@@ -215,8 +215,8 @@ def acknowledge(entry: Entry) -> None:
 
 def acknowledge_id(stream_id: str) -> None:
     pipe = redis_client.writer().pipeline(transaction=True)
-    pipe.xack(alerting_keys().outbox, GROUP, stream_id)
-    pipe.hdel(alerting_keys().outbox_progress, *[f"{stream_id}:{step}" for step in STEPS])
+    pipe.xack(keys().outbox, GROUP, stream_id)
+    pipe.hdel(keys().outbox_progress, *[f"{stream_id}:{step}" for step in STEPS])
     pipe.execute()
 
 
@@ -232,7 +232,7 @@ def trim() -> int:
     everything is acknowledged, so nothing undelivered is ever trimmed here.
     """
     client = redis_client.writer()
-    key = alerting_keys().outbox
+    key = keys().outbox
     try:
         groups = {g["name"]: g for g in client.xinfo_groups(key)}
     except redis.ResponseError:
@@ -256,7 +256,7 @@ def trim() -> int:
 def stats() -> dict[str, Any]:
     """The stream's length, entries pending and consumers (for operators and tests)."""
     client = redis_client.writer()
-    key = alerting_keys().outbox
+    key = keys().outbox
     try:
         length = client.xlen(key)
         pending = client.xpending(key, GROUP)

@@ -418,9 +418,41 @@ def hash_tagged(prefix: str) -> str:
 
 @dataclass(frozen=True)
 class Keys:
-    """The name of every Redis key healthd uses, under one prefix made a hash tag."""
+    """The name of every Redis key healthd uses, under one prefix made a hash tag
+    (:func:`hash_tagged`), so that all of them live in one Redis Cluster slot.
+
+    The results:
+
+    - ``latest``: a hash, one field per check holding its latest result (JSON), plus
+      ``:intervals`` (each check's real run interval, from its beat row);
+    - ``transitions``: a hash of transition counts per check, for /metrics;
+    - ``history-backlog`` / ``history-dead-letter``: lists of results the database did
+      not take yet, and of those it refused;
+    - ``stats``: the JSON the ``gather_stats`` task stores;
+    - ``run-lock:<digest>``: a run of one selection of checks in progress.
+
+    Alerting:
+
+    - ``outbox``: a stream, one entry per thing to tell (a transition or a reminder),
+      appended by :data:`RECORD_SCRIPT`; read through the consumer group
+      :attr:`outbox_group` (see :mod:`healthd.outbox`) and trimmed to what is not yet
+      delivered;
+    - ``outbox-progress``: a hash, ``<entry>:<step>`` for each step of a delivery done,
+      so an entry taken again after a crash repeats only what was not done;
+    - ``silences``: a hash, one field per :class:`healthd.models.Silence` (its id) holding
+      ``{"checks", "starts_at", "ends_at"}``, read by :data:`RECORD_SCRIPT`;
+    - ``deliveries``: a hash of notification counters, ``<channel>\t<outcome>``, for /metrics.
+
+    Passive checks (:mod:`healthd.passive`):
+
+    - ``passive:<name>``: a hash, one check's bookkeeping (its definition, last success,
+      a run started, the one-shot sweep armed for it);
+    - ``passive-checks``: a set, the names of every passive check that has reported.
+    """
 
     prefix: str
+    # The outbox's consumer group: the record script asks it whether anything waits.
+    outbox_group: ClassVar[str] = "delivery"
 
     @property
     def tagged(self) -> str:
@@ -454,14 +486,40 @@ class Keys:
         return f"{self.tagged}run-lock:*"
 
     @property
+    def outbox(self) -> str:
+        return f"{self.tagged}outbox"
+
+    @property
+    def outbox_progress(self) -> str:
+        return f"{self.tagged}outbox-progress"
+
+    @property
+    def silences(self) -> str:
+        return f"{self.tagged}silences"
+
+    @property
+    def deliveries(self) -> str:
+        return f"{self.tagged}deliveries"
+
+    def passive_check(self, name: str) -> str:
+        """The hash of one passive check's bookkeeping."""
+        return f"{self.tagged}passive:{name}"
+
+    @property
+    def passive_names(self) -> str:
+        return f"{self.tagged}passive-checks"
+
+    @property
     def pattern(self) -> str:
         """A SCAN pattern matching every key healthd writes under this prefix."""
         return f"{self.tagged}*"
 
     def all_fixed(self) -> tuple[str, ...]:
-        """Every key that is not per run (for cleaning up after a test)."""
+        """Every key that is not per run or per passive check (for cleaning up after a
+        test)."""
         return (self.latest, self.transitions, self.history_backlog,
-                self.history_dead_letter, self.stats)
+                self.history_dead_letter, self.stats, self.outbox, self.outbox_progress,
+                self.silences, self.deliveries, self.passive_names)
 
 
 def keys() -> Keys:
@@ -543,11 +601,11 @@ def _script_call(results: list[Result], checks: list[Check],
                  defer_unseen: bool) -> tuple[list[str], list[Any]]:
     """The keys and arguments of one call of :data:`RECORD_SCRIPT`."""
     by_name = {c.name: c for c in checks}
-    layout, alerting = keys(), alerting_keys()
+    layout = alerting = keys()
     settings = conf.get().raw
     args: list[Any] = [float(settings.get("REMIND_EVERY") or 0),
                        int(settings.get("OUTBOX_MAXLEN") or 100_000),
-                       "1" if defer_unseen else "0", AlertingKeys.group,
+                       "1" if defer_unseen else "0", Keys.outbox_group,
                        -1 if silences is None else len(silences)]
     for key, silence in (silences or {}).items():
         args += [key, json.dumps(silence)]
@@ -752,96 +810,22 @@ def forget_unconfigured(configured: set[str]) -> list[str]:
     return gone
 
 
-@dataclass(frozen=True)
-class PassiveKeys:
-    """The Redis keys of passive checks (:mod:`healthd.passive`), under the same hash-tagged
-    prefix as :class:`Keys`, so a report's transaction and the record script share a slot.
-
-    - ``passive:<name>``: a hash, one check's bookkeeping (its definition, last success,
-      a run started, the one-shot sweep armed for it).
-    - ``passive-checks``: a set, the names of every passive check that has reported.
-    """
-
-    prefix: str
-
-    def check(self, name: str) -> str:
-        """The hash of one check's bookkeeping."""
-        return f"{hash_tagged(self.prefix)}passive:{name}"
-
-    @property
-    def names(self) -> str:
-        return f"{hash_tagged(self.prefix)}passive-checks"
-
-    def all_fixed(self) -> tuple[str, ...]:
-        return (self.names,)
-
-
-def passive_keys() -> PassiveKeys:
-    """The passive key layout under the configured prefix, read at call time."""
-    return PassiveKeys(conf.get().key_prefix)
-
-
-@dataclass(frozen=True)
-class AlertingKeys:
-    """The Redis keys of alerting, under the same prefix as :class:`Keys`.
-
-    - ``outbox``: a stream, one entry per thing to tell (a transition or a reminder),
-      appended by :data:`RECORD_SCRIPT`; read through the consumer group ``delivery``
-      (see :mod:`healthd.outbox`) and trimmed to what is not yet delivered.
-    - ``outbox-progress``: a hash, ``<entry>:<step>`` for each step of a delivery done,
-      so an entry taken again after a crash repeats only what was not done.
-    - ``silences``: a hash, one field per :class:`healthd.models.Silence` (its id) holding
-      ``{"checks", "starts_at", "ends_at"}``, read by :data:`RECORD_SCRIPT`.
-    - ``deliveries``: a hash of notification counters, ``<channel>\t<outcome>``, for /metrics.
-
-    They carry the same hash tag as :class:`Keys` (see :func:`hash_tagged`).
-    """
-
-    prefix: str
-    # The outbox's consumer group: the record script asks it whether anything waits.
-    group: ClassVar[str] = "delivery"
-
-    @property
-    def outbox(self) -> str:
-        return f"{hash_tagged(self.prefix)}outbox"
-
-    @property
-    def outbox_progress(self) -> str:
-        return f"{hash_tagged(self.prefix)}outbox-progress"
-
-    @property
-    def silences(self) -> str:
-        return f"{hash_tagged(self.prefix)}silences"
-
-    @property
-    def deliveries(self) -> str:
-        return f"{hash_tagged(self.prefix)}deliveries"
-
-    def all_fixed(self) -> tuple[str, ...]:
-        return (self.outbox, self.outbox_progress, self.silences, self.deliveries)
-
-
-def alerting_keys() -> AlertingKeys:
-    """The alerting key layout under the configured prefix, read at call time."""
-    return AlertingKeys(conf.get().key_prefix)
-
-
 def replace_silences(silences: dict[str, dict[str, Any]]) -> None:
     """Make the stored silences exactly these ({id: {"checks", "starts_at", "ends_at"}})."""
     pipe = redis_client.writer().pipeline(transaction=True)
-    pipe.delete(alerting_keys().silences)
+    pipe.delete(keys().silences)
     if silences:
-        pipe.hset(alerting_keys().silences,
+        pipe.hset(keys().silences,
                   mapping={key: json.dumps(value) for key, value in silences.items()})
     pipe.execute()
 
 
 def put_silence(key: str, silence: dict[str, Any]) -> None:
-    redis_client.writer().hset(alerting_keys().silences, key, json.dumps(silence))
+    redis_client.writer().hset(keys().silences, key, json.dumps(silence))
 
 
 def drop_silence(key: str) -> None:
-    redis_client.writer().hdel(alerting_keys().silences, key)
+    redis_client.writer().hdel(keys().silences, key)
 
 
 def silence_window(silences: list[dict[str, Any]], name: str,
@@ -871,7 +855,7 @@ def show_silences(attempts: int = 5) -> int:
     writes meanwhile.
     """
     client = redis_client.writer()
-    layout, alerting = keys(), alerting_keys()
+    layout = alerting = keys()
     for _ in range(attempts):
         with client.pipeline(transaction=True) as pipe:
             try:

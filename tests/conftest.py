@@ -45,7 +45,7 @@ def redis_conn() -> Iterator[redis.Redis]:
 def _delete_own_keys() -> None:
     client = redis.Redis.from_url(settings.REDIS_URL)
     layout = store.Keys(settings.KEY_PREFIX)
-    client.delete(*layout.all_fixed(), *store.AlertingKeys(settings.KEY_PREFIX).all_fixed())
+    client.delete(*layout.all_fixed())
     locks = list(client.scan_iter(match=layout.run_lock_pattern, count=1000))
     locks += list(client.scan_iter(match=store.hash_tagged(settings.KEY_PREFIX) + "passive*",
                                    count=1000))

@@ -75,7 +75,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_a_webhook_gets_it_once(
 
             def abandoned_long_enough() -> bool:
                 (entry,) = redis_client.writer().xpending_range(
-                    store.AlertingKeys(prefix).outbox, outbox.GROUP, "-", "+", 10)
+                    store.Keys(prefix).outbox, outbox.GROUP, "-", "+", 10)
                 return entry["time_since_delivered"] > 1000
 
             wait_for(abandoned_long_enough, timeout=10, message="the visibility timeout")
@@ -113,5 +113,4 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_a_webhook_gets_it_once(
             for worker in (first, second):
                 if worker is not None:
                     stop_process(worker.process)
-            redis_client.writer().delete(*store.Keys(prefix).all_fixed(),
-                                         *store.AlertingKeys(prefix).all_fixed())
+            redis_client.writer().delete(*store.Keys(prefix).all_fixed())

@@ -34,7 +34,7 @@ def failed_calls():
 
 
 def _stream() -> list:
-    return redis_client.writer().xrange(store.alerting_keys().outbox)
+    return redis_client.writer().xrange(store.keys().outbox)
 
 
 def _result(name: str, status: Status, at: float | None = None) -> Result:
@@ -148,7 +148,7 @@ def test_the_stream_never_grows_past_its_maxlen_even_when_nobody_delivers(settin
     for index in range(20):
         status = Status.FAILING if index % 2 else Status.PASSING
         store.record([_result("flappy", status, at + index)], [check])
-    assert redis_client.writer().xlen(store.alerting_keys().outbox) == 5
+    assert redis_client.writer().xlen(store.keys().outbox) == 5
 
 
 def test_trim_keeps_every_entry_not_yet_acknowledged():

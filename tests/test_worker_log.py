@@ -55,5 +55,4 @@ def test_a_sites_worker_writes_each_alert_line_once():
         stop_process(worker.process)
         flags.delete(faultchecks.flag_key("flappy"))
         flags.close()
-        redis_client.writer().delete(*store.Keys(prefix).all_fixed(),
-                                     *store.AlertingKeys(prefix).all_fixed())
+        redis_client.writer().delete(*store.Keys(prefix).all_fixed())

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 
 from healthd import redis_client
 from healthd.memo import FreshFor
-from healthd.store import alerting_keys
+from healthd.store import keys
 
 OUTCOMES = ("delivered", "retried", "failed")
 _SEPARATOR = "\t"
@@ -25,14 +25,14 @@ _SEPARATOR = "\t"
 
 def count(channel_label: str, outcome: str) -> None:
     """Add one to a channel's counter for this outcome."""
-    redis_client.writer().hincrby(alerting_keys().deliveries,
+    redis_client.writer().hincrby(keys().deliveries,
                                   f"{channel_label}{_SEPARATOR}{outcome}", 1)
 
 
 def counts() -> dict[tuple[str, str], int]:
     """{(channel label, outcome): count}."""
     raw: dict[str, str] = redis_client.reader().hgetall(  # type: ignore[assignment]
-        alerting_keys().deliveries)  # the client decodes responses
+        keys().deliveries)  # the client decodes responses
     found = {}
     for field, value in raw.items():
         channel, _, outcome = field.rpartition(_SEPARATOR)

@@ -130,10 +130,10 @@ def sync_watched() -> dict[str, list[str]]:
                 wanted.setdefault(check.name, check)
     client = redis_client.writer()
     layout = reports.keys()
-    known = sorted(str(n) for n in client.smembers(layout.names))
+    known = sorted(str(n) for n in client.smembers(layout.passive_names))
     pipe = client.pipeline(transaction=False)
     for name in known:
-        pipe.hget(layout.check(name), "definition")
+        pipe.hget(layout.passive_check(name), "definition")
     watched_before = {name for name, definition in zip(known, pipe.execute(), strict=True)
                       if reports.source_of(definition) == SOURCE}
     declared = reports.declared()
@@ -144,10 +144,10 @@ def sync_watched() -> dict[str, list[str]]:
     for name, check in wanted.items():
         if name in declared:
             continue  # the settings declare it: theirs wins
-        key = layout.check(name)
+        key = layout.passive_check(name)
         pipe.hset(key, "definition", reports.definition_of(check))
         pipe.hsetnx(key, "first_seen", repr(time.time()))
-        pipe.sadd(layout.names, name)
+        pipe.sadd(layout.passive_names, name)
     pipe.execute()
     if gone:
         logger.info("no longer watching beat rows: %s", ", ".join(gone))

@@ -55,9 +55,9 @@ ATTEMPTS = 20
 MESSAGE_KEPT = 500
 
 
-def keys() -> store.PassiveKeys:
-    """The passive key layout under the configured prefix, read at call time."""
-    return store.passive_keys()
+def keys() -> store.Keys:
+    """The key layout under the configured prefix, read at call time."""
+    return store.keys()
 
 
 def sweep_interval() -> float:
@@ -115,7 +115,7 @@ def _commit(check: Check, decide: Callable[[dict[str, str], float], Decision | N
     decision may carry a result (then the state the database remembers is looked up
     first, for a check Redis has never seen, as a run does)."""
     client = redis_client.writer()
-    key, layout = keys().check(check.name), keys()
+    key, layout = keys().passive_check(check.name), keys()
     known: dict[str, str] = {}
     if records:
         silences.sync()  # the record script judges each result by the silences in Redis
@@ -133,7 +133,7 @@ def _commit(check: Check, decide: Callable[[dict[str, str], float], Decision | N
                 pipe.hset(key, mapping=decision.fields)  # type: ignore[arg-type]
                 if decision.drop:
                     pipe.hdel(key, *decision.drop)
-                pipe.sadd(layout.names, check.name)
+                pipe.sadd(layout.passive_names, check.name)
                 if decision.result is not None:
                     store.queue_record(pipe, [decision.result], [check], known)
                 replies = pipe.execute(raise_on_error=False)
@@ -307,10 +307,10 @@ def known_names() -> set[str]:
     declaration since removed from the settings is not)."""
     names = set(declared())
     client = redis_client.writer()
-    reported = sorted(str(n) for n in client.smembers(keys().names))
+    reported = sorted(str(n) for n in client.smembers(keys().passive_names))
     pipe = client.pipeline(transaction=False)
     for name in reported:
-        pipe.hget(keys().check(name), "definition")
+        pipe.hget(keys().passive_check(name), "definition")
     for name, definition in zip(reported, pipe.execute(), strict=True):
         if source_of(definition) != "settings":
             names.add(name)
@@ -340,7 +340,7 @@ def sweep(names: Iterable[str] | None = None, armed_for: float | None = None) ->
     wanted = sorted(known_names() if names is None else set(names))
     pipe = client.pipeline(transaction=False)
     for name in wanted:
-        pipe.hgetall(keys().check(name))
+        pipe.hgetall(keys().passive_check(name))
     infos: list[dict[str, str]] = pipe.execute()
     now = time.time()
     late = []
@@ -371,7 +371,7 @@ def sweep(names: Iterable[str] | None = None, armed_for: float | None = None) ->
                 info = {**info, "armed_for": ""}  # this one-shot sweep is it: it has run
             arm = _arm(passive, info, now)
             if arm is not None:
-                client.hset(keys().check(name), "armed_for", repr(arm))
+                client.hset(keys().passive_check(name), "armed_for", repr(arm))
                 _after_record(check, Decision({}, arm_at=arm), [])
     return late
 
@@ -404,8 +404,8 @@ def forget(name: str) -> bool:
     latest result. True when there was something to forget."""
     client = redis_client.writer()
     pipe = client.pipeline(transaction=True)
-    pipe.delete(keys().check(name))
-    pipe.srem(keys().names, name)
+    pipe.delete(keys().passive_check(name))
+    pipe.srem(keys().passive_names, name)
     pipe.hdel(store.keys().latest, name)
     removed = pipe.execute()
     return any(removed)
@@ -416,7 +416,7 @@ def check_named(name: str) -> Check | None:
     known = declared().get(name)
     if known is not None:
         return known
-    info: dict[str, str] = redis_client.writer().hgetall(keys().check(name))  # type: ignore[assignment]
+    info: dict[str, str] = redis_client.writer().hgetall(keys().passive_check(name))  # type: ignore[assignment]
     return check_from_hash(name, info) if info else None
 
 
