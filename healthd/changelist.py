@@ -17,7 +17,7 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.db import connections, models
-from django.db.models import F, Func, Max, Min, OrderBy, QuerySet
+from django.db.models import F, Func, OrderBy, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
@@ -145,6 +145,25 @@ def _month_starts(first: datetime.date, last: datetime.date) -> list[datetime.da
     return months
 
 
+def date_range(queryset: QuerySet, field_name: str
+               ) -> tuple[datetime.datetime, datetime.datetime] | None:
+    """The first and last ``field_name`` of the rows, in one query of two index probes.
+
+    As two ordered subqueries of one row each rather than ``Min()`` and ``Max()`` in one
+    aggregate: SQLite reads an index's end for a lone MIN or MAX only, and for both at
+    once it read all 2,000,000 index entries (250 ms); PostgreSQL probes either way.
+    """
+    ordered = queryset.order_by().values(field_name)
+    first = Subquery(ordered.order_by(field_name)[:1])
+    last = Subquery(ordered.order_by(f"-{field_name}")[:1])
+    row = (queryset.model._default_manager.using(queryset.db).order_by()
+           .annotate(first=first, last=last).values_list("first", "last")[:1])
+    found = list(row)
+    if not found or found[0][0] is None or found[0][1] is None:
+        return None
+    return found[0][0], found[0][1]
+
+
 class HistoryChangeList(ChangeList):
     """A ChangeList that sorts only by indexed columns and reads dates from an index.
 
@@ -233,10 +252,10 @@ class HistoryChangeList(ChangeList):
                          "title": capfirst(formats.date_format(chosen, "YEAR_MONTH_FORMAT"))},
                 "choices": [{"title": capfirst(formats.date_format(chosen, "MONTH_DAY_FORMAT"))}],
             }
-        bounds = self.queryset.aggregate(first=Min(field_name), last=Max(field_name))
-        if not (bounds["first"] and bounds["last"]):
+        bounds = date_range(self.queryset, field_name)
+        if bounds is None:
             return {"show": False}
-        first, last = _local(bounds["first"]), _local(bounds["last"])
+        first, last = _local(bounds[0]), _local(bounds[1])
         if not (year or month) and first.year == last.year:
             year = first.year
             if first.month == last.month:
