@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from healthd import store
-from healthd.changelist import EstimatedCountPaginator, estimated_row_count
+from healthd.changelist import EstimatedCountPaginator, date_range, estimated_row_count
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
 from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
@@ -139,6 +139,18 @@ def test_date_hierarchy_comes_from_the_range_not_a_distinct_query(admin_client):
         "January 9"]
     page = admin_client.get(reverse(CHANGELIST)).content.decode()
     assert "checked_at__year=2025" in page
+
+
+@pytest.mark.django_db
+def test_the_date_range_is_the_first_and_last_of_the_rows_chosen():
+    assert date_range(CheckResult.objects.all(), "checked_at") is None  # nothing yet
+    _results("database", 3, datetime(2025, 1, 1, tzinfo=UTC), timedelta(days=10))
+    _results("cache", 2, datetime(2024, 12, 1, tzinfo=UTC), timedelta(days=100))
+    assert date_range(CheckResult.objects.all(), "checked_at") == (
+        datetime(2024, 12, 1, tzinfo=UTC), datetime(2025, 3, 11, tzinfo=UTC))
+    assert date_range(CheckResult.objects.filter(name="database"), "checked_at") == (
+        datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 21, tzinfo=UTC))
+    assert date_range(CheckResult.objects.filter(name="gone"), "checked_at") is None
 
 
 @pytest.mark.django_db
