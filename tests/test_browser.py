@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 CHROMIUM_ENV = "PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH"
@@ -171,6 +172,10 @@ def browser(live_server, monkeypatch, tmp_path) -> Iterator[Browser]:
                 state.console_errors.append(message.text) if message.type == "error" else None))
             yield state
         finally:
+            # The test's ORM calls made while Playwright's loop ran used connections of
+            # that context (asgiref's Local), which pytest-django never sees: close them
+            # here, or they hold the test database open past its teardown.
+            connections.close_all()
             chromium.close()
 
 
