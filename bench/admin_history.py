@@ -125,26 +125,6 @@ def _fill_results_sqlite(rows: int, newest_seconds_ago: float, spacing_seconds: 
         )
 
 
-def _summarise_sqlite() -> None:
-    """prepare()'s rollups and current states on SQLite."""
-    from django.db import connection
-
-    database.summarise_rollups()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO healthd_checkstatus
-                (name, status, since, streak, last_checked_at, last_message, last_duration)
-            SELECT name, status, datetime(checked_at, '-3 days'), 1000, checked_at, message,
-                   duration
-            FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY name ORDER BY checked_at DESC)
-                         AS recency FROM healthd_checkresult)
-            WHERE recency = 1
-            """
-        )
-        cursor.execute("ANALYZE")
-
-
 def prepare(rows: int, checks: int) -> None:
     """Empty healthd's tables, fill history, rollups, states and the Redis state."""
     from django.core.management import call_command
@@ -167,34 +147,33 @@ def prepare(rows: int, checks: int) -> None:
     spacing = SECONDS_BETWEEN_RUNS / checks
     print(f"\nfilling {rows:,} results for {checks} checks ...", flush=True)
     print(f"  inserted in {fill_results(rows, 1.0, spacing, checks):.1f} s", flush=True)
-    if connection.vendor == "sqlite":
-        _summarise_sqlite()
-    else:
-        _summarise_postgresql()
+    _summarise()
     now = time.time()
     configured = list(registry.configured_checks())
     store.record([Result(c.name, Status.PASSING, "ok", now - 2, 0.003) for c in configured],
                  configured)
 
 
-def _summarise_postgresql() -> None:
+def _summarise() -> None:
     """The hourly rollups and current states of the results, as the workers keep them."""
     from django.db import connection
 
     database.summarise_rollups()
+    sqlite = connection.vendor == "sqlite"
+    since = "datetime(checked_at, '-3 days')" if sqlite else "checked_at - interval '3 days'"
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO healthd_checkstatus
-                (name, status, since, streak, last_checked_at, last_message, last_duration)
-            SELECT DISTINCT ON (name) name, status, checked_at - interval '3 days', 1000,
-                   checked_at, message, duration
-            FROM healthd_checkresult ORDER BY name, checked_at DESC
-            """
-        )
-        # What autovacuum would have done to a table filled over two weeks.
-        cursor.execute("VACUUM ANALYZE healthd_checkresult")
-        cursor.execute("ANALYZE healthd_hourlyrollup")
+        cursor.execute(  # our own SQL fragments, no input
+            "INSERT INTO healthd_checkstatus"  # noqa: S608
+            " (name, status, since, streak, last_checked_at, last_message, last_duration)"
+            f" SELECT name, status, {since}, 1000, checked_at, message, duration"
+            " FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY name ORDER BY checked_at DESC)"
+            " AS recency FROM healthd_checkresult) AS newest WHERE recency = 1")
+        if sqlite:
+            cursor.execute("ANALYZE")
+        else:
+            # What autovacuum would have done to a table filled over two weeks.
+            cursor.execute("VACUUM ANALYZE healthd_checkresult")
+            cursor.execute("ANALYZE healthd_hourlyrollup")
 
 
 def logged_in_client():

@@ -318,7 +318,7 @@ def run(args: argparse.Namespace) -> None:
         wrk_out = open(out / "wrk.txt", "w")  # noqa: SIM115 - wrk keeps it
         wrk = subprocess.Popen(
             ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--latency",
-             "-s", str(HERE / "soak.lua"), url, "--", str(pause_ms)],
+             "-s", str(HERE / "statuses.lua"), url, "--", str(pause_ms)],
             stdout=wrk_out, stderr=subprocess.STDOUT, start_new_session=True)
         print(f"soak: green after {green_after:.0f} s; wrk -t{args.threads} "
               f"-c{args.connections} for {args.minutes:g} min "

@@ -1,4 +1,6 @@
--- Count responses by status code (200, 500, anything else) and print them when done.
+-- Count responses by status code (200, 500, anything else) and print them when done;
+-- optionally pause between requests.
+-- Usage: wrk ... -s bench/statuses.lua URL [-- PAUSE_MS]   (0 or absent: no pause)
 -- Numbers, not a table: wrk copies only plain values out of each thread.
 local threads = {}
 
@@ -8,6 +10,12 @@ end
 
 function init(args)
   ok, failed, other, other_code = 0, 0, 0, 0
+  pause = tonumber(args[1]) or 0
+end
+
+-- Milliseconds each connection waits before its next request.
+function delay()
+  return pause
 end
 
 function response(status, headers, body)
