@@ -242,7 +242,7 @@ def measure_pages(client, checks: int, only: tuple[str, ...] = ()) -> None:
 def _as_before_sorting_apart(client, url: str) -> tuple[float, int]:
     """The search page as it was before a term's few matches were sorted apart
     (healthd.changelist.sorted_apart): PostgreSQL walks the time index."""
-    from healthd.changelist import EstimatedCountPaginator
+    from healthd.admin.changelist import EstimatedCountPaginator
 
     few_matches = EstimatedCountPaginator._few_matches_of_a_search
     EstimatedCountPaginator._few_matches_of_a_search = lambda self: False  # type: ignore[method-assign]
@@ -257,7 +257,7 @@ def measure_pruning(rows: int) -> None:
     from django.db import connection, connections
 
     from healthd import conf
-    from healthd.retention import prune
+    from healthd.history.retention import prune
 
     retention = conf.get().retention_days * 86400
     checks = len(conf.get().checks)

@@ -121,7 +121,7 @@ def empty_everything() -> None:
     from django.conf import settings
     from django.db import connection
 
-    from healthd import redis_client
+    from healthd.store import client as redis_client
 
     with connection.cursor() as cursor:
         for table in ("healthd_checkresult", "healthd_hourlyrollup", "healthd_checkstatus",
@@ -141,7 +141,7 @@ def one_run(counters: Counters) -> Measure:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from healthd import redis_client
+    from healthd.store import client as redis_client
     from healthd.tasks.run import run_and_record
 
     # The connections' own handshakes (AUTH, SELECT, CLIENT SETINFO) are not the run's.

@@ -147,8 +147,9 @@ def measure(times: int) -> list[tuple[str, float]]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from healthd import state, uptime
-    from healthd.views import uptime as uptime_views
+    from healthd.store import health as state
+    from healthd.uptime import compute as uptime
+    from healthd.uptime import views as uptime_views
 
     client = Client()
 

@@ -1,3 +1,3 @@
-from healthd.cli import main
+from healthd.daemon.cli import main
 
 raise SystemExit(main())

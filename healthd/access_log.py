@@ -28,7 +28,7 @@ from gunicorn.glogging import Logger, SafeAtoms
 
 from healthd import conf
 from healthd.logging import PROBE_PATHS, is_probe_path, skipped_paths
-from healthd.redact import MASK, redact
+from healthd.util.redact import MASK, redact
 
 
 def _status_code(status: Any) -> int:

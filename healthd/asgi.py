@@ -21,7 +21,8 @@ from typing import Any
 
 from django.conf import settings
 
-from healthd import probe_answers, state
+from healthd.probes import answers as probe_answers
+from healthd.store import health as state
 
 logger = logging.getLogger("healthd.asgi")
 

@@ -29,7 +29,7 @@ from django.db.utils import DatabaseError, InterfaceError
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
 
 from healthd import conf
-from healthd.redact import redact
+from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.beat")
 

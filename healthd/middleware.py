@@ -30,7 +30,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from healthd.logging import is_probe_path, skipped_paths
-from healthd.redact import redact
+from healthd.util.redact import redact
 
 summary_logger = logging.getLogger("request.summary")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")

@@ -3,7 +3,7 @@
 Each dialect can also be included on its own: ``healthd.urls_dockerflow`` (at the
 root), ``healthd.urls_status`` (under ``status/``), ``healthd.urls_watchman`` (under
 ``watchman/``), ``healthd.urls_probes`` (``healthz``, ``livez``, ``readyz``, ``metrics``),
-``healthd.urls_ping`` (under ``healthd/ping/``: passive checks' pings).
+``healthd.passive.urls`` (under ``healthd/ping/``: passive checks' pings).
 """
 
 from django.urls import URLPattern, include, path, re_path
@@ -35,5 +35,5 @@ urlpatterns = [
     *urls_probes.urlpatterns,
     *_under("watchman/", urls_watchman.urlpatterns),
     *_under("status/", urls_status.urlpatterns),
-    path("healthd/ping/", include("healthd.urls_ping")),
+    path("healthd/ping/", include("healthd.passive.urls")),
 ]

@@ -1,12 +1,6 @@
-"""python-dockerflow's endpoints alone, each with or without a trailing slash (as
-dockerflow's middleware served them)."""
+"""python-dockerflow's endpoints alone, at the root: ``path("",
+include("healthd.urls_dockerflow"))``."""
 
-from django.urls import re_path
+from healthd.compat.dockerflow.urls import urlpatterns
 
-from healthd.views import dockerflow
-
-urlpatterns = [
-    re_path(r"^__heartbeat__/?$", dockerflow.heartbeat, name="heartbeat"),
-    re_path(r"^__lbheartbeat__/?$", dockerflow.lbheartbeat, name="lbheartbeat"),
-    re_path(r"^__version__/?$", dockerflow.version, name="version"),
-]
+__all__ = ["urlpatterns"]

@@ -1,15 +1,5 @@
-"""The orchestrator probes alone, at the root: ``healthz``, ``livez``, ``readyz``, ``metrics``.
+"""The orchestrator probes alone, at the root: ``healthz``, ``livez``, ``readyz``, ``metrics``."""
 
-Each answers with and without a trailing slash.
-"""
+from healthd.probes.urls import urlpatterns
 
-from django.urls import re_path
-
-from healthd.views import probes
-
-urlpatterns = [
-    re_path(r"^healthz/?$", probes.healthz, name="healthz"),
-    re_path(r"^livez/?$", probes.livez, name="livez"),
-    re_path(r"^readyz/?$", probes.readyz, name="readyz"),
-    re_path(r"^metrics/?$", probes.metrics, name="metrics"),
-]
+__all__ = ["urlpatterns"]

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from healthd import probe_answers
+from healthd.probes import answers as probe_answers
 
 logger = logging.getLogger("healthd.wsgi")
 

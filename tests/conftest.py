@@ -15,8 +15,11 @@ import redis
 from django.conf import settings
 
 import tests.celery_app  # noqa: F401 - makes the tests' Celery app the current app
-from healthd import conf, embedded, redis_client, state, store
-from healthd.notify import metrics as notify_metrics
+from healthd import conf, store
+from healthd.alerting.notify import metrics as notify_metrics
+from healthd.daemon import embedded
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from tests.support import TOGGLED
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,9 +7,11 @@ import time
 
 import redis.asyncio
 
-from healthd import redis_client, state, store
+from healthd import store
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
+from healthd.store import client as redis_client
+from healthd.store import health as state
 
 STORE_DOWN = "redis://127.0.0.1:1/0"
 

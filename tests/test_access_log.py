@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from healthd.access_log import is_quiet, mask
-from healthd.cli import processes
+from healthd.daemon.cli import processes
 from healthd.site import gunicorn_conf
 from tests.conftest import ROOT, wait_for
 from tests.test_redis_topologies import _free_port

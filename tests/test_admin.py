@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from healthd import store
-from healthd.changelist import EstimatedCountPaginator, date_range, estimated_row_count
+from healthd.admin.changelist import EstimatedCountPaginator, date_range, estimated_row_count
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
 from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition

@@ -15,8 +15,11 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from healthd import outbox, redis_client, state, store
+from healthd import store
+from healthd.alerting import outbox
 from healthd.models import Delivery, Transition
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from tests import faultchecks
 from tests.alerting_support import LoopbackServer, receiver_key
 from tests.conftest import start_worker, stop_process, wait_for

@@ -16,8 +16,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from healthd import redis_client, state
-from healthd.cli import processes
+from healthd.daemon.cli import processes
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from tests.conftest import ROOT, start_process, wait_for
 from tests.test_faults import Site, StoreServer, TcpProxy, _heartbeat, _latest_checked_at
 

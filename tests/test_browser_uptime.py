@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from healthd import uptime
 from healthd.checks.base import Status
-from healthd.views import uptime as uptime_views
+from healthd.uptime import compute as uptime
+from healthd.uptime import views as uptime_views
 from tests import test_browser  # skips this module too when Chromium is missing
 from tests.support import write_all, write_result
 from tests.test_browser import PAGE_COLOURS, Browser, _only_own_requests, expect

@@ -14,8 +14,8 @@ from healthd.checks.database import Database
 from healthd.checks.email import Email
 from healthd.checks.migrations import Migrations
 from healthd.checks.redis import Redis
+from healthd.checks.runner import run_concurrently
 from healthd.checks.storage import Storage
-from healthd.runner import run_concurrently
 
 
 def _run(probe, name="check", timeout=10.0):

@@ -21,11 +21,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from healthd import cli, progress, state, store
+from healthd import store
 from healthd.checks import registry
 from healthd.checks.base import Check, Status
+from healthd.daemon import cli, progress
+from healthd.daemon.supervisor import Supervisor, describe_exit
 from healthd.models import CheckResult
-from healthd.supervisor import Supervisor, describe_exit
+from healthd.store import health as state
 from tests.conftest import ROOT, wait_for
 from tests.test_cli_run import redis_answers, site_env
 

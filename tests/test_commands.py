@@ -15,10 +15,10 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from healthd import stats as stats_store
 from healthd import store
 from healthd.checks import registry
 from healthd.checks.base import CheckWarning, Result, Status
+from healthd.compat.status import stats as stats_store
 from healthd.models import CheckResult
 from healthd.tasks.stats import gather_stats
 

@@ -7,7 +7,7 @@ import time
 
 from celery import Celery, current_app
 
-from healthd.concurrency import Call, Done, StillHanging, TimedOut, run_with_timeouts
+from healthd.util.concurrency import Call, Done, StillHanging, TimedOut, run_with_timeouts
 from tests.conftest import wait_for
 
 

@@ -21,9 +21,10 @@ import redis
 from django.conf import settings as django_settings
 from django.db import connection
 
-from healthd import redis_client, state
 from healthd.models import CheckResult
 from healthd.store import Keys
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from tests import faultchecks
 from tests.conftest import start_process, start_worker, stop_process, wait_for
 from tests.test_redis_topologies import REDIS_SERVER, _free_port

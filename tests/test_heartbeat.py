@@ -7,9 +7,11 @@ import time
 
 import pytest
 
-from healthd import redis_client, signals, state, store
+from healthd import signals, store
 from healthd.checks import registry
 from healthd.checks.base import Status
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from healthd.tasks.run import run_and_record
 from tests.endpoints import client as served_both_ways
 from tests.support import CommandCounter

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from healthd.broker import celery_broker_url, redis_url_of_broker
-from healthd.humanize import format_age
-from healthd.redact import MASK, redact_deep
-from healthd.version_json import read_version_json
+from healthd.util.humanize import format_age
+from healthd.util.redact import MASK, redact_deep
+from healthd.util.redis_urls import celery_broker_url, redis_url_of_broker
+from healthd.util.version_json import read_version_json
 
 
 def test_broker_urls_both_ways():

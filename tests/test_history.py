@@ -6,9 +6,11 @@ import time
 
 import pytest
 
-from healthd import history, redis_client, store
+from healthd import store
 from healthd.checks.base import Result, Status
+from healthd.history import write as history
 from healthd.models import CheckResult, CheckStatus, HourlyRollup
+from healthd.store import client as redis_client
 
 pytestmark = pytest.mark.django_db
 

@@ -13,14 +13,15 @@ from celery import current_app
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.utils import timezone
+from healthd.alerting.notify.checks import check_notify
 
-from healthd import notify, outbox, store
+from healthd import store
+from healthd.alerting import notify, outbox
+from healthd.alerting.notify import metrics
+from healthd.alerting.notify.metrics import counts
 from healthd.checks.base import Check, Result, Status
+from healthd.history.retention import prune
 from healthd.models import Delivery, Transition
-from healthd.notify import metrics
-from healthd.notify.checks import check_notify
-from healthd.notify.metrics import counts
-from healthd.retention import prune
 from healthd.tasks import deliver
 from tests.alerting_support import LoopbackServer
 

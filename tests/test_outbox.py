@@ -10,9 +10,11 @@ import time
 import pytest
 import sentry_sdk
 
-from healthd import outbox, redis_client, signals, store
+from healthd import signals, store
+from healthd.alerting import outbox
 from healthd.checks.base import Check, Result, Status
 from healthd.models import Transition
+from healthd.store import client as redis_client
 from healthd.tasks import deliver
 from healthd.tasks.run import run_and_record
 from tests.alerting_support import LoopbackServer, sentry_events

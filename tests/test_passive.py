@@ -14,12 +14,14 @@ from django.core.management import call_command
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 import healthd
-from healthd import passive, redis_client, signals, state, store
+from healthd import passive, signals, store
 from healthd.checks import registry
 from healthd.checks.base import Status
 from healthd.checks.passive import make_passive, seconds
 from healthd.models import CheckResult, Transition
 from healthd.passive import beat, celery_runs, lateness, reports
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from healthd.tasks.deliver import deliver_outbox
 from healthd.tasks.schedule import SWEEP_ROW, sync_schedule, wanted_rows
 from healthd.tasks.sweep import sweep_passive

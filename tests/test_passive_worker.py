@@ -19,8 +19,9 @@ from celery import current_app
 from django.conf import settings as django_settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from healthd import passive, state, store
+from healthd import passive, store
 from healthd.checks.base import Status
+from healthd.store import health as state
 from tests.conftest import ROOT, _test_db_name, start_process, stop_process, wait_for
 from tests.test_redis_topologies import _free_port
 

@@ -19,9 +19,11 @@ from django.core.asgi import get_asgi_application
 from django.core.wsgi import get_wsgi_application
 from django.test import Client
 
-from healthd import asgi, redis_client, signals, state, wsgi
+from healthd import asgi, signals, wsgi
 from healthd.checks.base import Status
-from healthd.views import dockerflow
+from healthd.compat.dockerflow import views as dockerflow
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from tests.conftest import ROOT, wait_for
 from tests.endpoints import ASGITestClient, call_asgi, call_wsgi, event_loop_thread
 from tests.support import CommandCounter, only, store_down, write_all, write_result

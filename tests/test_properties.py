@@ -33,11 +33,12 @@ from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from healthd import state, store
-from healthd import stats as stats_store
+from healthd import store
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
-from healthd.redact import redact
+from healthd.compat.status import stats as stats_store
+from healthd.store import health as state
+from healthd.util.redact import redact
 
 SECRET_KEY = "prop-SECRET-key-9f8e7d6c5b4a-never-shown"
 TOKEN = "prop-token-Xy7Qw3Er9Ty"

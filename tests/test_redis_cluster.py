@@ -19,11 +19,15 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from healthd import outbox, redis_client, silences, state, store
+from healthd import store
+from healthd.alerting import outbox, silences
 from healthd.checks.base import Check, Result, Status
 from healthd.models import Transition
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from healthd.tasks import run_checks
 from healthd.tasks.deliver import deliver_outbox
+from healthd.util.redis_connect import Client
 from tests.conftest import wait_for
 from tests.test_redis_topologies import REDIS_SERVER
 
@@ -171,7 +175,7 @@ def _readable() -> store.Snapshot | None:
     return snapshot if snapshot.ok else None
 
 
-def _outbox(client: redis_client.Client) -> list[dict[str, str]]:
+def _outbox(client: Client) -> list[dict[str, str]]:
     return [fields for _id, fields in client.xrange(store.keys().outbox)]
 
 

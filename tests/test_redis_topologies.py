@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from healthd import redis_client, state, store
+from healthd import store
 from healthd.checks import redis as redis_check
 from healthd.checks.base import Check, Result, Status
-from healthd.runner import run_concurrently
+from healthd.checks.runner import run_concurrently
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from healthd.tasks import run_checks
 from tests.conftest import wait_for
 

@@ -11,9 +11,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from healthd import reports, store
+from healthd import store
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
+from healthd.history import reports
 from healthd.models import CheckResult, HourlyRollup
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)  # on the hour: windows of whole hours

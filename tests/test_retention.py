@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from healthd.history.retention import prune
 from healthd.models import CheckResult, HourlyRollup, Transition
-from healthd.retention import prune
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

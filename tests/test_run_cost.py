@@ -11,9 +11,11 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from redis.connection import AbstractConnection
 
-from healthd import history, redis_client, store
+from healthd import store
 from healthd.checks.base import Result, Status
+from healthd.history import write as history
 from healthd.models import CheckResult, CheckStatus, HourlyRollup
+from healthd.store import client as redis_client
 from healthd.tasks.run import run_and_record
 
 MAX_SQL = 8

@@ -10,7 +10,7 @@ import pytest
 from django.db import connections
 
 from healthd.checks.base import Check, CheckWarning, Observation, Status
-from healthd.runner import run_concurrently
+from healthd.checks.runner import run_concurrently
 from tests.conftest import wait_for
 
 

@@ -13,8 +13,10 @@ from django_celery_beat.models import (
     PeriodicTasks,
 )
 
-from healthd import redis_client, state, store
+from healthd import store
 from healthd.checks.base import Status
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from healthd.tasks.schedule import PRUNE_ROW, STATS_ROW, SWEEP_ROW, sync_schedule
 from tests.support import write_all, write_result
 

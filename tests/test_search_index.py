@@ -65,7 +65,7 @@ def test_a_search_lists_its_matches_newest_first_on_every_page(admin_client, set
     """Few matches (counted exactly) are sorted apart from the time index on PostgreSQL;
     more than the count's cap are read in the index's order. Either way the pages are
     newest first, ties broken by id, and page after page covers every match once."""
-    from healthd.changelist import EstimatedCountPaginator
+    from healthd.admin.changelist import EstimatedCountPaginator
 
     # "many": more matches (150) than the count's cap, so paging ends at the cap.
     cap = 200 if per_page_of_matches == "few" else 140
@@ -99,7 +99,7 @@ def test_few_matches_are_sorted_apart_from_any_index():
     """The order sorted_apart asks for is one no index gives: PostgreSQL has to find the
     matches (through the trigram index) and sort them, instead of walking the time
     index until a page of matches turns up."""
-    from healthd.changelist import sorted_apart
+    from healthd.admin.changelist import sorted_apart
 
     searched = _searched("refused").order_by("-checked_at", "-id")
     with connection.cursor() as cursor:

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from healthd.checks import registry
-from healthd.runner import run_concurrently
+from healthd.checks.runner import run_concurrently
 
 
 def _messages() -> list[str]:

@@ -12,8 +12,9 @@ from celery import current_app
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from healthd import signals, state
+from healthd import signals
 from healthd.models import Silence, Transition
+from healthd.store import health as state
 from healthd.tasks.run import run_and_record
 from tests.alerting_support import LoopbackServer, sentry_events
 

@@ -9,9 +9,10 @@ import time
 import pytest
 from django.core import checks as django_checks
 
-from healthd import state, store
+from healthd import store
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
+from healthd.store import health as state
 from tests.support import only
 
 pytestmark = pytest.mark.django_db

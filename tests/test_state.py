@@ -8,8 +8,10 @@ import time
 import pytest
 from django.core.signals import setting_changed
 
-from healthd import conf, redis_client, state, store
+from healthd import conf, store
 from healthd.checks.base import Status
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from tests.support import write_result
 
 pytestmark = pytest.mark.django_db

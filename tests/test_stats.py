@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from healthd import stats, store
+from healthd import store
+from healthd.compat.status import stats
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db

@@ -11,11 +11,13 @@ import pytest
 from django.core import checks as django_checks
 from django.utils import timezone
 
-from healthd import badges, system_checks, uptime
+from healthd import system_checks
 from healthd.checks import registry
 from healthd.checks.base import Status
 from healthd.models import CheckStatus, HourlyRollup, Transition
-from healthd.views import uptime as uptime_views
+from healthd.uptime import badges
+from healthd.uptime import compute as uptime
+from healthd.uptime import views as uptime_views
 from tests.support import only, write_all, write_result
 
 pytestmark = pytest.mark.django_db

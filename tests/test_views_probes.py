@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from healthd import state
 from healthd.checks.base import Status
+from healthd.store import health as state
 from healthd.tasks.run import run_and_record
 from tests.endpoints import client as served_both_ways
 from tests.support import CommandCounter

@@ -10,9 +10,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from healthd import state, store
-from healthd import stats as stats_store
+from healthd import store
 from healthd.checks.base import Status
+from healthd.compat.status import stats as stats_store
+from healthd.store import health as state
 from healthd.tasks.run import run_and_record
 from healthd.tasks.stats import gather_stats
 from tests.endpoints import client as served_both_ways

@@ -7,8 +7,10 @@ import time
 import pytest
 from django.test import Client
 
-from healthd import redis_client, state, store
+from healthd import store
 from healthd.checks.base import Status
+from healthd.store import client as redis_client
+from healthd.store import health as state
 from healthd.tasks.run import run_and_record
 from tests.endpoints import client as served_both_ways
 from tests.support import STORE_DOWN, CommandCounter

@@ -11,8 +11,8 @@ from django.conf import settings
 from healthd import store
 from healthd.checks.base import Check, Status
 from healthd.checks.celery import Celery
+from healthd.checks.runner import run_concurrently
 from healthd.models import CheckResult
-from healthd.runner import run_concurrently
 from tests.conftest import start_process, stop_process, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -15,8 +15,9 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from healthd import redis_client, store
+from healthd import store
 from healthd.models import Transition
+from healthd.store import client as redis_client
 from tests import faultchecks
 from tests.conftest import start_worker, stop_process, wait_for
 

@@ -18,7 +18,7 @@ from django.core.checks import ERROR, WARNING
 from django.core.exceptions import ImproperlyConfigured
 
 from healthd.checks.base import Observation, Status
-from healthd.redact import redact
+from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.checks.dockerflow")
 # The logger watchman's checks logged on, which a site's LOGGING may route.

@@ -12,7 +12,7 @@ from healthd import conf
 from healthd.checks.base import Observation, Status
 from healthd.checks.legacy import INFO_CANT_CHECK_MIGRATIONS, WARNING_UNAPPLIED_MIGRATION
 from healthd.checks.probe import as_names
-from healthd.redact import redact
+from healthd.util.redact import redact
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from healthd.checks.base import Observation, Status
-from healthd.redact import redact
+from healthd.util.redact import redact
 
 
 def as_names(value: str | Iterable[str] | None) -> tuple[str, ...]:

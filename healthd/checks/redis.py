@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from healthd import conf
-from healthd.broker import redis_url_of_broker
 from healthd.checks.base import Observation, Status
 from healthd.checks.legacy import RedisPingFailed, redis_message_id
 from healthd.checks.probe import probe_each
-from healthd.redact import safe_url
-from healthd.redis_client import make_client
+from healthd.util.redact import safe_url
+from healthd.util.redis_connect import make_client
+from healthd.util.redis_urls import redis_url_of_broker
 
 
 def redis_urls() -> dict[str, str]:

@@ -7,8 +7,8 @@ is :mod:`healthd.dialects`, shared with the views.
 
 from __future__ import annotations
 
-from healthd import state
-from healthd import stats as stats_store
+from healthd.compat.status import stats as stats_store
+from healthd.store import health as state
 
 
 def read_health(names: list[str] | None = None) -> state.Health:

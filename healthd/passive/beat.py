@@ -23,10 +23,11 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from healthd import conf, redis_client
+from healthd import conf
 from healthd.checks.base import Check
 from healthd.checks.passive import NAME_MAX, Passive, check_for, make_passive
 from healthd.passive import lateness, reports
+from healthd.store import client as redis_client
 
 logger = logging.getLogger("healthd.passive")
 

@@ -19,7 +19,7 @@ from celery.signals import task_failure, task_postrun, task_prerun, task_success
 
 from healthd.checks.base import Check
 from healthd.passive import beat, reports
-from healthd.redact import redact
+from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.passive")
 

@@ -12,7 +12,7 @@ from celery.schedules import crontab as celery_crontab
 
 from healthd.checks.base import Status
 from healthd.checks.passive import Passive
-from healthd.humanize import format_age
+from healthd.util.humanize import format_age
 
 
 def number(value: Any) -> float | None:

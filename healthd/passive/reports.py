@@ -32,7 +32,8 @@ from celery import current_app
 from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import WatchError
 
-from healthd import conf, history, redis_client, silences, store
+from healthd import conf, store
+from healthd.alerting import silences
 from healthd.checks import registry
 from healthd.checks.base import Check, Result, Status
 from healthd.checks.passive import (
@@ -43,8 +44,10 @@ from healthd.checks.passive import (
     passive_of,
     valid_name,
 )
+from healthd.history import write as history
 from healthd.passive.lateness import deadline, late_message, number
-from healthd.redact import MASK, redact
+from healthd.store import client as redis_client
+from healthd.util.redact import MASK, redact
 
 logger = logging.getLogger("healthd.passive")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import environ
 
-from healthd.embedded import broker_url, ensure_redis
+from healthd.daemon.embedded import broker_url, ensure_redis
 
 env = environ.Env()
 

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from healthd.retention import prune
+from healthd.history.retention import prune
 from healthd.tasks.deliver import deliver_notification, deliver_outbox_task
 from healthd.tasks.run import claim_run, run_and_record
 from healthd.tasks.schedule import sync_schedule

@@ -28,10 +28,11 @@ from django.db import IntegrityError
 from django.db.models import F
 from django.utils import timezone
 
-from healthd import alerts, conf, notify, outbox
+from healthd import conf
+from healthd.alerting import alerts, notify, outbox
+from healthd.alerting.notify import metrics
 from healthd.models import Delivery, Transition
-from healthd.notify import metrics
-from healthd.redact import redact
+from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.deliver")
 

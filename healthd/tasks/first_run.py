@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from healthd import outbox
-from healthd.redact import redact
+from healthd.alerting import outbox
 from healthd.tasks import deliver_outbox_task, gather_stats, run_checks
+from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd")
 

@@ -13,13 +13,16 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 
-from healthd import history, redis_client, silences, store
+from healthd import store
+from healthd.alerting import silences
+from healthd.alerting.crons import checked_in
 from healthd.checks import registry
 from healthd.checks.base import Check, Result
-from healthd.crons import checked_in
-from healthd.redact import redact
-from healthd.runner import run_concurrently
+from healthd.checks.runner import run_concurrently
+from healthd.history import write as history
+from healthd.store import client as redis_client
 from healthd.tasks.deliver import deliver_outbox
+from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.tasks")
 

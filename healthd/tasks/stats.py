@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from healthd import conf, stats
+from healthd import conf
+from healthd.compat.status import stats
 
 
 @shared_task(name="healthd.tasks.gather_stats", ignore_result=True)

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from healthd import passive
 from healthd.passive import beat
-from healthd.redact import redact
+from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.tasks")
 

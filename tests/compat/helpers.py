@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from healthd import runner, state, store
-from healthd.checks import registry
+from healthd import store
+from healthd.checks import registry, runner
+from healthd.store import health as state
 from healthd.tasks.run import run_and_record
 
 

@@ -23,8 +23,8 @@ import yaml
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from healthd import stats as stats_store
 from healthd.checks.base import Status
+from healthd.compat.status import stats as stats_store
 from healthd.tasks.stats import gather_stats
 from tests.support import only, write_all, write_result
 

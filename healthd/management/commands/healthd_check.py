@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
-from healthd.runner import run_concurrently
+from healthd.checks.runner import run_concurrently
 from healthd.tasks.run import run_and_record
 
 

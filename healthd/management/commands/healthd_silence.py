@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from healthd import silences
+from healthd.alerting import silences
 from healthd.checks import registry
 from healthd.models import Silence
 

@@ -23,11 +23,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from healthd import state
-from healthd import stats as stats_store
 from healthd.checks import registry
-from healthd.dialects import status as dialect
+from healthd.compat.status import reading as dialect
+from healthd.compat.status import stats as stats_store
 from healthd.management.cached import read_health, read_stats
+from healthd.store import health as state
 
 
 class CachedValues:

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from healthd.dialects import watchman as dialect
+from healthd.compat.watchman import reading as dialect
 from healthd.management.cached import read_health
 
 

@@ -1,0 +1,143 @@
+"""The admin of alerting: silences, and each transition's deliveries.
+
+- :class:`SilenceAdmin`: make, edit and end silences (the current-state page links
+  here with the check filled in);
+- :class:`DeliveryAdmin`: every notification, its attempts and last error;
+- :class:`DeliveryInline`: a transition's deliveries on its own admin page — the
+  transition admin lists it in its ``inlines``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from healthd.alerting import silences
+from healthd.checks import registry
+from healthd.models import Delivery, Silence
+
+DELIVERY_FIELDS = ("channel_label", "reminder", "outcome", "attempts", "delivered_at",
+                   "failed_at", "last_error")
+
+
+class DeliveryInline(admin.TabularInline):
+    """A transition's notifications: one row per channel (and reminder)."""
+
+    model = Delivery
+    fk_name = "transition"
+    fields = DELIVERY_FIELDS
+    readonly_fields = DELIVERY_FIELDS
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """Every notification sent or tried; written by the delivery task only."""
+
+    list_display = ("created_at", "key", "channel_label", "reminder", "outcome", "attempts",
+                    "delivered_at", "failed_at")
+    list_filter = ("channel_label", ("delivered_at", admin.EmptyFieldListFilter),
+                   ("failed_at", admin.EmptyFieldListFilter))
+    search_fields = ("key", "channel_label", "last_error")
+    readonly_fields = ("transition", "key", "reminder", "channel", *DELIVERY_FIELDS,
+                       "created_at", "updated_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _split_names(value: str) -> list[str]:
+    return [name for name in re.split(r"[,\s]+", value or "") if name]
+
+
+class SilenceForm(forms.ModelForm):
+    checks = forms.CharField(
+        required=False,
+        help_text="Check names, separated by commas; empty silences every check.")
+
+    class Meta:
+        model = Silence
+        fields = ["checks", "starts_at", "ends_at", "reason"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["checks"] = ", ".join(self.instance.checks or [])
+
+    def clean_checks(self) -> list[str]:
+        names = _split_names(self.cleaned_data.get("checks", ""))
+        known = {c.name for c in registry.configured_checks()}
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise forms.ValidationError(
+                f"not a configured check: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return names
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        if starts and ends and ends <= starts:
+            self.add_error("ends_at", "A silence ends after it starts.")
+        return data
+
+
+@admin.register(Silence)
+class SilenceAdmin(admin.ModelAdmin):
+    """Planned quiet times: transitions are recorded, nobody is told."""
+
+    form = SilenceForm
+    list_display = ("__str__", "starts_at", "ends_at", "in_force", "reason", "created_by")
+    list_filter = ("created_by",)
+    search_fields = ("reason", "created_by")
+    actions = ["end_now"]
+    date_hierarchy = "starts_at"
+
+    @admin.display(description="in force")
+    def in_force(self, obj: Silence) -> str:
+        now = timezone.now()
+        if obj.ends_at <= now:
+            return "ended"
+        return "yes" if obj.starts_at <= now else "to come"
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """``?checks=a,b`` (the current-state page's link) fills the checks in; an hour."""
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
+        initial["checks"] = ", ".join(_split_names(request.GET.get("checks", "")))
+        now = timezone.now().replace(microsecond=0)
+        initial.setdefault("starts_at", now)
+        initial.setdefault("ends_at", now + datetime.timedelta(hours=1))
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: Silence, form: Any, change: bool) -> None:
+        if not change and not obj.created_by:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="End the selected silences now", permissions=["change"])
+    def end_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        ended = 0
+        for silence in queryset:
+            if silence.ends_at > timezone.now():
+                silences.end(silence)
+                ended += 1
+        messages.success(request, f"Ended {ended} silence(s). A check whose state changed "
+                                  "under a silence is told once, at its next run.")

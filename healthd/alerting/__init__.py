@@ -1,0 +1,2 @@
+"""Transitions made known: the outbox, signals and Sentry, silences, crons, notification
+channels."""

@@ -1,0 +1,76 @@
+"""Notification counters for ``/metrics``: kept in Redis, so the view runs no SQL.
+
+``healthd_notifications_total{channel, outcome}``: ``delivered``, ``retried`` (an attempt
+failed and another is scheduled) or ``failed`` (the retries ran out). ``channel`` is the
+channel's label, its secrets masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from healthd.store import client as redis_client
+from healthd.store import keys
+from healthd.util.memo import FreshFor
+
+OUTCOMES = ("delivered", "retried", "failed")
+_SEPARATOR = "\t"
+
+
+def count(channel_label: str, outcome: str) -> None:
+    """Add one to a channel's counter for this outcome."""
+    redis_client.writer().hincrby(keys().deliveries,
+                                  f"{channel_label}{_SEPARATOR}{outcome}", 1)
+
+
+def counts() -> dict[tuple[str, str], int]:
+    """{(channel label, outcome): count}."""
+    raw: dict[str, str] = redis_client.reader().hgetall(  # type: ignore[assignment]
+        keys().deliveries)  # the client decodes responses
+    found = {}
+    for field, value in raw.items():
+        channel, _, outcome = field.rpartition(_SEPARATOR)
+        found[(channel, outcome)] = int(value)
+    return found
+
+
+def _read_counts() -> dict[tuple[str, str], int] | None:
+    try:
+        return counts()
+    except Exception:
+        return None
+
+
+# Read at most once per CACHE_SECONDS in a process, as the other /metrics values are.
+_counts = FreshFor(_read_counts)
+
+
+@receiver(setting_changed)
+def _forget_on_setting_change(**kwargs: Any) -> None:
+    _counts.forget()
+
+
+def forget() -> None:
+    """Drop this process's copy of the counters (tests)."""
+    _counts.forget()
+
+
+class DeliveryCollector(Collector):
+    """The notification counters as of at most CACHE_SECONDS ago (none when unreadable)."""
+
+    def collect(self) -> Iterator[Metric]:
+        found = _counts.get()
+        if found is None:
+            return
+        family = CounterMetricFamily("healthd_notifications",
+                                     "Notifications by channel and outcome.",
+                                     labels=["channel", "outcome"])
+        for (channel, outcome), value in sorted(found.items()):
+            family.add_metric([channel, outcome], value)
+        yield family

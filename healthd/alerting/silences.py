@@ -1,0 +1,102 @@
+"""Silences: the database's :class:`healthd.models.Silence` rows, mirrored into Redis.
+
+The record script (:data:`healthd.store.RECORD_SCRIPT`) decides, atomically with each
+result, whether the check is silenced; it reads the silences from the Redis hash
+``<prefix>silences``. The mirror is written when a silence is saved or deleted (these
+receivers, which also mark the latest records so the views say "silenced" at once)
+and rewritten from the database at the start of each run, so a silence made by a bulk
+update, a fixture or another site still counts, and one deleted behind Django's back
+stops counting. While the database is away the last mirror holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+
+from healthd import store
+from healthd.models import Silence
+from healthd.util.redact import redact
+
+logger = logging.getLogger("healthd.silences")
+
+# A result may be recorded a little after it was taken: a silence stays in the mirror
+# this long after it ended, so such a result is still judged by it.
+KEEP_ENDED = timedelta(hours=1)
+
+
+def as_window(silence: Silence) -> dict[str, Any]:
+    """What the record script reads of one silence: checks and epoch seconds."""
+    checks = [silence.checks] if isinstance(silence.checks, str) else list(silence.checks or [])
+    return {"checks": checks, "starts_at": silence.starts_at.timestamp(),
+            "ends_at": silence.ends_at.timestamp()}
+
+
+def current() -> list[Silence]:
+    """The silences in force now or to come (and those ended within KEEP_ENDED)."""
+    return list(Silence.objects.filter(ends_at__gt=timezone.now() - KEEP_ENDED))
+
+
+def windows() -> dict[str, dict[str, Any]] | None:
+    """What the Redis mirror is to hold, by silence id; None when the database cannot be
+    read (then the last mirror holds). A run hands it to the record script, which
+    replaces the mirror in the same round trip as it records the results."""
+    try:
+        return {str(s.pk): as_window(s) for s in current()}
+    except Exception as exc:
+        logger.warning("could not read the silences, keeping the last known: %s", redact(exc))
+        return None
+
+
+def sync() -> bool:
+    """Rewrite the Redis mirror from the database; False (and the mirror kept) when the
+    database or Redis cannot be read."""
+    found = windows()
+    if found is None:
+        return False
+    try:
+        store.replace_silences(found)
+    except Exception as exc:
+        logger.warning("could not write the silences to Redis: %s", redact(exc))
+        return False
+    return True
+
+
+def _saved(sender: type, instance: Silence, **kwargs: Any) -> None:
+    try:
+        store.put_silence(str(instance.pk), as_window(instance))
+        store.show_silences()
+    except Exception as exc:  # the row is saved; the next run mirrors it
+        logger.warning("could not mirror silence %s to Redis: %s", instance.pk, redact(exc))
+
+
+def _deleted(sender: type, instance: Silence, **kwargs: Any) -> None:
+    try:
+        store.drop_silence(str(instance.pk))
+        store.show_silences()
+    except Exception as exc:
+        logger.warning("could not drop silence %s from Redis: %s", instance.pk, redact(exc))
+
+
+post_save.connect(_saved, sender=Silence, dispatch_uid="healthd.silences.saved")
+post_delete.connect(_deleted, sender=Silence, dispatch_uid="healthd.silences.deleted")
+
+
+def create(names: list[str], duration: timedelta, reason: str = "", created_by: str = "",
+           starts_at: Any = None) -> Silence:
+    """A silence of ``names`` (empty: every check) from now (or ``starts_at``) for ``duration``."""
+    start = starts_at or timezone.now()
+    return Silence.objects.create(checks=list(names), starts_at=start, ends_at=start + duration,
+                                  reason=reason, created_by=created_by)
+
+
+def end(silence: Silence) -> None:
+    """End a silence now (kept for the record); what changed under it is told once."""
+    now = timezone.now()
+    if silence.ends_at > now:
+        silence.ends_at = max(now, silence.starts_at + timedelta(microseconds=1))
+        silence.save(update_fields=["ends_at"])

@@ -1,0 +1,2 @@
+"""python-dockerflow's Django integration: ``__heartbeat__``, ``__lbheartbeat__``,
+``__version__``."""

@@ -1,0 +1,1 @@
+"""django-watchman's surface: its views, its reading of the checks, its URLs."""

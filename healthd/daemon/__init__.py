@@ -1,0 +1,2 @@
+"""The standalone daemon: the ``healthd`` command, its supervisor, its progress, the embedded
+Redis."""

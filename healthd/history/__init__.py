@@ -1,0 +1,1 @@
+"""The database side: writing a run's history, the report queries, retention."""

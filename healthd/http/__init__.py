@@ -1,0 +1,1 @@
+"""What every health view shares: who may see details, JSON answers that never carry a traceback."""

@@ -1,0 +1,2 @@
+"""Orchestrator probes (``healthz``, ``livez``, ``readyz``, ``metrics``) and the answers served
+before Django."""

@@ -1,0 +1,2 @@
+"""Small helpers that know nothing of Django's request cycle: redaction, durations, memos,
+bounded threads."""

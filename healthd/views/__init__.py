@@ -1,1 +1,0 @@
-"""The HTTP surface, one module per dialect. Every view reads cached state only."""
