@@ -13,7 +13,6 @@ from celery import current_app
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.utils import timezone
-from healthd.alerting.notify.checks import check_notify
 
 from healthd import store
 from healthd.alerting import notify, outbox
@@ -22,6 +21,7 @@ from healthd.alerting.notify.metrics import counts
 from healthd.checks.base import Check, Result, Status
 from healthd.history.retention import prune
 from healthd.models import Delivery, Transition
+from healthd.system_checks.alerting import check_notify
 from healthd.tasks import deliver
 from tests.alerting_support import LoopbackServer
 
