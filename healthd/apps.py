@@ -15,7 +15,14 @@ class HealthdConfig(AppConfig):
         # Imported here, as Django intends: they need the app registry to be ready.
         from celery.signals import worker_ready
 
-        from healthd.alerting import alerts
+        from healthd import (
+            passive,  # noqa: F401 - reports watched Celery task runs
+            system_checks,  # noqa: F401 - registers the settings checks
+        )
+        from healthd.alerting import (
+            alerts,
+            silences,  # noqa: F401 - mirrors silences to Redis when saved
+        )
         from healthd.tasks.first_run import queue_first_run
         from healthd.tasks.schedule import on_post_migrate
 
