@@ -109,7 +109,7 @@ def sentry_events(server: LoopbackServer) -> list[dict]:
     return events
 
 
-# --- receivers for worker processes (tests/celery_app.py connects them) ---------------
+# --- receivers for worker processes (tests/site/celery_app.py connects them) ---------------
 
 def _flags() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, decode_responses=True)

@@ -14,7 +14,7 @@ import pytest
 import redis
 from django.conf import settings
 
-import tests.celery_app  # noqa: F401 - makes the tests' Celery app the current app
+import tests.site.celery_app  # noqa: F401 - makes the tests' Celery app the current app
 from healthd import conf, store
 from healthd.alerting.notify import metrics as notify_metrics
 from healthd.daemon import embedded
@@ -95,7 +95,7 @@ def start_process(args: list[str], name: str, extra_env: dict[str, str] | None =
                   ) -> subprocess.Popen:
     env = dict(os.environ)
     env.update({
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DJANGO_SETTINGS_MODULE": "tests.site.settings",
         "HEALTHD_TEST_WORKER_DB_NAME": _test_db_name(),
         "PYTHONUNBUFFERED": "1",
         "C_FORCE_ROOT": "1",
@@ -103,7 +103,7 @@ def start_process(args: list[str], name: str, extra_env: dict[str, str] | None =
     env.update(extra_env or {})
     log = open(Path(settings.STATE_DIR) / f"{name}-{settings.RUN_ID}.log", "ab")  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tests.celery_app", *args],
+        [sys.executable, "-m", "celery", "-A", "tests.site.celery_app", *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
 

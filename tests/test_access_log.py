@@ -45,9 +45,9 @@ class Gunicorn:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "tests.wsgi:application", *config,
+            [sys.executable, "-m", "gunicorn", "tests.site.wsgi:application", *config,
              "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
              "--access-logfile", str(log), "--log-level", "warning"],
             cwd=ROOT, env=env, start_new_session=True)

@@ -20,9 +20,9 @@ from healthd.alerting import outbox
 from healthd.models import Delivery, Transition
 from healthd.store import client as redis_client
 from healthd.store import health as state
-from tests import faultchecks
 from tests.alerting_support import LoopbackServer, receiver_key
 from tests.conftest import start_worker, stop_process, wait_for
+from tests.site import faultchecks
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -28,7 +28,7 @@ INTERVAL = 2  # seconds between runs
 REFRESH = 3  # seconds between beat's full re-reads of the schedule
 HEALTHD_SCHEDULER = "healthd.beat:Scheduler"
 STOCK_SCHEDULER = pytest.param(
-    "tests.beat_stock:Scheduler",
+    "tests.site.beat_stock:Scheduler",
     marks=pytest.mark.xfail(strict=True, reason="the reproduction: django-celery-beat's "
                             "DatabaseScheduler exits on a re-read the database refuses"),
     id="django-celery-beat")

@@ -238,8 +238,8 @@ def test_extra_checks_are_added_to_the_defaults(monkeypatch, tmp_path, email_bac
             "CACHES", "CELERY_BROKER_URL", "EMAIL_BACKEND", "HEALTHD", "STATUS_CELERY_WORKERS")}):
         defaults = registry.default_names()
     site = _site_settings(monkeypatch, tmp_path, EMAIL_BACKEND=email_backend,
-                          HEALTHD_EXTRA_CHECKS="tests.sitechecks.flip,tests.test_commands.passes")
-    assert site["HEALTHD"]["CHECKS"] == [*defaults, "tests.sitechecks.flip",
+                          HEALTHD_EXTRA_CHECKS="tests.site.sitechecks.flip,tests.test_commands.passes")
+    assert site["HEALTHD"]["CHECKS"] == [*defaults, "tests.site.sitechecks.flip",
                                          "tests.test_commands.passes"]
 
 

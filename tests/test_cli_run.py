@@ -162,7 +162,8 @@ def daemon(tmp_path_factory) -> Iterator[Daemon]:
     flip_file.touch()  # the extra check fails until a test removes this
     port = _free_port()
     env = site_env(workdir / "state", PORT=str(port), HEALTHD_INTERVAL="4",
-                   HEALTHD_TOKENS=",".join(TOKENS), HEALTHD_EXTRA_CHECKS="tests.sitechecks.flip",
+                   HEALTHD_TOKENS=",".join(TOKENS),
+                   HEALTHD_EXTRA_CHECKS="tests.site.sitechecks.flip",
                    HEALTHD_TEST_FLIP_FILE=str(flip_file))
     handle = Daemon(workdir, port, env)
     try:

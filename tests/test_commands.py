@@ -326,7 +326,7 @@ def _healthd(*args: str) -> subprocess.CompletedProcess:
 
     script = Path(sys.executable).parent / "healthd"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "healthd"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "HEALTHD_TEST_RUN_ID": settings.RUN_ID,
            "HEALTHD_TEST_STATE_DIR": str(settings.STATE_DIR),
            "PYTHONPATH": str(ROOT)}

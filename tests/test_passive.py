@@ -440,6 +440,6 @@ def test_healthd_ping_is_reachable_from_the_healthd_command(backup):
     finished = subprocess.run(
         [sys.executable, "-m", "healthd", "healthd_ping", "--help"],
         capture_output=True, text=True, timeout=60,
-        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.settings"})
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings"})
     assert finished.returncode == 0, finished.stderr
     assert "exit status" in finished.stdout

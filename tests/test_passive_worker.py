@@ -37,7 +37,7 @@ def _record(name: str) -> store.StoredResult | None:
 
 @pytest.fixture
 def passive_worker():
-    """A worker of its own (own queue) that knows tests.passive_tasks and watches beat rows."""
+    """A worker of its own (own queue) that knows tests.site.passive_tasks and watches beat rows."""
     queue = f"healthd-passive-{django_settings.RUN_ID}-{time.monotonic_ns()}"
     hostname = f"passive-{time.monotonic_ns()}@localhost"
     env = {"HEALTHD_TEST_QUEUE": queue,
@@ -45,7 +45,7 @@ def passive_worker():
     process = start_process(
         ["worker", "--pool", "threads", "--concurrency", "4", "--hostname", hostname,
          "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-         "--include", "tests.passive_tasks"], "passive-worker", env)
+         "--include", "tests.site.passive_tasks"], "passive-worker", env)
 
     def answers() -> bool:
         if process.poll() is not None:
@@ -61,10 +61,10 @@ def passive_worker():
 
 def test_a_decorated_task_turns_passing_then_failing_then_late_on_schedule(passive_worker):
     queue, _ = passive_worker
-    current_app.send_task("tests.passive_tasks.export", queue=queue)
+    current_app.send_task("tests.site.passive_tasks.export", queue=queue)
     wait_for(lambda: (r := _record("worker-export")) and r.current == Status.PASSING,
              timeout=30, message="the task's success")
-    current_app.send_task("tests.passive_tasks.export", kwargs={"fail": True}, queue=queue)
+    current_app.send_task("tests.site.passive_tasks.export", kwargs={"fail": True}, queue=queue)
     failing = wait_for(lambda: (r := _record("worker-export")) and r.current == Status.FAILING
                        and r, timeout=30, message="the task's failure")
     assert failing.message == "RuntimeError: the export failed"
@@ -84,7 +84,8 @@ def test_a_watched_beat_row_whose_task_raises_turns_failing(passive_worker, sett
     queue, _ = passive_worker
     every_second = IntervalSchedule.objects.get_or_create(
         every=1, period=IntervalSchedule.SECONDS)[0]
-    row = PeriodicTask.objects.create(name="passive explode", task="tests.passive_tasks.explode",
+    row = PeriodicTask.objects.create(name="passive explode",
+                                      task="tests.site.passive_tasks.explode",
                                       interval=every_second, queue=queue)
     beat = start_process(
         ["beat", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
@@ -116,11 +117,11 @@ def site(settings):
     overrides = {"CHECKS": [BACKUP, "storage"]}
     settings.HEALTHD = {**settings.HEALTHD, **overrides}
     port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "HEALTHD_TEST_OVERRIDES": json.dumps(overrides),
            "HEALTHD_TEST_WORKER_DB_NAME": _test_db_name()}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tests.wsgi:application", "--bind",
+        [sys.executable, "-m", "gunicorn", "tests.site.wsgi:application", "--bind",
          f"127.0.0.1:{port}", "--workers", "2", "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )

@@ -239,7 +239,7 @@ def test_with_watchman_tokens_bare_is_still_answered_early(settings):
 
 
 def test_a_site_mounting_healthd_elsewhere_keeps_its_paths(settings):
-    settings.ROOT_URLCONF = "tests.urls_mounted_elsewhere"
+    settings.ROOT_URLCONF = "tests.site.urls_mounted_elsewhere"
     write_all()
     state.forget()
     ways = FourWays()
@@ -371,7 +371,7 @@ def uvicorn_site():
     from tests.test_redis_topologies import _free_port
 
     port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "healthd.site.asgi:application", "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],

@@ -48,7 +48,7 @@ RAW_PASSWORD = "R4wStoredPw!raw"
 STORE_DOWN_PASSWORD = "pw-St0reDown-77"
 STORE_DOWN_URL = f"redis://:{STORE_DOWN_PASSWORD}@127.0.0.1:1/0"
 
-# tests/settings.py's HEALTHD["CHECKS"], every one critical unless a scenario says so.
+# tests/site/settings.py's HEALTHD["CHECKS"], every one critical unless a scenario says so.
 CHECK_NAMES = ("database", "migrations", "cache", "redis", "celery", "email", "storage")
 # watchman's dotted paths for the configured checks (watchman's ?check= / ?skip= names).
 WATCHMAN_PATHS = {"watchman.checks.databases": "database", "watchman.checks.caches": "cache",
@@ -180,7 +180,7 @@ header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max
 any_text = st.text(max_size=24)
 check_values = st.one_of(
     st.sampled_from([*SELECTORS, "", "nope", "watchman.checks.nope", "DATABASE", " redis",
-                     "database,cache", "tests.faultchecks.flappy"]),
+                     "database,cache", "tests.site.faultchecks.flappy"]),
     any_text,
 )
 token_values = st.one_of(st.sampled_from([TOKEN, WRONG_TOKEN, "", TOKEN + " ", TOKEN.upper()]),

@@ -30,9 +30,9 @@ def _status(url: str) -> int:
 @pytest.fixture
 def gunicorn():
     port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "tests.wsgi:application", "--bind",
+        [sys.executable, "-m", "gunicorn", "tests.site.wsgi:application", "--bind",
          f"127.0.0.1:{port}", "--workers", "3", "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True,
     )

@@ -7,7 +7,7 @@ from celery import shared_task
 import healthd
 
 
-@shared_task(name="tests.passive_tasks.export", ignore_result=True)
+@shared_task(name="tests.site.passive_tasks.export", ignore_result=True)
 @healthd.monitored("worker-export", every=2, grace=1)
 def export(fail: bool = False) -> str:
     if fail:
@@ -15,6 +15,6 @@ def export(fail: bool = False) -> str:
     return "exported"
 
 
-@shared_task(name="tests.passive_tasks.explode", ignore_result=True)
+@shared_task(name="tests.site.passive_tasks.explode", ignore_result=True)
 def explode() -> None:
     raise ZeroDivisionError("the beat task blew up")

@@ -15,7 +15,8 @@ import environ
 from healthd.daemon.embedded import broker_url, ensure_redis
 
 env = environ.Env()
-BASE_DIR = Path(__file__).resolve().parent
+# The tests' folder (the state folder stays tests/.state, beside the site, not in it).
+BASE_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR = Path(env.str("HEALTHD_TEST_STATE_DIR", default=str(BASE_DIR / ".state")))
 STATE_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -44,7 +45,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
-ROOT_URLCONF = "tests.urls"
+ROOT_URLCONF = "tests.site.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -100,8 +101,8 @@ CACHES = {
 STORE_URL = env.str("HEALTHD_TEST_STORE_URL", default="") or REDIS_URL
 FAULT_CHECKS = [
     {"check": "database", "aliases": ["default"], "timeout": 3},
-    {"check": "tests.faultchecks.flappy", "name": "flappy", "timeout": 3},
-    {"check": "tests.faultchecks.hanging", "name": "hanging", "timeout": 1, "critical": False},
+    {"check": "tests.site.faultchecks.flappy", "name": "flappy", "timeout": 3},
+    {"check": "tests.site.faultchecks.hanging", "name": "hanging", "timeout": 1, "critical": False},
 ]
 HEALTHD = {
     "REDIS_URL": STORE_URL,

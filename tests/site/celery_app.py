@@ -4,14 +4,14 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.site.settings")
 
 app = Celery("healthd-tests")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 if os.environ.get("HEALTHD_TEST_COUNT_SIGNALS"):
-    from tests import faultchecks
+    from tests.site import faultchecks
 
     faultchecks.count_signals()
 
