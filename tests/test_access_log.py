@@ -21,7 +21,8 @@ import pytest
 from healthd.access_log import is_quiet, mask
 from healthd.daemon.cli import processes
 from healthd.site import gunicorn_conf
-from tests.conftest import ROOT, wait_for
+from tests.support.processes import ROOT
+from tests.support.waiting import wait_for
 from tests.test_redis_topologies import _free_port
 
 SECRET = "s3cr3t-t0ken-value"

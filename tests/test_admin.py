@@ -17,7 +17,7 @@ from healthd.admin.changelist import EstimatedCountPaginator, date_range, estima
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
 from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 CHANGELIST = "admin:healthd_checkresult_changelist"
 CURRENT = "admin:healthd_checkstatus_current"

@@ -20,9 +20,10 @@ from healthd.alerting import outbox
 from healthd.models import Delivery, Transition
 from healthd.store import client as redis_client
 from healthd.store import health as state
-from tests.alerting_support import LoopbackServer, receiver_key
-from tests.conftest import start_worker, stop_process, wait_for
 from tests.site import faultchecks
+from tests.support.alerting import LoopbackServer, receiver_key
+from tests.support.processes import start_worker, stop_process
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -19,7 +19,8 @@ from django.db import connection
 from healthd.daemon.cli import processes
 from healthd.store import client as redis_client
 from healthd.store import health as state
-from tests.conftest import ROOT, start_process, wait_for
+from tests.support.processes import ROOT, start_process
+from tests.support.waiting import wait_for
 from tests.test_faults import Site, StoreServer, TcpProxy, _heartbeat, _latest_checked_at
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]

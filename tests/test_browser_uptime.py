@@ -23,7 +23,7 @@ from healthd.checks.base import Status
 from healthd.uptime import compute as uptime
 from healthd.uptime import views as uptime_views
 from tests import test_browser  # skips this module too when Chromium is missing
-from tests.support import write_all, write_result
+from tests.support.results import write_all, write_result
 from tests.test_browser import PAGE_COLOURS, Browser, _only_own_requests, expect
 from tests.test_uptime import fill, transition
 

@@ -28,7 +28,8 @@ from healthd.daemon import cli, progress
 from healthd.daemon.supervisor import Supervisor, describe_exit
 from healthd.models import CheckResult
 from healthd.store import health as state
-from tests.conftest import ROOT, wait_for
+from tests.support.processes import ROOT
+from tests.support.waiting import wait_for
 from tests.test_cli_run import redis_answers, site_env
 
 # --- the supervisor ----------------------------------------------------------------------

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ROOT, wait_for
+from tests.support.processes import ROOT
+from tests.support.waiting import wait_for
 from tests.test_redis_topologies import _free_port
 
 TOKENS = ("tok-one-1234", "tok-two-5678")

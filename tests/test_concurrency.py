@@ -8,7 +8,7 @@ import time
 from celery import Celery, current_app
 
 from healthd.util.concurrency import Call, Done, StillHanging, TimedOut, run_with_timeouts
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 def _ok() -> str:

@@ -25,8 +25,9 @@ from healthd.models import CheckResult
 from healthd.store import Keys
 from healthd.store import client as redis_client
 from healthd.store import health as state
-from tests.conftest import start_process, start_worker, stop_process, wait_for
 from tests.site import faultchecks
+from tests.support.processes import start_process, start_worker, stop_process
+from tests.support.waiting import wait_for
 from tests.test_redis_topologies import REDIS_SERVER, _free_port
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]

@@ -13,10 +13,10 @@ from healthd.checks.base import Status
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from healthd.tasks.run import run_and_record
-from tests.endpoints import client as served_both_ways
-from tests.support import CommandCounter
-from tests.support import write_all as _write_all
-from tests.support import write_result as _write
+from tests.support.endpoints import client as served_both_ways
+from tests.support.results import CommandCounter
+from tests.support.results import write_all as _write_all
+from tests.support.results import write_result as _write
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +124,7 @@ def test_a_new_result_is_seen_within_the_freshness_period(client, settings):
     _write_all()
     assert client.get("/__heartbeat__").status_code == 200
     _write("database", Status.FAILING)
-    from tests.conftest import wait_for
+    from tests.support.waiting import wait_for
 
     wait_for(lambda: client.get("/__heartbeat__").status_code == 500, timeout=2,
              message="the failure to show")

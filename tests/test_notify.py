@@ -23,7 +23,7 @@ from healthd.history.retention import prune
 from healthd.models import Delivery, Transition
 from healthd.system_checks.alerting import check_notify
 from healthd.tasks import deliver
-from tests.alerting_support import LoopbackServer
+from tests.support.alerting import LoopbackServer
 
 pytestmark = pytest.mark.django_db
 

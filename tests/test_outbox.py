@@ -17,9 +17,9 @@ from healthd.models import Transition
 from healthd.store import client as redis_client
 from healthd.tasks import deliver
 from healthd.tasks.run import run_and_record
-from tests.alerting_support import LoopbackServer, sentry_events
-from tests.conftest import wait_for
-from tests.support import TOGGLED, toggled
+from tests.support.alerting import LoopbackServer, sentry_events
+from tests.support.results import TOGGLED, toggled
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 

@@ -22,7 +22,8 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from healthd import passive, store
 from healthd.checks.base import Status
 from healthd.store import health as state
-from tests.conftest import ROOT, _test_db_name, start_process, stop_process, wait_for
+from tests.support.processes import ROOT, _test_db_name, start_process, stop_process
+from tests.support.waiting import wait_for
 from tests.test_redis_topologies import _free_port
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -24,9 +24,10 @@ from healthd.checks.base import Status
 from healthd.compat.dockerflow import views as dockerflow
 from healthd.store import client as redis_client
 from healthd.store import health as state
-from tests.conftest import ROOT, wait_for
-from tests.endpoints import ASGITestClient, call_asgi, call_wsgi, event_loop_thread
-from tests.support import CommandCounter, only, store_down, write_all, write_result
+from tests.support.endpoints import ASGITestClient, call_asgi, call_wsgi, event_loop_thread
+from tests.support.processes import ROOT
+from tests.support.results import CommandCounter, only, store_down, write_all, write_result
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 

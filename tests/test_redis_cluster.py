@@ -28,7 +28,7 @@ from healthd.store import health as state
 from healthd.tasks import run_checks
 from healthd.tasks.deliver import deliver_outbox
 from healthd.util.redis_connect import Client
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 from tests.test_redis_topologies import REDIS_SERVER
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]

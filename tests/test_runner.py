@@ -11,7 +11,7 @@ from django.db import connections
 
 from healthd.checks.base import Check, CheckWarning, Observation, Status
 from healthd.checks.runner import run_concurrently
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 def _ok() -> None:

@@ -18,7 +18,7 @@ from healthd.checks.base import Status
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from healthd.tasks.schedule import PRUNE_ROW, STATS_ROW, SWEEP_ROW, sync_schedule
-from tests.support import write_all, write_result
+from tests.support.results import write_all, write_result
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +94,7 @@ def test_a_row_renamed_by_a_new_interval_stays_disabled_and_a_crontab_row_is_lef
 
 def test_results_of_removed_checks_leave_the_store(settings, redis_conn):
     from healthd import store
-    from tests.support import write_all
+    from tests.support.results import write_all
 
     write_all()
     settings.HEALTHD = {**settings.HEALTHD, "CHECKS": ["database"]}

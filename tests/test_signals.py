@@ -10,7 +10,7 @@ from healthd import signals, store
 from healthd.checks.base import Status
 from healthd.models import CheckResult, Transition
 from healthd.tasks.run import run_and_record
-from tests.support import TOGGLED
+from tests.support.results import TOGGLED
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from healthd import signals
 from healthd.models import Silence, Transition
 from healthd.store import health as state
 from healthd.tasks.run import run_and_record
-from tests.alerting_support import LoopbackServer, sentry_events
+from tests.support.alerting import LoopbackServer, sentry_events
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from healthd import store
 from healthd.checks import registry
 from healthd.checks.base import Result, Status
 from healthd.store import health as state
-from tests.support import only
+from tests.support.results import only
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from healthd import conf, store
 from healthd.checks.base import Status
 from healthd.store import client as redis_client
 from healthd.store import health as state
-from tests.support import write_result
+from tests.support.results import write_result
 
 pytestmark = pytest.mark.django_db
 

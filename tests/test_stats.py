@@ -9,7 +9,7 @@ import pytest
 
 from healthd import store
 from healthd.compat.status import stats
-from tests.conftest import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 

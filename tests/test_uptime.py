@@ -18,7 +18,7 @@ from healthd.models import CheckStatus, HourlyRollup, Transition
 from healthd.uptime import badges
 from healthd.uptime import compute as uptime
 from healthd.uptime import views as uptime_views
-from tests.support import only, write_all, write_result
+from tests.support.results import only, write_all, write_result
 
 pytestmark = pytest.mark.django_db
 

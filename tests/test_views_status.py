@@ -16,11 +16,11 @@ from healthd.compat.status import stats as stats_store
 from healthd.store import health as state
 from healthd.tasks.run import run_and_record
 from healthd.tasks.stats import gather_stats
-from tests.endpoints import client as served_both_ways
-from tests.support import STORE_DOWN
-from tests.support import only as _only
-from tests.support import write_all as _write_all
-from tests.support import write_result as _write
+from tests.support.endpoints import client as served_both_ways
+from tests.support.results import STORE_DOWN
+from tests.support.results import only as _only
+from tests.support.results import write_all as _write_all
+from tests.support.results import write_result as _write
 
 pytestmark = pytest.mark.django_db
 

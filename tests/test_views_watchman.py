@@ -12,11 +12,11 @@ from healthd.checks.base import Status
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from healthd.tasks.run import run_and_record
-from tests.endpoints import client as served_both_ways
-from tests.support import STORE_DOWN, CommandCounter
-from tests.support import only as _only
-from tests.support import write_all as _write_all
-from tests.support import write_result as _write
+from tests.support.endpoints import client as served_both_ways
+from tests.support.results import STORE_DOWN, CommandCounter
+from tests.support.results import only as _only
+from tests.support.results import write_all as _write_all
+from tests.support.results import write_result as _write
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,9 @@ import urllib.request
 import pytest
 
 from healthd.checks.base import Status
-from tests.conftest import ROOT, wait_for
-from tests.support import write_all, write_result
+from tests.support.processes import ROOT
+from tests.support.results import write_all, write_result
+from tests.support.waiting import wait_for
 from tests.test_redis_topologies import _free_port
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from healthd.checks.base import Check, Status
 from healthd.checks.celery import Celery
 from healthd.checks.runner import run_concurrently
 from healthd.models import CheckResult
-from tests.conftest import start_process, stop_process, wait_for
+from tests.support.processes import start_process, stop_process
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -18,8 +18,9 @@ from django.conf import settings as django_settings
 from healthd import store
 from healthd.models import Transition
 from healthd.store import client as redis_client
-from tests.conftest import start_worker, stop_process, wait_for
 from tests.site import faultchecks
+from tests.support.processes import start_worker, stop_process
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

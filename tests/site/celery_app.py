@@ -16,6 +16,6 @@ if os.environ.get("HEALTHD_TEST_COUNT_SIGNALS"):
     faultchecks.count_signals()
 
 if os.environ.get("HEALTHD_TEST_BLOCKING_RECEIVER"):
-    from tests import alerting_support
+    from tests.support import alerting
 
-    alerting_support.connect_blocking_receiver()
+    alerting.connect_blocking_receiver()

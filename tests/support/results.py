@@ -67,7 +67,7 @@ def store_down(settings) -> None:
     state.forget()
 
 
-# tests.support.toggled fails while TOGGLED["fail"] is set (see the toggled_check fixture).
+# tests.support.results.toggled fails while TOGGLED["fail"] is set (see the toggled_check fixture).
 TOGGLED = {"fail": False}
 
 
