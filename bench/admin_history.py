@@ -44,7 +44,7 @@ def configure_checks(count: int) -> None:
     """Make ``count`` database checks the configured ones."""
     from django.test.utils import override_settings
 
-    from tests import settings as test_settings
+    from tests.site import settings as test_settings
 
     checks = [{"check": "database", "name": check_name(i)} for i in range(count)]
     override_settings(HEALTHD={**test_settings.HEALTHD, "CHECKS": checks}).enable()

@@ -32,7 +32,7 @@ def setup_django(default_database_url: str, default_redis_url: str) -> None:
     os.environ.setdefault("REDIS_URL", default_redis_url)
     os.environ.setdefault("HEALTHD_TEST_STATE_DIR",
                           os.path.join(tempfile.gettempdir(), "healthd-bench-state"))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.site.settings"
     ensure_database(os.environ["DATABASE_URL"])
     import django
 

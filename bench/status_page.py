@@ -49,7 +49,7 @@ def setup_django() -> None:
     database.setup_django(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
     from django.test.utils import override_settings
 
-    from tests import settings as test_settings
+    from tests.site import settings as test_settings
 
     checks = [{"check": "database", "name": check_name(i), "interval": INTERVAL}
               for i in range(CHECK_COUNT)]

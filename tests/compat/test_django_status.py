@@ -26,7 +26,7 @@ from django.test import Client
 from healthd.checks.base import Status
 from healthd.compat.status import stats as stats_store
 from healthd.tasks.stats import gather_stats
-from tests.support import only, write_all, write_result
+from tests.support.results import only, write_all, write_result
 
 pytestmark = pytest.mark.django_db
 

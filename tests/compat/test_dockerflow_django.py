@@ -27,7 +27,7 @@ from django.test.utils import CaptureQueriesContext
 
 from healthd.middleware import RequestSummaryMiddleware
 from tests.compat.helpers import run_here, run_now
-from tests.support import write_all
+from tests.support.results import write_all
 
 pytestmark = pytest.mark.django_db
 

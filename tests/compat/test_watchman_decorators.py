@@ -20,7 +20,7 @@ import pytest
 from healthd.checks import database as database_check
 from tests.compat.helpers import run_here
 from tests.compat.peer_checks import FakeException
-from tests.support import write_all
+from tests.support.results import write_all
 
 pytestmark = pytest.mark.django_db
 

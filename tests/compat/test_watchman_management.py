@@ -14,7 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from healthd.checks.base import Status
-from tests.support import write_all, write_result
+from tests.support.results import write_all, write_result
 
 pytestmark = pytest.mark.django_db
 

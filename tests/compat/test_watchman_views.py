@@ -19,7 +19,7 @@ from django.core import mail
 
 from healthd.checks.base import Status
 from tests.compat.helpers import run_here
-from tests.support import only, write_all, write_result
+from tests.support.results import only, write_all, write_result
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,1 @@
+"""healthd.admin: the history pages, the current state, the search."""

@@ -1,0 +1,1 @@
+"""healthd.alerting and healthd.signals: the outbox, notifications, silences, signals."""

@@ -1,0 +1,1 @@
+"""healthd.checks: the built-in checks, the registry, the runner."""

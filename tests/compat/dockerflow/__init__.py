@@ -1,0 +1,1 @@
+"""healthd.compat.dockerflow: healthd's own tests of the heartbeat endpoints."""

@@ -1,0 +1,1 @@
+"""healthd.compat.status: healthd's own tests of the status endpoints and stats."""

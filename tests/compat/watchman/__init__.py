@@ -1,0 +1,1 @@
+"""healthd.compat.watchman: healthd's own tests of the watchman endpoints."""

@@ -1,0 +1,1 @@
+"""healthd.history: the rows a run writes, the report queries, retention."""

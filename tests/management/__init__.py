@@ -1,0 +1,1 @@
+"""healthd.management: the operators' commands."""

@@ -1,0 +1,1 @@
+"""healthd.passive: jobs that report in, in-process and in a real worker."""

@@ -1,0 +1,1 @@
+"""healthd.probes: the orchestrators' probes, in Django and answered before it."""

@@ -1,0 +1,1 @@
+"""The repository itself: the import layout of healthd/ and the compose/ deployment."""

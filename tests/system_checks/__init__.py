@@ -1,0 +1,1 @@
+"""healthd.system_checks: settings checked at start-up."""

@@ -1,0 +1,1 @@
+"""healthd.tasks: the schedule and what a run costs."""

@@ -1,0 +1,112 @@
+"""What a run costs: the same few SQL statements and Redis round trips whatever the number
+of checks (invariant 7), and history that two workers writing at once cannot lose."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from redis.connection import AbstractConnection
+
+from healthd import store
+from healthd.checks.base import Result, Status
+from healthd.history import write as history
+from healthd.models import CheckResult, CheckStatus, HourlyRollup
+from healthd.store import client as redis_client
+from healthd.tasks.run import run_and_record
+
+MAX_SQL = 8
+MAX_ROUND_TRIPS = 2
+
+
+def passes() -> str:
+    return "ok"
+
+
+class RoundTrips:
+    """Counts what redis-py writes to a socket: a pipeline or a script call is one."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.count = 0
+        send = AbstractConnection.send_packed_command
+
+        def counting(connection, command, check_health=True):
+            self.count += 1
+            return send(connection, command, check_health)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+
+
+def _cost(count: int, settings, round_trips: RoundTrips) -> tuple[int, int]:
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": [
+        {"check": "tests.tasks.test_run_cost.passes", "name": f"synthetic-{count}-{i}"}
+        for i in range(count)]}
+    redis_client.writer().ping()  # the connection's own handshake is not the run's
+    round_trips.count = 0
+    with CaptureQueriesContext(connection) as queries:
+        summary = run_and_record()
+    assert summary.stored and summary.saved and len(summary.results) == count
+    return len(queries), round_trips.count
+
+
+@pytest.mark.django_db
+def test_a_run_costs_the_same_few_statements_and_round_trips_whatever_its_size(
+        settings, monkeypatch):
+    round_trips = RoundTrips(monkeypatch)
+    costs = {}
+    for count in (3, 40, 400):
+        first = _cost(count, settings, round_trips)  # Redis has never seen these checks
+        later = _cost(count, settings, round_trips)
+        costs[count] = (first, later)
+        assert first[0] <= MAX_SQL and later[0] <= MAX_SQL, costs
+        # The first run asks the database about the checks Redis has never seen, and
+        # records them with what it knows: one more round trip, once.
+        assert first[1] <= MAX_ROUND_TRIPS and later[1] == 1, costs
+    assert len(set(costs.values())) == 1, costs
+    assert CheckResult.objects.count() == 2 * (3 + 40 + 400)
+    assert CheckStatus.objects.get(name="synthetic-400-7").streak == 2
+
+
+def _results(names: list[str], at: float, status: Status = Status.PASSING) -> list[Result]:
+    return [Result(name, status, "ok", at, 0.01 * (index + 1))
+            for index, name in enumerate(names)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_adding_to_the_same_hour_at_once_both_count():
+    """The rollup was update-then-create: two workers finding no row both created it, and
+    the loser's whole run (results, rollups, state) went to the backlog."""
+    names = [f"race-{i}" for i in range(20)]
+    hour = (time.time() // 3600 - 5) * 3600
+    rounds, saved, errors = 5, [], []
+    lock = threading.Lock()
+
+    def worker(barrier: threading.Barrier, at: float) -> None:
+        try:
+            barrier.wait()
+            ok = history.save(_results(names, at), [], backlog=0)
+            with lock:
+                saved.append(ok)
+        except Exception as exc:  # pragma: no cover - the test says which
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    for index in range(rounds):
+        at = hour - 3600 * index + 60  # a new hour each round: no rollup row yet
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=worker, args=(barrier, at + offset))
+                   for offset in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert errors == [] and saved == [True] * (2 * rounds)
+    assert CheckResult.objects.count() == 2 * rounds * len(names)
+    rollups = HourlyRollup.objects.filter(name__in=names)
+    assert rollups.count() == rounds * len(names)
+    assert {r.runs for r in rollups} == {2}
+    assert redis_client.writer().llen(store.keys().history_backlog) == 0

@@ -1,0 +1,1 @@
+"""healthd.uptime: the uptime page, its badges and the history API."""

@@ -1,0 +1,1 @@
+"""healthd.util: the small helpers."""
