@@ -8,7 +8,6 @@ in ``healthd.reports``.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,14 +213,6 @@ def current_state_rows(now: datetime.datetime | None = None) -> tuple[list[Check
     return rows, health.error
 
 
-def _run_now_key(names: list[str] | None) -> str:
-    # The run-lock family of keys (short-lived, one per set of checks); "run-now-" keeps
-    # these apart from the schedule's own locks, whose suffix is a hex digest.
-    selection = ",".join(sorted(names)) if names is not None else "*"
-    digest = hashlib.sha1(selection.encode(), usedforsecurity=False).hexdigest()[:16]
-    return store.keys().run_lock(f"run-now-{digest}")
-
-
 def claim_run_now(names: list[str] | None) -> float:
     """Take the slot for a run of these checks by hand for one INTERVAL.
 
@@ -232,18 +223,19 @@ def claim_run_now(names: list[str] | None) -> float:
     """
     interval_ms = max(1, int(conf.get().interval * 1000))
     try:
+        key = store.keys().run_lock(names, by_hand=True)
         # The reading client: no retries and short timeouts, fit for a request.
         client = redis_client.reader()
-        if client.set(_run_now_key(names), "1", nx=True, px=interval_ms):
+        if client.set(key, "1", nx=True, px=interval_ms):
             return 0.0
-        return max(1, client.pttl(_run_now_key(names))) / 1000
+        return max(1, client.pttl(key)) / 1000
     except Exception:
         return 0.0
 
 
 def _release_run_now(names: list[str] | None) -> None:
     try:
-        redis_client.reader().delete(_run_now_key(names))
+        redis_client.reader().delete(store.keys().run_lock(names, by_hand=True))
     except Exception:  # it expires by itself
         return
 

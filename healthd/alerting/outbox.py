@@ -1,8 +1,8 @@
 """The outbox: what is to be told about transitions, delivered at least once.
 
-:data:`healthd.store.RECORD_SCRIPT` decides a transition and appends it to the stream
-``<prefix>outbox`` in the same atomic step, so no crash can fall between the two. Each
-entry has the fields:
+The record script (``healthd/store/record.lua``) decides a transition and appends it to
+the stream ``<prefix>outbox`` in the same atomic step, so no crash can fall between the
+two. Each entry has the fields:
 
 - ``id``: the transition id (the id of the result that caused it), or
   ``<transition id>-reminder-<n>`` for a reminder; receivers deduplicate on it;

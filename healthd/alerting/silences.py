@@ -1,6 +1,6 @@
 """Silences: the database's :class:`healthd.models.Silence` rows, mirrored into Redis.
 
-The record script (:data:`healthd.store.RECORD_SCRIPT`) decides, atomically with each
+The record script (``healthd/store/record.lua``) decides, atomically with each
 result, whether the check is silenced; it reads the silences from the Redis hash
 ``<prefix>silences``. The mirror is written when a silence is saved or deleted (these
 receivers, which also mark the latest records so the views say "silenced" at once)

@@ -23,10 +23,10 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from healthd import conf
+from healthd import conf, store
 from healthd.checks.base import Check
 from healthd.checks.passive import NAME_MAX, Passive, check_for, make_passive
-from healthd.passive import lateness, reports
+from healthd.passive import declarations, lateness
 from healthd.store import client as redis_client
 
 logger = logging.getLogger("healthd.passive")
@@ -130,23 +130,23 @@ def sync_watched() -> dict[str, list[str]]:
                 check = check_for_row(row, watch)
                 wanted.setdefault(check.name, check)
     client = redis_client.writer()
-    layout = reports.keys()
+    layout = store.keys()
     known = sorted(str(n) for n in client.smembers(layout.passive_names))
     pipe = client.pipeline(transaction=False)
     for name in known:
         pipe.hget(layout.passive_check(name), "definition")
     watched_before = {name for name, definition in zip(known, pipe.execute(), strict=True)
-                      if reports.source_of(definition) == SOURCE}
-    declared = reports.declared()
+                      if declarations.source_of(definition) == SOURCE}
+    declared = declarations.declared()
     gone = sorted(watched_before - set(wanted))
     for name in gone:
-        reports.forget(name)
+        declarations.forget(name)
     pipe = client.pipeline(transaction=False)
     for name, check in wanted.items():
         if name in declared:
             continue  # the settings declare it: theirs wins
         key = layout.passive_check(name)
-        pipe.hset(key, "definition", reports.definition_of(check))
+        pipe.hset(key, "definition", declarations.definition_of(check))
         pipe.hsetnx(key, "first_seen", repr(time.time()))
         pipe.sadd(layout.passive_names, name)
     pipe.execute()

@@ -13,7 +13,7 @@ from celery.exceptions import Retry
 from celery.local import Proxy
 from django.core.exceptions import ImproperlyConfigured
 
-from healthd.passive import celery_runs, reports
+from healthd.passive import celery_runs, declarations, reports
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +39,7 @@ def monitored(name: str, every: Any, grace: Any = None, *, critical: bool = Fals
     watches the task's runs through Celery's signals). A report that cannot be recorded
     is logged; it never changes what the job does or returns.
     """
-    check = reports.monitor(name, every, grace, critical, slow_after)
+    check = declarations.monitor(name, every, grace, critical, slow_after)
 
     def decorate(target: F) -> F:
         if _is_celery_task(target):

@@ -1,6 +1,6 @@
 """When a passive check is late, and how to say so: pure functions of its
 :class:`~healthd.checks.passive.Passive` and its bookkeeping (see
-:mod:`healthd.passive.reports`)."""
+:mod:`healthd.passive.recording`)."""
 
 from __future__ import annotations
 

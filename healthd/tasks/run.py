@@ -9,7 +9,6 @@ in a handful of bulk statements (:func:`healthd.history.save`).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -35,21 +34,14 @@ class RunSummary:
     saved: bool = False
 
 
-def _worth_announcing(transition: store.StateChange) -> bool:
-    # The first result of a check that passes is not news.
-    return not (transition.previous == "unknown" and transition.current == "passing")
-
-
 def claim_run(names: list[str] | None, once_per: float) -> bool:
     """Take the run lock for these checks for half a period; True if this run may go ahead.
 
     When Redis cannot be asked the run goes ahead: two runs beat none.
     """
-    digest = hashlib.sha1(",".join(sorted(names or ["*"])).encode(), usedforsecurity=False)
     try:
         return bool(redis_client.writer().set(
-            store.keys().run_lock(digest.hexdigest()[:16]), "1",
-            nx=True, px=max(100, int(once_per * 500)),
+            store.keys().run_lock(names), "1", nx=True, px=max(100, int(once_per * 500)),
         ))
     except Exception as exc:
         logger.warning("could not take the run lock, running anyway: %s", redact(exc))
@@ -71,7 +63,7 @@ def run_and_record(names: list[str] | None = None, once_per: float | None = None
     recorded = _record(results, checks)
     if recorded is not None:
         summary.stored = True
-        summary.transitions = [t for t in recorded.transitions if _worth_announcing(t)]
+        summary.transitions = recorded.news  # the record script decided what is news
     # Redis appended them to the outbox with the state: delivered (with whatever a dead
     # worker left there) before the history is written, so a slow database delays no one.
     if recorded is None or recorded.outbox_waiting:

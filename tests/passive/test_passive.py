@@ -19,7 +19,7 @@ from healthd.checks import registry
 from healthd.checks.base import Status
 from healthd.checks.passive import make_passive, seconds
 from healthd.models import CheckResult, Transition
-from healthd.passive import beat, celery_runs, lateness, reports
+from healthd.passive import beat, celery_runs, declarations, lateness, recording, sweeper
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from healthd.tasks.deliver import deliver_outbox
@@ -36,7 +36,7 @@ SECRET_URL = "redis://user:hunter2-secret@db.internal:6379/0"
 def queued(monkeypatch):
     """The tasks a report queues (delivery, one-shot sweeps), kept here rather than sent."""
     calls: list[tuple[str, dict]] = []
-    monkeypatch.setattr(reports, "queue_task", lambda name, **options: calls.append(
+    monkeypatch.setattr(recording, "queue_task", lambda name, **options: calls.append(
         (name, options)) or True)
     return calls
 
@@ -166,7 +166,7 @@ def test_a_job_that_stops_reporting_is_late_in_the_views_and_then_in_the_store()
 
 
 def test_a_run_that_began_and_never_finished_is_late_after_grace():
-    check = reports.monitor("long-job", every=3600, grace=0.2)
+    check = declarations.monitor("long-job", every=3600, grace=0.2)
     assert passive.report_finish(check, True, duration=0.1) is not None
     passive.report_start(check)
     assert passive.sweep() == []
@@ -176,10 +176,10 @@ def test_a_run_that_began_and_never_finished_is_late_after_grace():
 
 
 def test_a_success_while_the_sweep_decides_makes_it_start_over(monkeypatch):
-    check = reports.monitor("racer", every=0.1, grace=0.1)
+    check = declarations.monitor("racer", every=0.1, grace=0.1)
     passive.report_finish(check, True, duration=0.0)
     time.sleep(0.3)
-    original = reports.late_message
+    original = sweeper.late_message
     raced = []
 
     def success_arrives_meanwhile(*args, **kwargs):
@@ -188,7 +188,7 @@ def test_a_success_while_the_sweep_decides_makes_it_start_over(monkeypatch):
             passive.report_finish(check, True, duration=0.0)  # another process, in effect
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(reports, "late_message", success_arrives_meanwhile)
+    monkeypatch.setattr(sweeper, "late_message", success_arrives_meanwhile)
     assert passive.sweep() == []
     assert raced and _record("racer").current == Status.PASSING
 
@@ -204,14 +204,14 @@ def test_a_declared_check_never_heard_of_is_late_a_period_after_it_is_first_seen
 
 def test_a_report_due_before_the_next_sweep_queues_a_sweep_for_its_deadline(queued):
     def timers() -> list[dict]:
-        return [options for name, options in queued if name == reports.SWEEP_TASK]
+        return [options for name, options in queued if name == recording.SWEEP_TASK]
 
-    check = reports.monitor("soon", every=5, grace=1)
+    check = declarations.monitor("soon", every=5, grace=1)
     passive.report_finish(check, True, duration=0.0)
     (first,) = timers()
     assert first["kwargs"]["names"] == ["soon"]
     assert 3 < first["countdown"] <= 6.05  # every + grace from the report (a busy machine)
-    passive.report_finish(reports.monitor("later", every=3600, grace=60), True, duration=0.0)
+    passive.report_finish(declarations.monitor("later", every=3600, grace=60), True, duration=0.0)
     passive.report_start(check)  # due at start + grace: sooner, so a sweep for that too
     passive.report_finish(check, True, duration=0.0)  # later than the one queued: no more
     assert len(timers()) == 2
@@ -225,11 +225,11 @@ def test_a_report_due_before_the_next_sweep_queues_a_sweep_for_its_deadline(queu
 
 
 def test_a_run_far_slower_than_allowed_is_a_warning():
-    check = reports.monitor("sluggish", every=60, grace=60, slow_after=1)
+    check = declarations.monitor("sluggish", every=60, grace=60, slow_after=1)
     passive.report_finish(check, True, duration=2.5)
     record = _record("sluggish")
     assert record.current == Status.WARNING and record.message.startswith("slow: took 2.500 s")
-    usual = reports.monitor("usual", every=60, grace=60, slow_after="3x")
+    usual = declarations.monitor("usual", every=60, grace=60, slow_after="3x")
     for _ in range(4):
         passive.report_finish(usual, True, duration=1.0)
     assert _record("usual").current == Status.PASSING
@@ -256,7 +256,7 @@ def test_a_decorated_celery_task_object_reports_through_the_task_signals():
 
 
 def test_known_passive_checks_survive_a_schedule_sync_and_forget_removes_one():
-    passive.report_finish(reports.monitor("kept", every=60, grace=60), True, duration=0.0)
+    passive.report_finish(declarations.monitor("kept", every=60, grace=60), True, duration=0.0)
     sync_schedule()
     assert "kept" in store.read_latest().records
     assert passive.forget("kept")

@@ -38,8 +38,9 @@ REDIS_CLI = shutil.which("redis-cli") or str(Path(REDIS_SERVER).with_name("redis
 
 def test_every_key_healthd_writes_hashes_to_one_slot():
     for prefix in ("healthd:", "", "site:{shared}:", "{}odd:"):
-        names = [*store.Keys(prefix).all_fixed(), store.Keys(prefix).run_lock("abc"),
-                 store.Keys(prefix).passive_check("backup")]
+        layout = store.Keys(prefix)
+        names = [*layout.all_fixed(), layout.run_lock(["abc"]), layout.run_lock(None),
+                 layout.run_lock(["abc"], by_hand=True), layout.passive_check("backup")]
         assert len({key_slot(name.encode()) for name in names}) == 1, names
     assert store.Keys("healthd:").latest == "{healthd:}latest"
     assert store.Keys("site:{shared}:").latest == "site:{shared}:latest"

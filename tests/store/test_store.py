@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from healthd import store
 from healthd.checks.base import Check, Result, Status
 
@@ -121,3 +123,44 @@ def test_stored_results_keep_their_json_and_a_bad_value_costs_only_its_check():
     assert records["a"].value is None
     assert records["a"].details == {"workers": [], "big": 12345678901234567}
     assert records["b"].state == "failing"
+
+
+def test_a_first_passing_result_is_a_change_but_not_news():
+    check = Check("db", lambda: None)
+    (first,) = store.record([_result("db", Status.PASSING)], [check])
+    assert (first.previous, first.current, first.news) == ("unknown", "passing", False)
+    (failed,) = store.record([_result("db", Status.FAILING)], [check])
+    assert failed.news
+    (fresh,) = store.record([_result("new", Status.FAILING)], [Check("new", lambda: None)])
+    assert (fresh.previous, fresh.current, fresh.news) == ("unknown", "failing", True)
+    replay = _result("db", Status.PASSING)
+    (recovered,) = store.record([replay], [check])
+    (replayed,) = store.record([replay], [check])  # reply lost, retried: same decision
+    assert recovered.news and replayed.news
+
+
+def test_showing_the_silences_changes_only_each_records_window():
+    check = Check("db", lambda: None)
+    details = {"workers": [], "silence": [1, 2], "big": 12345678901234567}
+    store.record([Result("db", Status.FAILING, "down", time.time(), 0.01, details=details)],
+                 [check])
+    store.write_intervals({"db": 30.0})
+    now = time.time()
+    store.put_silence("1", {"checks": ["db"], "starts_at": now - 60, "ends_at": now + 3600})
+    store.put_silence("2", {"checks": ["other"], "starts_at": now - 60, "ends_at": now + 60})
+    assert store.show_silences() == 1
+    snapshot = store.read_latest()
+    record = snapshot.records["db"]
+    assert record.silence == (pytest.approx(now - 60), pytest.approx(now + 3600))
+    assert record.details == details and record.state == "failing"
+    assert snapshot.intervals == {"db": 30.0}
+    assert store.show_silences() == 0  # nothing new to show
+    store.drop_silence("1")
+    store.put_silence("3", {"checks": [], "starts_at": now + 600, "ends_at": now + 900})
+    assert store.show_silences() == 1
+    record = store.read_latest().records["db"]
+    assert record.silence == (pytest.approx(now + 600), pytest.approx(now + 900))  # to come
+    store.drop_silence("3")
+    store.show_silences()
+    record = store.read_latest().records["db"]
+    assert record.silence is None and record.details == details

@@ -29,7 +29,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from healthd import passive
 from healthd.checks.base import Check
-from healthd.passive.reports import monitor
+from healthd.passive.declarations import monitor
 
 # The message keeps this much of the output's end: the ping endpoint's body limit.
 OUTPUT_LIMIT = 10 * 1024
