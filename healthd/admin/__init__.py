@@ -8,12 +8,13 @@ in ``healthd.reports``.
 from __future__ import annotations
 
 import datetime
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -36,8 +37,12 @@ from healthd.history import reports
 from healthd.models import CheckResult, CheckStatus, CurrentState, HourlyRollup, Transition
 from healthd.store import client as redis_client
 from healthd.store import health as state
+from healthd.store.client import StoreNotConfigured
 from healthd.tasks import run_checks
+from healthd.util.outages import BROKER_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
+
+logger = logging.getLogger("healthd.admin")
 
 
 @admin.register(CheckResult)
@@ -102,7 +107,8 @@ def _configured_intervals() -> dict[str, float]:
     uptime is then the share of runs that passed)."""
     try:
         return {check.name: check.interval for check in registry.configured_checks()}
-    except Exception:
+    except ImproperlyConfigured as exc:
+        logger.warning("uptime without the checks' intervals: %s", redact(exc))
         return {}
 
 
@@ -229,15 +235,17 @@ def claim_run_now(names: list[str] | None) -> float:
         if client.set(key, "1", nx=True, px=interval_ms):
             return 0.0
         return max(1, client.pttl(key)) / 1000
-    except Exception:
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
+        logger.warning("could not hold the run-now slot, queueing anyway: %s", redact(exc))
         return 0.0
 
 
 def _release_run_now(names: list[str] | None) -> None:
     try:
         redis_client.reader().delete(store.keys().run_lock(names, by_hand=True))
-    except Exception:  # it expires by itself
-        return
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
+        logger.warning("could not free the run-now slot (it expires by itself): %s",
+                       redact(exc))
 
 
 def queue_run(request: HttpRequest, names: list[str] | None = None) -> bool:
@@ -257,7 +265,8 @@ def queue_run(request: HttpRequest, names: list[str] | None = None) -> bool:
         return False
     try:
         result = run_checks.delay(names=names)
-    except Exception as exc:
+    except BROKER_ERRORS as exc:
+        logger.warning("could not queue a run of %s: %s", which, redact(exc))
         _release_run_now(names)
         messages.error(request, f"Could not queue a run: {type(exc).__name__}: {redact(exc)}")
         return False

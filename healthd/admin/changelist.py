@@ -10,11 +10,13 @@ read from an index), and only index-backed orderings. The registrations in
 from __future__ import annotations
 
 import datetime
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
+from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.db import connections, models
 from django.db.models import F, Func, OrderBy, QuerySet, Subquery
@@ -25,6 +27,9 @@ from django.utils.text import capfirst
 
 from healthd.checks import registry
 from healthd.models import STATUS_CHOICES
+from healthd.util.redact import redact
+
+logger = logging.getLogger("healthd.admin")
 
 # --- pagination without a full COUNT -------------------------------------------------
 
@@ -65,8 +70,7 @@ class EstimatedCountPaginator(Paginator):
         self.searched = searched
 
     def page(self, number: Any) -> Any:
-        if self._few_matches_of_a_search():
-            assert isinstance(self.object_list, QuerySet)
+        if self._few_matches_of_a_search() and isinstance(self.object_list, QuerySet):
             self.object_list = sorted_apart(self.object_list)
         return super().page(number)
 
@@ -302,7 +306,8 @@ class ConfiguredCheckFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
         try:
             names = [check.name for check in registry.configured_checks()]
-        except Exception:  # a broken configuration must not take the history page down
+        except ImproperlyConfigured as exc:  # it must not take the history page down
+            logger.warning("the check filter lists no checks: %s", redact(exc))
             names = []
         return [(name, name) for name in names]
 

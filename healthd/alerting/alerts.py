@@ -91,7 +91,7 @@ def sentry_event(transition: Transition, transition_id: str = "") -> None:
         return
     try:
         _sentry(transition, transition_id)
-    except Exception as exc:
+    except Exception as exc:  # broad: sentry-sdk is not ours; whatever it raises, delivery goes on
         logger.error("could not send the Sentry event: %s", redact(exc))
 
 

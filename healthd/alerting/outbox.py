@@ -43,6 +43,7 @@ from healthd import conf
 from healthd.checks.base import Result
 from healthd.store import Keys, Transition, keys
 from healthd.store import client as redis_client
+from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
 from healthd.util.redis_connect import Client
 
@@ -195,7 +196,7 @@ class Lease:
                 continue
             try:
                 client.xclaim(key, GROUP, self.consumer, 0, ids, justid=True)
-            except Exception as exc:  # the next renewal may do better
+            except REDIS_ERRORS as exc:  # the next renewal may do better
                 logger.warning("outbox: could not renew the claim on %s: %s", ids, redact(exc))
 
 

@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from healthd import store
 from healthd.models import Silence
+from healthd.store.client import StoreNotConfigured
+from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.silences")
@@ -47,7 +49,7 @@ def windows() -> dict[str, dict[str, Any]] | None:
     replaces the mirror in the same round trip as it records the results."""
     try:
         return {str(s.pk): as_window(s) for s in current()}
-    except Exception as exc:
+    except DATABASE_ERRORS as exc:
         logger.warning("could not read the silences, keeping the last known: %s", redact(exc))
         return None
 
@@ -60,7 +62,7 @@ def sync() -> bool:
         return False
     try:
         store.replace_silences(found)
-    except Exception as exc:
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
         logger.warning("could not write the silences to Redis: %s", redact(exc))
         return False
     return True
@@ -70,7 +72,7 @@ def _saved(sender: type, instance: Silence, **kwargs: Any) -> None:
     try:
         store.put_silence(str(instance.pk), as_window(instance))
         store.show_silences()
-    except Exception as exc:  # the row is saved; the next run mirrors it
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:  # saved; the next run mirrors it
         logger.warning("could not mirror silence %s to Redis: %s", instance.pk, redact(exc))
 
 
@@ -78,7 +80,7 @@ def _deleted(sender: type, instance: Silence, **kwargs: Any) -> None:
     try:
         store.drop_silence(str(instance.pk))
         store.show_silences()
-    except Exception as exc:
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
         logger.warning("could not drop silence %s from Redis: %s", instance.pk, redact(exc))
 
 

@@ -128,7 +128,7 @@ class WatchmanCheck:
         watchman_logger.debug("Checking '%s'", name)
         try:
             data = self.func(None) or {}
-        except Exception as exc:
+        except Exception as exc:  # broad: a site's watchman check; logged as watchman did
             watchman_logger.error("Error calling '%s': %s", name, redact(exc))
             raise
         ok = all(_oks(data))

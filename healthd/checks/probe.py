@@ -3,11 +3,15 @@ timed, with a failure naming its target: the shape the per-backend checks share.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 
 from healthd.checks.base import Observation, Status
 from healthd.util.redact import redact
+
+# The runner's logger: a failing check is news for Sentry as a transition, not every run.
+logger = logging.getLogger("healthd.runner")
 
 
 def as_names(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -37,8 +41,9 @@ def probe_each(targets: Iterable[tuple[str, Callable[[], object]]], answered: st
         started = time.perf_counter()
         try:
             probe()
-        except Exception as exc:
+        except Exception as exc:  # broad: a site's cache backend or driver may raise anything
             details[label] = {"ok": False, "error": redact(f"{type(exc).__name__}: {exc}")}
+            logger.warning("%s did not answer: %s", label, details[label]["error"])
             if message_id is not None:
                 messages.setdefault(message_id(exc), []).append(
                     f"{label}: {details[label]['error']}")

@@ -48,7 +48,7 @@ def run_one(check: Check) -> Result:
     except CheckWarning as exc:
         return Result(check.name, Status.WARNING, redact(exc) or "warning", checked_at,
                       time.perf_counter() - started, critical=check.critical)
-    except Exception as exc:
+    except Exception as exc:  # broad: a site's check raising anything is a failing result
         logger.error(
             "check %s raised %s\n%s", check.name, type(exc).__name__,
             redact("".join(traceback.format_exception(exc))),
@@ -63,6 +63,8 @@ def _result_of(check: Check, outcome: Outcome) -> Result:
         if isinstance(outcome.value, Result):
             return outcome.value
         # run_one catches every Exception; this is what slipped past it anyway.
+        logger.error("check %s raised past its runner: %s: %s", check.name,
+                     type(outcome.error).__name__, redact(outcome.error))
         return Result(check.name, Status.FAILING,
                       redact(f"{type(outcome.error).__name__}: {outcome.error}"),
                       outcome.started_at, outcome.duration, critical=check.critical)

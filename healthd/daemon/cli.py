@@ -23,6 +23,7 @@ from typing import IO
 
 import django
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command, execute_from_command_line
 
 from healthd.daemon import embedded
@@ -184,7 +185,8 @@ def _supervise(programs: dict[str, list[str]], env: dict[str, str], heartbeat: s
             if time.monotonic() >= next_poll:
                 try:
                     watch.poll()
-                except Exception as exc:  # telling must never stop the supervising
+                except (ImproperlyConfigured, OSError) as exc:
+                    # a bad HEALTHD["CHECKS"] or an output gone: the supervising goes on
                     say(f"could not read the results: {type(exc).__name__}")
                 next_poll = time.monotonic() + POLL_EVERY
     finally:

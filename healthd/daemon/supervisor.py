@@ -115,7 +115,8 @@ class Supervisor:
 
     def _copy_output(self, child: Child, process: subprocess.Popen) -> None:
         prefix = f"{child.name.ljust(self.width)} | ".encode()
-        assert process.stdout is not None
+        if process.stdout is None:  # _spawn asks for a pipe: there is always one
+            return
         for line in iter(process.stdout.readline, b""):
             self.write(prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
         process.stdout.close()
@@ -135,21 +136,20 @@ class Supervisor:
             if child.process is not None and child.restart_at is None:
                 code = child.process.poll()
                 if code is not None:
-                    self._died(child, code, now)
+                    self._died(child, child.process, code, now)
             if child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
                 self._spawn(child)
 
-    def _died(self, child: Child, code: int, now: float) -> None:
-        assert child.process is not None
+    def _died(self, child: Child, process: subprocess.Popen, code: int, now: float) -> None:
         ran = now - child.started_at
-        self._kill_group(child.process.pid, signal.SIGKILL)  # what it left behind
+        self._kill_group(process.pid, signal.SIGKILL)  # what it left behind
         if ran >= STEADY_AFTER:
             child.delay = FIRST_DELAY
         wait = child.delay
         child.delay = min(MAX_DELAY, child.delay * 2)
         child.restart_at = now + wait
-        self.say(f"{child.name} (pid {child.process.pid}) died after {ran:.1f} s "
+        self.say(f"{child.name} (pid {process.pid}) died after {ran:.1f} s "
                  f"({describe_exit(code)}); restarting it in {wait:g} s "
                  f"(restart {child.restarts + 1}); the others keep running")
 
@@ -165,21 +165,19 @@ class Supervisor:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM every process, wait up to ``timeout``, then SIGKILL what is left."""
-        running = [c for c in self.children.values() if c.process is not None]
-        for child in running:
-            assert child.process is not None
-            if child.process.poll() is None:
+        running = [(c, c.process) for c in self.children.values() if c.process is not None]
+        for _, process in running:
+            if process.poll() is None:
                 # The leader only: a Celery pool process sent SIGTERM itself dies mid-task.
-                child.process.send_signal(signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)
         deadline = self.clock() + timeout
-        for child in running:
-            assert child.process is not None
+        for _, process in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                child.process.wait(max(0.0, deadline - self.clock()))
+                process.wait(max(0.0, deadline - self.clock()))
             # The leader may be gone while its group is not (gunicorn's workers...).
-            self._kill_group(child.process.pid, signal.SIGKILL)
-            if child.process.poll() is None:
-                child.process.wait(5)
-        for child in running:
+            self._kill_group(process.pid, signal.SIGKILL)
+            if process.poll() is None:
+                process.wait(5)
+        for child, _ in running:
             if child.reader is not None:
                 child.reader.join(2)

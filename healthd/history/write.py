@@ -24,12 +24,17 @@ from healthd import store
 from healthd.checks.base import Result, Status
 from healthd.models import CheckResult, CheckStatus, HourlyRollup
 from healthd.store import client as redis_client
+from healthd.store.client import StoreNotConfigured
+from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.history")
 BACKLOG_LIMIT = 200_000
 # Refused runs kept for an operator to look at; the oldest go first past this many.
 DEAD_LETTER_LIMIT = 10_000
+# A parked run refused for what it holds: bad JSON (a ValueError), a missing field, a field
+# of the wrong shape, a value the database will not take (the database away is not this).
+REFUSED = (ValueError, KeyError, TypeError, *DATABASE_ERRORS)
 
 
 def _dt(timestamp: float) -> datetime:
@@ -42,7 +47,7 @@ def known_states(names: list[str]) -> dict[str, str]:
         return {}
     try:
         return dict(CheckStatus.objects.filter(name__in=names).values_list("name", "status"))
-    except Exception as exc:
+    except DATABASE_ERRORS as exc:
         logger.warning("could not read check states from the database: %s", redact(exc))
         return {}
 
@@ -236,7 +241,7 @@ def save(results: list[Result], transitions: list[store.StateChange],
             flush_backlog()
         _write(results, rows)
         return True
-    except Exception as exc:
+    except DATABASE_ERRORS as exc:
         logger.error("could not write history, keeping it in Redis: %s", redact(exc))
         _park(results, rows)
         return False
@@ -250,7 +255,7 @@ def _park(results: list[Result], transitions: list[dict]) -> None:
         pipe.rpush(store.keys().history_backlog, payload)
         pipe.ltrim(store.keys().history_backlog, -BACKLOG_LIMIT, -1)
         pipe.execute()
-    except Exception as exc:
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
         logger.error("history lost: neither the database nor Redis answered: %s", redact(exc))
 
 
@@ -263,13 +268,16 @@ def flush_backlog(limit: int = 200) -> int:
     """
     try:
         client = redis_client.writer()
-    except Exception:
+    except StoreNotConfigured as exc:
+        logger.warning("could not look for parked runs: %s", redact(exc))
         return 0
     written = 0
     while written < limit:
         try:
             item: Any = client.lpop(store.keys().history_backlog)  # a str: decoded
-        except Exception:
+        except REDIS_ERRORS as exc:
+            logger.warning("could not take a parked run from Redis (%d written): %s",
+                           written, redact(exc))
             return written
         if item is None:
             return written
@@ -277,13 +285,28 @@ def flush_backlog(limit: int = 200) -> int:
             data = json.loads(item)
             _write([Result.from_dict(r) for r in data["results"]], data["transitions"])
         except (OperationalError, InterfaceError):
-            client.lpush(store.keys().history_backlog, item)  # still away: try next time
+            _put_back(client, item)  # still away: try next time
             raise
-        except Exception as exc:
+        except REFUSED as exc:
             logger.error("a parked run was refused, kept aside: %s", redact(exc))
-            pipe = client.pipeline()
-            pipe.rpush(store.keys().history_dead_letter, item)
-            pipe.ltrim(store.keys().history_dead_letter, -DEAD_LETTER_LIMIT, -1)
-            pipe.execute()
+            _set_aside(client, item)
         written += 1
     return written
+
+
+def _put_back(client: Any, item: str) -> None:
+    try:
+        client.lpush(store.keys().history_backlog, item)
+    except REDIS_ERRORS as exc:
+        logger.error("history lost: a parked run could not be put back: %s", redact(exc))
+
+
+def _set_aside(client: Any, item: str) -> None:
+    try:
+        pipe = client.pipeline()
+        pipe.rpush(store.keys().history_dead_letter, item)
+        pipe.ltrim(store.keys().history_dead_letter, -DEAD_LETTER_LIMIT, -1)
+        pipe.execute()
+    except REDIS_ERRORS as exc:
+        logger.error("history lost: a refused parked run could not be kept aside: %s",
+                     redact(exc))

@@ -85,7 +85,7 @@ def never_raise(view: View | None = None, *,
                 response = refused(Refusal(403, "forbidden"))
             except (BadRequest, SuspiciousOperation) as exc:
                 response = refused(Refusal(400, f"bad request ({type(exc).__name__})"))
-            except Exception as exc:
+            except Exception as exc:  # broad: a JSON 500 naming the class, never a traceback
                 logger.error("health view %s failed: %s: %s", view.__name__,
                              type(exc).__name__, redact(exc))
                 response = json_response(

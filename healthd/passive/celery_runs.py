@@ -16,9 +16,11 @@ import time
 from typing import Any
 
 from celery.signals import task_failure, task_postrun, task_prerun, task_success
+from django.core.exceptions import ImproperlyConfigured
 
 from healthd.checks.base import Check
 from healthd.passive import beat, reports
+from healthd.util.outages import DATABASE_ERRORS
 from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.passive")
@@ -46,7 +48,8 @@ def checks_of(task: Any) -> list[Check]:
     if row and not str(name).startswith("healthd."):
         try:
             watched = beat.check_for_run(str(row))
-        except Exception as exc:
+        except (*DATABASE_ERRORS, ImproperlyConfigured, ValueError) as exc:
+            # the database away, a bad watch setting, a row's schedule that makes no sense
             logger.warning("could not tell whether beat row %r is watched: %s", row,
                            redact(exc))
             watched = None

@@ -57,7 +57,7 @@ def monitored(name: str, every: Any, grace: Any = None, *, critical: bool = Fals
                 value = target(*args, **kwargs)
             except Retry:
                 raise  # the run goes on in its next attempt
-            except Exception as exc:
+            except Exception as exc:  # broad: the site's job failed; reported, then raised
                 reports.report_finish(check, False, f"{type(exc).__name__}: {exc}",
                                       duration=time.perf_counter() - started)
                 raise

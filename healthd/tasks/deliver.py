@@ -32,6 +32,8 @@ from healthd import conf
 from healthd.alerting import alerts, notify, outbox
 from healthd.alerting.notify import metrics
 from healthd.models import Delivery, Transition
+from healthd.store.client import StoreNotConfigured
+from healthd.util.outages import BROKER_ERRORS, DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.deliver")
@@ -90,7 +92,7 @@ def deliver_entry(entry: outbox.Entry) -> bool:
             try:
                 _save_transition(entry)
                 outbox.mark_done(entry, "row")
-            except Exception as exc:
+            except (*DATABASE_ERRORS, *REDIS_ERRORS) as exc:
                 complete = False
                 logger.warning("could not write transition %s yet, will retry: %s", entry.id,
                                redact(exc))
@@ -98,7 +100,7 @@ def deliver_entry(entry: outbox.Entry) -> bool:
         try:
             _queue_notifications(entry)
             outbox.mark_done(entry, "notify")
-        except Exception as exc:
+        except (*BROKER_ERRORS, *REDIS_ERRORS) as exc:
             complete = False
             logger.warning("could not queue the notifications of %s yet, will retry: %s",
                            entry.id, redact(exc))
@@ -110,11 +112,12 @@ def deliver_entry(entry: outbox.Entry) -> bool:
 def deliver_outbox(limit: int = 100) -> int:
     """Deliver what the outbox holds (claimed from dead workers first); how many were done.
 
-    Never raises: a run that stored its results must not fail for its announcements.
+    Never raises for Redis, the database or the broker away: a run that stored its
+    results must not fail for its announcements.
     """
     try:
         entries = outbox.take(count=limit)
-    except Exception as exc:
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
         logger.error("could not read the outbox: %s", redact(exc))
         return 0
     delivered = 0
@@ -122,14 +125,14 @@ def deliver_outbox(limit: int = 100) -> int:
         for entry in entries:
             try:
                 delivered += deliver_entry(entry)
-            except Exception as exc:
+            except REDIS_ERRORS as exc:
                 logger.error("could not deliver %s (it stays in the outbox): %s", entry.id,
                              redact(exc))
             lease.release(entry)
     if entries:
         try:
             outbox.trim()
-        except Exception as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("could not trim the outbox: %s", redact(exc))
     return delivered
 
@@ -158,14 +161,14 @@ def _record_attempt(channel: notify.Channel | None, channel_id: str, event: dict
             if final:
                 changes["failed_at"] = now
         Delivery.objects.filter(pk=row.pk).update(**changes)
-    except Exception as exc:
+    except DATABASE_ERRORS as exc:
         logger.warning("could not record the delivery of %s: %s", event.get("id"), redact(exc))
 
 
 def _count(label: str, outcome: str) -> None:
     try:
         metrics.count(label, outcome)
-    except Exception as exc:
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
         logger.warning("could not count a delivery: %s", redact(exc))
 
 

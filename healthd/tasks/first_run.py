@@ -6,6 +6,7 @@ import logging
 
 from healthd.alerting import outbox
 from healthd.tasks import deliver_outbox_task, gather_stats, run_checks
+from healthd.util.outages import BROKER_ERRORS
 from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd")
@@ -20,5 +21,5 @@ def queue_first_run(sender: object = None, **kwargs: object) -> None:
         gather_stats.apply_async(expires=60)
         after = outbox.visibility_timeout() + 1
         deliver_outbox_task.apply_async(countdown=after, expires=after + 60)
-    except Exception as exc:  # the worker must start even if this cannot be queued
+    except BROKER_ERRORS as exc:  # the worker must start even if this cannot be queued
         logger.error("could not queue healthd's first run: %s", redact(exc))

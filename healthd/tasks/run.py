@@ -20,7 +20,9 @@ from healthd.checks.base import Check, Result
 from healthd.checks.runner import run_concurrently
 from healthd.history import write as history
 from healthd.store import client as redis_client
+from healthd.store.client import StoreNotConfigured
 from healthd.tasks.deliver import deliver_outbox
+from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.tasks")
@@ -43,7 +45,7 @@ def claim_run(names: list[str] | None, once_per: float) -> bool:
         return bool(redis_client.writer().set(
             store.keys().run_lock(names), "1", nx=True, px=max(100, int(once_per * 500)),
         ))
-    except Exception as exc:
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
         logger.warning("could not take the run lock, running anyway: %s", redact(exc))
         return True
 
@@ -86,6 +88,6 @@ def _record(results: list[Result], checks: list[Check]) -> store.Recorded | None
             known = history.known_states([r.name for r in recorded.unseen])
             recorded = recorded.then(store.record_run(recorded.unseen, checks, known))
         return recorded
-    except Exception as exc:
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
         logger.error("could not write results to Redis: %s", redact(exc))
         return None

@@ -31,6 +31,8 @@ from django.dispatch import receiver
 from healthd import conf, passive, store
 from healthd.checks import registry
 from healthd.checks.passive import is_passive
+from healthd.store.client import StoreNotConfigured
+from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 
 logger = logging.getLogger("healthd.schedule")
 
@@ -166,7 +168,7 @@ def publish_intervals() -> None:
     then staleness keeps the settings' intervals until the next sync or edit)."""
     try:
         store.write_intervals(row_intervals())
-    except Exception as exc:
+    except (StoreNotConfigured, *DATABASE_ERRORS, *REDIS_ERRORS) as exc:
         logger.warning("could not publish the checks' run intervals: %s", type(exc).__name__)
 
 
@@ -192,7 +194,7 @@ def _forget_unconfigured_results() -> None:
     try:
         store.forget_unconfigured({c.name for c in registry.configured_checks()}
                                   | passive.known_names())
-    except Exception as exc:
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
         logger.warning("could not drop results of removed checks: %s", type(exc).__name__)
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.core.exceptions import ImproperlyConfigured
 
 from healthd import passive
 from healthd.passive import beat
+from healthd.store.client import StoreNotConfigured
+from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.tasks")
@@ -25,7 +28,8 @@ def sweep_passive(names: list[str] | None = None, armed_for: float | None = None
     if names is None:
         try:
             watched = beat.sync_watched()
-        except Exception as exc:  # the database may be away: sweep what Redis knows
+        except (*DATABASE_ERRORS, *REDIS_ERRORS, StoreNotConfigured,
+                ImproperlyConfigured) as exc:  # away, or a bad setting: sweep what Redis knows
             logger.warning("could not bring the watched beat rows in step: %s", redact(exc))
     late = passive.sweep(names, armed_for=armed_for)
     return {"late": late, **watched}

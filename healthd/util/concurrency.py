@@ -151,7 +151,8 @@ class _Run:
             thread.start()
 
     def _give_up(self, task: _Task) -> None:
-        assert task.thread is not None  # a running task has its thread
+        if task.thread is None:  # _work gives a task its thread before it runs
+            raise RuntimeError(f"{task.call.key} is running on no thread")
         self.running.discard(task)
         task.given_up = True
         task.outcome = TimedOut(task.started_at, task.call.timeout)
@@ -188,7 +189,7 @@ class _Run:
 def _call(task: _Task) -> Done[Any]:
     try:
         value, error = task.call.func(), None
-    except Exception as exc:
+    except Exception as exc:  # broad: a site's check or stats provider; the caller logs it
         value, error = None, exc
     finally:
         connections.close_all()  # this thread's connections only

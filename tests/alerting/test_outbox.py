@@ -9,6 +9,7 @@ import time
 
 import pytest
 import sentry_sdk
+from django.db import OperationalError
 
 from healthd import signals, store
 from healthd.alerting import outbox
@@ -122,7 +123,7 @@ def test_a_delivery_cut_short_repeats_only_the_steps_not_done(
     store.record([_result("toggled", Status.FAILING)], [check])
 
     def database_away(entry):
-        raise ConnectionError("database is away")
+        raise OperationalError("database is away")
 
     monkeypatch.setattr(deliver, "_save_transition", database_away)
     assert deliver.deliver_outbox() == 0  # signals sent, row not written: stays pending

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from healthd.checks.base import Result, Status
 from healthd.history import write as history
 from healthd.models import CheckResult, CheckStatus, HourlyRollup
 from healthd.store import client as redis_client
+from tests.support import store_down
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +84,26 @@ def test_an_infinite_value_is_kept():
     history.save([Result("disk", Status.WARNING, "full", time.time(), 0.01,
                          value=float("inf"), unit="%")], [])
     assert CheckResult.objects.get(name="disk").value == float("inf")
+
+
+def _logged(caplog, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "healthd.history" and text in r.getMessage()]
+
+
+def test_a_backlog_redis_will_not_hand_over_is_logged_and_the_run_still_written(caplog):
+    # Someone (or a bug) left a string where the backlog list goes: LPOP answers WRONGTYPE.
+    redis_client.writer().set(store.keys().history_backlog, "not a list")
+    with caplog.at_level(logging.WARNING, logger="healthd.history"):
+        assert history.save(_run("current"), []) is True
+    assert CheckResult.objects.filter(name="current").count() == 1
+    (message,) = _logged(caplog, "could not take a parked run from Redis")
+    assert "WRONGTYPE" in message
+
+
+def test_a_backlog_unreachable_is_logged(settings, caplog):
+    store_down(settings)
+    with caplog.at_level(logging.WARNING, logger="healthd.history"):
+        assert history.flush_backlog() == 0
+    (message,) = _logged(caplog, "could not take a parked run from Redis (0 written)")
+    assert "127.0.0.1:1" in message  # the store it could not reach

@@ -187,7 +187,7 @@ class Channel:
                 self._notify_apprise(event, timeout)
         except DeliveryFailed:
             raise
-        except Exception as exc:
+        except Exception as exc:  # broad: an Apprise plugin may raise anything at all
             raise DeliveryFailed(self.scrub(f"{type(exc).__name__}: {exc}")) from None
 
     def _post_webhook(self, event: dict[str, Any], timeout: float) -> None:

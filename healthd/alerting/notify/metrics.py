@@ -7,6 +7,7 @@ channel's label, its secrets masked.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,12 @@ from prometheus_client.registry import Collector
 
 from healthd.store import client as redis_client
 from healthd.store import keys
+from healthd.store.client import StoreNotConfigured
 from healthd.util.memo import FreshFor
+from healthd.util.outages import REDIS_ERRORS
+from healthd.util.redact import redact
+
+logger = logging.getLogger("healthd.notify")
 
 OUTCOMES = ("delivered", "retried", "failed")
 _SEPARATOR = "\t"
@@ -43,7 +49,8 @@ def counts() -> dict[tuple[str, str], int]:
 def _read_counts() -> dict[tuple[str, str], int] | None:
     try:
         return counts()
-    except Exception:
+    except (StoreNotConfigured, ValueError, *REDIS_ERRORS) as exc:  # ValueError: not a count
+        logger.warning("could not read the notification counters: %s", redact(exc))
         return None
 
 

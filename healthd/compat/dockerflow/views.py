@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.core import checks as django_checks
 from django.http import HttpRequest, HttpResponse
@@ -16,9 +18,12 @@ from healthd.probes import answers as probe_answers
 from healthd.probes.answers import DOCKERFLOW_STATUS
 from healthd.probes.serving import async_under_asgi, http_response
 from healthd.store import health as state
+from healthd.util.redact import redact
 from healthd.util.version_json import (
     read_version_json as get_version,  # dockerflow's default callback
 )
+
+logger = logging.getLogger("healthd.views")
 
 LEVEL = {
     Status.PASSING: django_checks.INFO,
@@ -95,9 +100,11 @@ def version(request: HttpRequest) -> HttpResponse:
             data = import_string(callback_path)(getattr(settings, "BASE_DIR", "."))
         else:
             data = get_version(getattr(settings, "BASE_DIR", "."))
-    except ValueError:
+    except ValueError as exc:
+        logger.error("version.json is not valid JSON: %s", redact(exc))
         return json_response({"error": "version.json is not valid JSON"}, 500)
-    except Exception as exc:
+    except Exception as exc:  # broad: DOCKERFLOW_VERSION_CALLBACK is the site's code
+        logger.error("could not read the version: %s: %s", type(exc).__name__, redact(exc))
         return json_response({"error": f"could not read the version ({type(exc).__name__})"},
                              500)
     if data is None:

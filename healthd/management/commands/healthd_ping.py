@@ -43,9 +43,8 @@ def run_command(argv: list[str], lines: int) -> tuple[int, float, str]:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except OSError as exc:
         return 127, time.perf_counter() - started, f"could not run {argv[0]!r}: {exc}"
-    assert process.stdout is not None
     out = sys.stdout.buffer
-    for line in process.stdout:
+    for line in process.stdout or ():  # a pipe: Popen was asked for one
         out.write(line)
         out.flush()
         tail.append(line)

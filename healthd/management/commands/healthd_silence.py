@@ -107,5 +107,5 @@ class Command(BaseCommand):
 def _os_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:
+    except (KeyError, ImportError, OSError):  # a uid with no name (in a container): no one
         return ""

@@ -55,8 +55,7 @@ class CachedValues:
     def provider_value(self, provider: stats_store.Provider) -> Any:
         """The value django-status's provider would have returned; None if never gathered
         (or the stats cannot be read: the outcome says so)."""
-        if dialect.is_public(provider):
-            assert provider.builtin is not None
+        if dialect.is_public(provider) and provider.builtin is not None:
             return dialect.health_value(provider.builtin[1], self.health())
         snapshot = self.stats()
         if snapshot.error or not snapshot.data:

@@ -18,6 +18,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.module_loading import import_string
 
@@ -25,6 +26,7 @@ from healthd import conf
 from healthd.checks.base import HOSTNAME
 from healthd.compat.status.stats.providers import STATS, Provider, providers
 from healthd.util.concurrency import Call, Done, Outcome, run_with_timeouts
+from healthd.util.outages import DATABASE_ERRORS
 from healthd.util.redact import redact, redact_deep
 from healthd.util.version_json import read_version_json
 
@@ -44,9 +46,10 @@ def database_stats() -> dict[str, dict[str, Any]]:
         try:
             entry["tables"] = len(connection.introspection.table_names())
             entry["is_usable"] = True
-        except Exception as exc:
+        except (*DATABASE_ERRORS, ImproperlyConfigured) as exc:  # away, or the dummy backend
             entry["is_usable"] = False
             entry["error"] = redact(f"{type(exc).__name__}: {exc}")
+            logger.warning("database %s did not answer: %s", alias, entry["error"])
         found[alias] = entry
     return found
 

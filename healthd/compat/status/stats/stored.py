@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,12 @@ from django.dispatch import receiver
 
 from healthd import conf, store
 from healthd.store import client as redis_client
+from healthd.store.client import StoreNotConfigured
 from healthd.util.memo import FreshFor
+from healthd.util.outages import REDIS_ERRORS
+from healthd.util.redact import redact
+
+logger = logging.getLogger("healthd.stats")
 
 
 def store_stats(data: dict[str, Any]) -> None:
@@ -52,7 +58,8 @@ class StatsSnapshot:
 def _read_snapshot() -> StatsSnapshot:
     try:
         return StatsSnapshot(read_stats())
-    except Exception as exc:
+    except (StoreNotConfigured, ValueError, *REDIS_ERRORS) as exc:  # ValueError: not JSON
+        logger.warning("could not read the stats: %s", redact(exc))
         return StatsSnapshot(None, f"result store unavailable: {type(exc).__name__}")
 
 
