@@ -75,7 +75,7 @@ def probes(application: ASGIApplication) -> ASGIApplication:
         if scope["type"] == "http":
             try:
                 early = await _early_answer(scope)
-            except Exception:
+            except Exception:  # broad: never worse than Django
                 # Never worse than Django: whatever went wrong, Django answers.
                 logger.exception("healthd could not answer %s early", scope.get("path"))
         if early is None:

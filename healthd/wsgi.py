@@ -51,7 +51,7 @@ def probes(application: WSGIApplication) -> WSGIApplication:
                             start_response: StartResponse) -> Iterable[bytes]:
         try:
             early = _early_answer(environ)
-        except Exception:
+        except Exception:  # broad: never worse than Django
             # Never worse than Django: whatever went wrong, Django answers.
             logger.exception("healthd could not answer %s early", environ.get("PATH_INFO"))
             early = None

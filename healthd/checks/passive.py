@@ -191,6 +191,18 @@ def passive_of(check: Check) -> Passive | None:
     return check.func if isinstance(check.func, Passive) else None
 
 
+class NotPassive(ValueError):
+    """A passive check's operation was given a check that is not one."""
+
+
+def required_passive(check: Check) -> Passive:
+    """The check's :class:`Passive`; :class:`NotPassive` when it is not a passive check."""
+    passive = passive_of(check)
+    if passive is None:
+        raise NotPassive(f"{check.name} is not a passive check")
+    return passive
+
+
 def is_passive(check: Check) -> bool:
     return isinstance(check.func, Passive)
 

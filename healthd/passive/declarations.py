@@ -21,7 +21,7 @@ from healthd.checks.passive import (
     check_for,
     is_passive,
     make_passive,
-    passive_of,
+    required_passive,
     valid_name,
 )
 from healthd.store import client as redis_client
@@ -34,8 +34,7 @@ def declared() -> dict[str, Check]:
 
 def definition_of(check: Check) -> str:
     """What a check's hash keeps of it: its :class:`Passive` and ``critical``, as JSON."""
-    passive = passive_of(check)
-    assert passive is not None
+    passive = required_passive(check)
     return json.dumps({**passive.as_details(), "critical": check.critical})
 
 

@@ -36,6 +36,7 @@ from healthd.history import write as history
 from healthd.passive.declarations import definition_of
 from healthd.passive.lateness import deadline, number
 from healthd.store import client as redis_client
+from healthd.util.outages import BROKER_ERRORS
 from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.passive")
@@ -126,7 +127,7 @@ def queue_task(name: str, **options: Any) -> bool:
     try:
         app.send_task(name, retry=False, **options)
         return True
-    except Exception as exc:
+    except BROKER_ERRORS as exc:
         logger.warning("could not queue %s: %s", name, redact(exc))
         return False
 

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from healthd.checks.base import Check, Result, Status
-from healthd.checks.passive import Passive, passive_of
+from healthd.checks.passive import Passive, required_passive
 from healthd.passive.declarations import resolve
 from healthd.passive.lateness import number
 from healthd.passive.recording import Decision, after_record, arm, base_fields, commit
@@ -28,8 +28,7 @@ def report_start(check: Check) -> bool:
     raises: the job goes on regardless."""
     try:
         check = resolve(check)
-        passive = passive_of(check)
-        assert passive is not None
+        passive = required_passive(check)
 
         def decide(info: dict[str, str], now: float) -> Decision:
             fields = {**base_fields(check, info, now), "started_at": repr(now)}
@@ -40,7 +39,7 @@ def report_start(check: Check) -> bool:
 
         after_record(check, *commit(check, decide, records=False))
         return True
-    except Exception as exc:
+    except Exception as exc:  # broad: a report must never change the site's own job
         logger.error("could not record that %s started: %s", check.name, redact(exc))
         return False
 
@@ -52,8 +51,7 @@ def report_finish(check: Check, ok: bool, message: str = "", duration: float | N
     could not be recorded. Never raises."""
     try:
         check = resolve(check)
-        passive = passive_of(check)
-        assert passive is not None
+        passive = required_passive(check)
 
         def decide(info: dict[str, str], now: float) -> Decision:
             took = duration
@@ -87,7 +85,7 @@ def report_finish(check: Check, ok: bool, message: str = "", duration: float | N
         decision, changes = commit(check, decide)
         after_record(check, decision, changes)
         return decision.result if decision else None
-    except Exception as exc:
+    except Exception as exc:  # broad: a report must never change the site's own job
         logger.error("could not record a report of %s: %s", check.name, redact(exc))
         return None
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from healthd import store
 from healthd.checks.base import Check, Result, Status
-from healthd.checks.passive import passive_of
+from healthd.checks.passive import required_passive
 from healthd.passive.declarations import (
     check_from_hash,
     definition_of,
@@ -29,6 +29,8 @@ from healthd.passive.recording import (
     sweep_interval,
 )
 from healthd.store import client as redis_client
+from healthd.store.client import StoreNotConfigured
+from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
 logger = logging.getLogger("healthd.passive")
@@ -59,8 +61,7 @@ def sweep(names: Iterable[str] | None = None, armed_for: float | None = None) ->
             if source_of(info.get("definition")) == "settings":
                 forget(name)  # its declaration was removed from the settings
             continue
-        passive = passive_of(check)
-        assert passive is not None
+        passive = required_passive(check)
         if not info.get("first_seen"):
             # Declared but never heard of: late once a period and grace pass from now.
             commit(check, functools.partial(_decide_first_seen, check), records=False)
@@ -69,7 +70,7 @@ def sweep(names: Iterable[str] | None = None, armed_for: float | None = None) ->
         if due is not None and now >= due:
             try:
                 decision, changes = commit(check, functools.partial(_decide_late, check))
-            except Exception as exc:
+            except (StoreNotConfigured, *REDIS_ERRORS, *DATABASE_ERRORS) as exc:
                 logger.error("could not record %s late: %s", name, redact(exc))
                 continue
             after_record(check, decision, changes)
@@ -90,8 +91,7 @@ def _decide_first_seen(check: Check, info: dict[str, str], now: float) -> Decisi
 
 
 def _decide_late(check: Check, info: dict[str, str], now: float) -> Decision | None:
-    passive = passive_of(check)
-    assert passive is not None
+    passive = required_passive(check)
     due = deadline(passive, info)
     if due is None or now < due:
         return None  # a report arrived meanwhile

@@ -16,6 +16,7 @@ the answer sees that snapshot and never blocks the event loop on Redis.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -29,16 +30,22 @@ from django.dispatch import receiver
 from healthd import conf, store
 from healthd.checks import passive, registry
 from healthd.checks.base import Check, Status
+from healthd.store.client import StoreNotConfigured
 from healthd.util.humanize import format_age
 from healthd.util.memo import FreshFor
+from healthd.util.outages import REDIS_ERRORS
+from healthd.util.redact import redact
 
 T = TypeVar("T")
+logger = logging.getLogger("healthd.store")
 
 
 def _read_transition_counts() -> dict[str, int] | None:
     try:
         return store.transition_counts()
-    except Exception:
+    except (StoreNotConfigured, ValueError, *REDIS_ERRORS) as exc:
+        # Read at most once per CACHE_SECONDS; the results' own read reports the outage.
+        logger.debug("could not read the transition counts: %s", redact(exc))
         return None
 
 

@@ -12,6 +12,7 @@ from healthd.store import client as redis_client
 from healthd.store.keyspace import keys
 from healthd.store.latest import INTERVALS_FIELD, parse_intervals
 from healthd.store.results import StoredResult, decode
+from healthd.util.outages import REDIS_ERRORS
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def read_latest() -> Snapshot:
     now = time.time()
     try:
         raw = redis_client.reader().hgetall(keys().latest)
-    except Exception as exc:
+    except (redis_client.StoreNotConfigured, ValueError, *REDIS_ERRORS) as exc:
         return _unavailable(exc, now)
     return _snapshot_of(raw, now)
 
@@ -44,7 +45,7 @@ async def read_latest_async() -> Snapshot:
     now = time.time()
     try:
         raw = await redis_client.async_reader().hgetall(keys().latest)
-    except Exception as exc:
+    except (redis_client.StoreNotConfigured, ValueError, *REDIS_ERRORS) as exc:
         return _unavailable(exc, now)
     return _snapshot_of(raw, now)
 

@@ -12,7 +12,7 @@ from healthd.checks.base import Result, Status
 from healthd.history import write as history
 from healthd.models import CheckResult, CheckStatus, HourlyRollup
 from healthd.store import client as redis_client
-from tests.support import store_down
+from tests.support.results import store_down
 
 pytestmark = pytest.mark.django_db
 
