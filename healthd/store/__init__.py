@@ -603,9 +603,9 @@ def _script_call(results: list[Result], checks: list[Check],
     """The keys and arguments of one call of :data:`RECORD_SCRIPT`."""
     by_name = {c.name: c for c in checks}
     layout = alerting = keys()
-    settings = conf.get().raw
-    args: list[Any] = [float(settings.get("REMIND_EVERY") or 0),
-                       int(settings.get("OUTBOX_MAXLEN") or 100_000),
+    settings = conf.get()
+    args: list[Any] = [float(settings.remind_every or 0),  # 0: no reminders
+                       int(settings.outbox_maxlen),
                        "1" if defer_unseen else "0", Keys.outbox_group,
                        -1 if silences is None else len(silences)]
     for key, silence in (silences or {}).items():
