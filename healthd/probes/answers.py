@@ -327,4 +327,3 @@ def headers(answer: Answer, secure: bool) -> list[tuple[str, str]]:
 def reason_phrase(status: int) -> str:
     """The reason phrase Django sends with a status code."""
     return responses.get(status, "Unknown Status Code")
-

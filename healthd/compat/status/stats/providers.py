@@ -107,4 +107,3 @@ def providers() -> dict[str, dict[str, Provider]]:
             provider = _parse_entry(str(resource), entry)
             table.setdefault(provider.resource, {})[provider.name] = provider
     return table
-

@@ -66,4 +66,3 @@ def latest_stats() -> StatsSnapshot:
 def forget() -> None:
     """Drop this process's copy of the stats (tests, and after the settings change)."""
     _latest.forget()
-
