@@ -148,17 +148,17 @@ def measure(times: int) -> list[tuple[str, float]]:
     from django.test.utils import CaptureQueriesContext
 
     from healthd.store import health as state
-    from healthd.uptime import compute as uptime
-    from healthd.uptime import views as uptime_views
+    from healthd.uptime import kept
+    from healthd.uptime import page as uptime_page
 
     client = Client()
 
     def forget() -> None:
-        uptime.forget()
-        uptime_views.forget()
+        kept.forget()
+        uptime_page.forget()
 
     def rendered_forget() -> None:
-        uptime_views._rendered[0] = None
+        uptime_page._rendered.clear()
 
     def get(path: str, **params: str) -> Callable[[], object]:
         def request() -> object:

@@ -63,7 +63,7 @@ class Scheduler(DatabaseScheduler):
     def refresh_seconds(self) -> float:
         """Seconds between full re-reads; capped at django-celery-beat's look-ahead for
         clocked tasks, so none is missed between two reads."""
-        configured = float(conf.get().raw["SCHEDULE_REFRESH_SECONDS"])
+        configured = float(conf.get().schedule_refresh_seconds)
         return min(configured, SCHEDULE_SYNC_MAX_INTERVAL)
 
     @property

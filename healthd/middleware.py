@@ -26,9 +26,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from healthd import conf
 from healthd.logging import is_probe_path, skipped_paths
 from healthd.util.redact import redact
 
@@ -85,7 +85,7 @@ class RequestSummaryMiddleware:
             "method": request.method,
             "path": request.path,
         }
-        if getattr(settings, "DOCKERFLOW_SUMMARY_LOG_QUERYSTRING", False):
+        if conf.get().summary_log_querystring:
             out["querystring"] = redact(unquote(request.META.get("QUERY_STRING", "")))
         user = getattr(request, "user", None)
         if user is not None:

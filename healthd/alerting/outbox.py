@@ -124,7 +124,7 @@ def _parse(raw: list[tuple[str, dict[str, str] | None]]) -> list[Entry]:
 
 def visibility_timeout() -> float:
     """Seconds an entry may sit unrenewed with a consumer before another takes it."""
-    return float(conf.get().raw["OUTBOX_VISIBILITY_TIMEOUT"])
+    return float(conf.get().outbox_visibility_timeout)
 
 
 def take(consumer: str | None = None, count: int = 100) -> list[Entry]:

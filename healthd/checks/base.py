@@ -1,7 +1,7 @@
 """The check contract: what a check is, what it returns, and what a result records.
 
-This module knows nothing of Django, Redis or Celery so that it can be reasoned
-about (and tested) on its own.
+This module knows nothing of Redis or Celery, and of Django only the settings (through
+:mod:`healthd.conf`), so that it can be reasoned about (and tested) on its own.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from healthd import conf
 
 
 class Status(enum.StrEnum):
@@ -62,11 +64,12 @@ class Check:
 
     @property
     def effective_stale_after(self) -> float:
-        """How old a result may get before it counts as failing: by default three intervals
-        plus the check's own timeout, so a run that takes its whole timeout is still fresh."""
+        """How old a result may get before it counts as failing: by default
+        STALE_AFTER_INTERVALS intervals plus the check's own timeout, so a run that takes
+        its whole timeout is still fresh (as the registry reckons it)."""
         if self.stale_after is not None:
             return self.stale_after
-        return 3 * self.interval + self.timeout
+        return self.interval * float(conf.get().stale_after_intervals) + self.timeout
 
 
 HOSTNAME = socket.gethostname()

@@ -23,10 +23,10 @@ def redis_urls() -> dict[str, str]:
     store_url = conf.get().redis_url
     if store_url:
         urls["store"] = store_url
-    broker = redis_url_of_broker(getattr(settings, "CELERY_BROKER_URL", None))
+    broker = redis_url_of_broker(conf.get().celery_broker_url)
     if broker:
         urls["broker"] = broker
-    for alias, cache in getattr(settings, "CACHES", {}).items():
+    for alias, cache in settings.CACHES.items():
         if "redis" in cache.get("BACKEND", "").lower():
             location = cache.get("LOCATION")
             locations = location if isinstance(location, list | tuple) else [location]

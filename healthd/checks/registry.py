@@ -12,15 +12,12 @@ A plain function is run as it is.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from healthd import conf
@@ -34,6 +31,7 @@ from healthd.checks.legacy import LEGACY_PATHS, DockerflowCheck, WatchmanCheck
 from healthd.checks.migrations import Migrations
 from healthd.checks.redis import Redis, redis_urls
 from healthd.checks.storage import Storage
+from healthd.conf import per_process
 
 # Each built-in's name (its check name too) to its class; a dict entry's extra keys are
 # the class's options.
@@ -61,19 +59,20 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 def default_names() -> list[str]:
     """Every built-in that the site's settings make meaningful."""
     names = []
-    if getattr(settings, "DATABASES", None):
+    if settings.DATABASES:
         names += ["database", "migrations"]
     real_caches = [
-        c for c in getattr(settings, "CACHES", {}).values()
+        c for c in settings.CACHES.values()
         if "DummyCache" not in c.get("BACKEND", "")
     ]
     if real_caches:
         names.append("cache")
     if redis_urls():
         names.append("redis")
-    if getattr(settings, "CELERY_BROKER_URL", None) or conf.get().celery_workers:
+    config = conf.get()
+    if config.celery_broker_url or config.celery_workers:
         names.append("celery")
-    email_backend = getattr(settings, "EMAIL_BACKEND", "")
+    email_backend = settings.EMAIL_BACKEND
     if email_backend and "dummy" not in email_backend:
         names.append("email")
     names.append("storage")
@@ -177,14 +176,15 @@ def _entries() -> list[tuple[Any, Adapter | None]]:
     entries: list[tuple[Any, Adapter | None]] = [(entry, None) for entry in checks]
     for path in config.dockerflow_checks:
         entries.append((path, DockerflowCheck))
-    for path in config.watchman_checks:
+    for path in config.watchman_checks or ():
         entries.append((path, WatchmanCheck))
     return entries
 
 
-@functools.lru_cache(maxsize=1)
+@per_process.memoised
 def configured_checks() -> tuple[Check, ...]:
-    """Every configured check, by the settings in force; raises ImproperlyConfigured."""
+    """Every configured check, by the settings in force (built once, until a setting
+    changes); raises ImproperlyConfigured."""
     checks: dict[str, Check] = {}
     for entry, adapter in _entries():
         check = build_check(entry, adapter)
@@ -194,12 +194,6 @@ def configured_checks() -> tuple[Check, ...]:
             raise ImproperlyConfigured(f"check name {check.name!r} is configured twice")
         checks[check.name] = check
     return tuple(checks.values())
-
-
-@receiver(setting_changed)
-def _forget_configured_checks(**kwargs: Any) -> None:
-    """The checks are built from settings: a changed setting may change them."""
-    configured_checks.cache_clear()
 
 
 def problems() -> list[str]:

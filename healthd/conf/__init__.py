@@ -1,176 +1,190 @@
 """The one accessor for healthd's settings, read at call time.
 
-Everything healthd reads from ``django.conf.settings`` goes through :func:`get`, so
-tests can use ``override_settings`` and a site can change settings without a
-restart of the import machinery. The merged view is memoised and dropped whenever
-Django reports a setting change, which keeps the heartbeat's hot path cheap.
+Everything healthd reads of its settings goes through :func:`get`: the keys of the
+``HEALTHD`` dict and the settings of the packages it replaces, each with its default in
+:mod:`healthd.conf.defaults`, as typed attributes of one :class:`HealthdSettings`. Tests
+can use ``override_settings`` and a site can change settings at run time: the object is
+memoised and dropped whenever Django reports a setting change
+(:mod:`healthd.conf.per_process`), which keeps the heartbeat's hot path cheap. Nothing
+here checks a value: the system checks (:mod:`healthd.system_checks`) say which is
+malformed, and name it.
 """
 
 from __future__ import annotations
 
-import functools
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
-DEFAULTS: dict[str, Any] = {
-    # None: every built-in the site's settings make meaningful (see checks.registry).
-    "CHECKS": None,
-    "INTERVAL": 30.0,
-    "TIMEOUT": 10.0,
-    "MAX_CONCURRENCY": 32,  # checks or stats providers run at once; a hung one stops counting
-    # A result older than this many intervals counts as stale (failing).
-    "STALE_AFTER_INTERVALS": 3,
-    "REDIS_URL": None,
-    "KEY_PREFIX": "healthd:",
-    # Socket and connect timeout of the reading client, in seconds.
-    "REDIS_TIMEOUT": 0.25,
-    # How old the per-process copy of the latest results may get, in seconds.
-    "CACHE_SECONDS": 1.0,
-    # Show per-check details to anonymous callers of the heartbeat (DEBUG does too).
-    "PUBLIC_DETAILS": False,
-    # Tokens that unlock details; WATCHMAN_TOKEN(S) are read as well.
-    "TOKENS": [],
-    "MIGRATIONS_LEVEL": "warning",
-    "CELERY_MIN_WORKERS": 1,
-    "CELERY_TIMEOUT": 3.0,
-    "EMAIL_RECIPIENT": None,
-    "RETENTION_DAYS": 14,
-    "TRANSITION_RETENTION_DAYS": 365,
-    "SENTRY": True,
-    # Sentry Crons check-ins around each scheduled run (a dead man's switch for beat).
-    "SENTRY_CRONS": False,
-    "STATS": True,
-    # Seconds between runs of healthd.tasks.gather_stats; stats older than
-    # STALE_AFTER_INTERVALS of these show as stale on the status pages.
-    "STATS_INTERVAL": 60.0,
-    # Paths RequestSummaryMiddleware does not log and sentry_traces_sampler does not trace:
-    # each entry matches itself and every path below it ("/watchman" matches "/watchman/x").
-    # None: healthd.logging.PROBE_PATHS (every health probe healthd serves).
-    "SUMMARY_SKIP_PATHS": None,
-    # The traces sample rate healthd.logging.sentry_traces_sampler gives other requests.
-    "TRACES_SAMPLE_RATE": 1.0,
-    # Notification channels: Apprise URLs, {"url": ..., "checks": [...], "on": [...]} or
-    # signed webhooks {"webhook": ..., "secret": ..., "checks": [...]} (see the README).
-    "NOTIFY": [],
-    # Seconds between reminders to the channels while a check stays failing; None: never.
-    "REMIND_EVERY": None,
-    # Seconds one notification request may take.
-    "NOTIFY_TIMEOUT": 10.0,
-    # A failed notification is retried for this many seconds, with exponential backoff
-    # (first delay NOTIFY_BACKOFF, at most NOTIFY_BACKOFF_MAX) and jitter; then kept as failed.
-    "NOTIFY_RETRY_FOR": 3600.0,
-    "NOTIFY_BACKOFF": 2.0,
-    "NOTIFY_BACKOFF_MAX": 300.0,
-    # Seconds after which a transition a worker took from the outbox and stopped renewing
-    # its claim on (it died) is taken again by the next run on any worker.
-    "OUTBOX_VISIBILITY_TIMEOUT": 15.0,
-    # The outbox stream is trimmed to the entries not yet delivered, and never holds more
-    # than about this many.
-    "OUTBOX_MAXLEN": 100_000,
-    # Seconds between healthd.beat.Scheduler's full re-reads of the schedule (at most 300).
-    "SCHEDULE_REFRESH_SECONDS": 300.0,
-    # Watch every enabled django-celery-beat row as a passive check: True, or a dict with
-    # "grace" and "critical" for all of them (see healthd.passive.beat).
-    "WATCH_PERIODIC_TASKS": False,
-    # Seconds between two lateness sweeps of the passive checks (a check due sooner gets
-    # a one-shot sweep at its deadline).
-    "PASSIVE_SWEEP_INTERVAL": 60.0,
-    # /status/uptime/: {label: [check names]} shows each group as one row (its worst day,
-    # its least available member); checks in no group get a row each.
-    "GROUPS": None,
-    # The uptime page and the badges answer anyone; off: only callers who may see details.
-    "PUBLIC_STATUS_PAGE": False,
-}
+from healthd.conf import per_process
+from healthd.conf.defaults import DEFAULTS, PEER_DEFAULTS
+
+__all__ = ["DEFAULTS", "PEER_DEFAULTS", "HealthdSettings", "get", "healthd_as_set"]
 
 
 @dataclass(frozen=True)
 class HealthdSettings:
-    """healthd's settings merged with their defaults, plus the legacy names it honours."""
+    """healthd's settings merged with their defaults, plus the peer settings it honours.
 
-    checks: Any
+    Each ``HEALTHD`` key is the attribute of its name in lower case, except ``TOKENS`` and
+    ``REDIS_URL``, which are read together with the settings that add to them.
+    """
+
+    checks: Any  # None or a list of entries (see healthd.checks.registry)
     interval: float
     timeout: float
+    max_concurrency: int
     stale_after_intervals: float
+    # HEALTHD["REDIS_URL"], else the REDIS_URL environment variable, else a Redis broker's.
     redis_url: str | None = field(repr=False)  # may carry a password
     key_prefix: str
     redis_timeout: float
     cache_seconds: float
     public_details: bool
+    # HEALTHD["TOKENS"], WATCHMAN_TOKEN and each of WATCHMAN_TOKENS.
     tokens: tuple[str, ...] = field(repr=False)
     migrations_level: str
     celery_min_workers: int
     celery_timeout: float
-    celery_workers: tuple[str, ...]
     email_recipient: str | None
     retention_days: int
     transition_retention_days: int
     sentry: bool
     sentry_crons: bool
     stats: bool
+    stats_interval: float
+    summary_skip_paths: Sequence[str] | None  # None: every probe healthd serves
+    traces_sample_rate: float
+    notify: Any = field(repr=False)  # channels carry secrets
+    remind_every: float | None
+    notify_timeout: float
+    notify_retry_for: float
+    notify_backoff: float
+    notify_backoff_max: float
+    outbox_visibility_timeout: float
+    outbox_maxlen: int
+    schedule_refresh_seconds: float
+    watch_periodic_tasks: Any  # False, True or {"grace": …, "critical": …}
+    passive_sweep_interval: float
+    groups: Mapping[str, list[str]]  # empty when not set
+    public_status_page: bool
+    # --- the peer settings, under their own names ---
     dockerflow_checks: tuple[str, ...]
-    watchman_checks: tuple[str, ...]
-    token_name: str
-    heartbeat_failed_status: int
+    dockerflow_version_callback: str | None
+    heartbeat_failed_status: int  # DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE
+    summary_log_querystring: bool  # DOCKERFLOW_SUMMARY_LOG_QUERYSTRING
+    base_dir: Any  # BASE_DIR: a str or a Path
+    token_name: str  # WATCHMAN_TOKEN_NAME
+    watchman_checks: tuple[str, ...] | None  # None: not set
+    watchman_enable_paid_checks: bool
+    watchman_databases: Any  # None, or the aliases shown
+    watchman_caches: Any  # None, or the aliases shown
+    watchman_error_code: int
+    watchman_auth_decorator: str | None
+    expose_watchman_version: bool
+    celery_workers: tuple[str, ...]  # STATUS_CELERY_WORKERS
+    status_providers: Any  # a mapping when well-formed (healthd.compat.status.stats)
+    celery_broker_url: str | None = field(repr=False)  # CELERY_BROKER_URL
+    # The HEALTHD dict merged with its defaults, for code that has not moved to the
+    # attributes yet; read the attributes.
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def _broker_redis_url() -> str | None:
-    broker = getattr(settings, "CELERY_BROKER_URL", None) or os.environ.get("CELERY_BROKER_URL")
+def healthd_as_set() -> Any:
+    """The ``HEALTHD`` setting as the site wrote it (None when it did not), for the system
+    checks, which judge it; everything else reads :func:`get`."""
+    return getattr(settings, "HEALTHD", None)
+
+
+def _peers() -> dict[str, Any]:
+    return {name: getattr(settings, name, default) for name, default in PEER_DEFAULTS.items()}
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list setting as a tuple; None reads as empty."""
+    return tuple(value or ())
+
+
+def _tokens(merged: dict[str, Any], peers: dict[str, Any]) -> tuple[str, ...]:
+    tokens = list(merged["TOKENS"] or ())
+    if peers["WATCHMAN_TOKEN"]:
+        tokens.append(peers["WATCHMAN_TOKEN"])
+    if peers["WATCHMAN_TOKENS"]:
+        tokens.extend(t.strip() for t in str(peers["WATCHMAN_TOKENS"]).split(",") if t.strip())
+    return tuple(tokens)
+
+
+def _broker_redis_url(broker: str | None) -> str | None:
+    broker = broker or os.environ.get("CELERY_BROKER_URL")
     if broker and broker.startswith(("redis://", "rediss://")):
         return broker
     if broker and broker.startswith("redis+socket://"):
-        return "unix://" + broker[len("redis+socket://") :]
+        return "unix://" + broker[len("redis+socket://"):]
     return None
 
 
-@functools.lru_cache(maxsize=1)
+@per_process.memoised
 def get() -> HealthdSettings:
-    """Return the merged settings; cached until Django reports a setting change."""
-    user = dict(getattr(settings, "HEALTHD", None) or {})
-    merged = {**DEFAULTS, **user}
-    tokens = list(merged["TOKENS"] or [])
-    watchman_token = getattr(settings, "WATCHMAN_TOKEN", None)
-    if watchman_token:
-        tokens.append(watchman_token)
-    watchman_tokens = getattr(settings, "WATCHMAN_TOKENS", None)
-    if watchman_tokens:
-        tokens.extend(t.strip() for t in str(watchman_tokens).split(",") if t.strip())
-    redis_url = merged["REDIS_URL"] or os.environ.get("REDIS_URL") or _broker_redis_url()
+    """Return the merged settings; kept until Django reports a setting change."""
+    merged = {**DEFAULTS, **dict(healthd_as_set() or {})}
+    peers = _peers()
+    watchman_checks = peers["WATCHMAN_CHECKS"]
     return HealthdSettings(
         checks=merged["CHECKS"],
         interval=merged["INTERVAL"],
         timeout=merged["TIMEOUT"],
+        max_concurrency=merged["MAX_CONCURRENCY"],
         stale_after_intervals=merged["STALE_AFTER_INTERVALS"],
-        redis_url=redis_url,
+        redis_url=(merged["REDIS_URL"] or os.environ.get("REDIS_URL")
+                   or _broker_redis_url(peers["CELERY_BROKER_URL"])),
         key_prefix=merged["KEY_PREFIX"],
         redis_timeout=merged["REDIS_TIMEOUT"],
         cache_seconds=merged["CACHE_SECONDS"],
         public_details=bool(merged["PUBLIC_DETAILS"]),
-        tokens=tuple(tokens),
+        tokens=_tokens(merged, peers),
         migrations_level=merged["MIGRATIONS_LEVEL"],
         celery_min_workers=merged["CELERY_MIN_WORKERS"],
         celery_timeout=merged["CELERY_TIMEOUT"],
-        celery_workers=tuple(getattr(settings, "STATUS_CELERY_WORKERS", ()) or ()),
         email_recipient=merged["EMAIL_RECIPIENT"],
         retention_days=merged["RETENTION_DAYS"],
         transition_retention_days=merged["TRANSITION_RETENTION_DAYS"],
         sentry=bool(merged["SENTRY"]),
         sentry_crons=bool(merged["SENTRY_CRONS"]),
         stats=bool(merged["STATS"]),
-        dockerflow_checks=tuple(getattr(settings, "DOCKERFLOW_CHECKS", ()) or ()),
-        watchman_checks=tuple(getattr(settings, "WATCHMAN_CHECKS", ()) or ()),
-        token_name=getattr(settings, "WATCHMAN_TOKEN_NAME", "watchman-token"),
-        heartbeat_failed_status=getattr(settings, "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE", 500),
+        stats_interval=merged["STATS_INTERVAL"],
+        summary_skip_paths=merged["SUMMARY_SKIP_PATHS"],
+        traces_sample_rate=merged["TRACES_SAMPLE_RATE"],
+        notify=merged["NOTIFY"] or (),
+        remind_every=merged["REMIND_EVERY"],
+        notify_timeout=merged["NOTIFY_TIMEOUT"],
+        notify_retry_for=merged["NOTIFY_RETRY_FOR"],
+        notify_backoff=merged["NOTIFY_BACKOFF"],
+        notify_backoff_max=merged["NOTIFY_BACKOFF_MAX"],
+        outbox_visibility_timeout=merged["OUTBOX_VISIBILITY_TIMEOUT"],
+        outbox_maxlen=merged["OUTBOX_MAXLEN"],
+        schedule_refresh_seconds=merged["SCHEDULE_REFRESH_SECONDS"],
+        watch_periodic_tasks=merged["WATCH_PERIODIC_TASKS"],
+        passive_sweep_interval=merged["PASSIVE_SWEEP_INTERVAL"],
+        groups=merged["GROUPS"] or {},
+        public_status_page=bool(merged["PUBLIC_STATUS_PAGE"]),
+        dockerflow_checks=_strings(peers["DOCKERFLOW_CHECKS"]),
+        dockerflow_version_callback=peers["DOCKERFLOW_VERSION_CALLBACK"],
+        heartbeat_failed_status=peers["DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE"],
+        summary_log_querystring=bool(peers["DOCKERFLOW_SUMMARY_LOG_QUERYSTRING"]),
+        base_dir=peers["BASE_DIR"],
+        token_name=peers["WATCHMAN_TOKEN_NAME"],
+        watchman_checks=None if watchman_checks is None else tuple(watchman_checks),
+        watchman_enable_paid_checks=bool(peers["WATCHMAN_ENABLE_PAID_CHECKS"]),
+        watchman_databases=peers["WATCHMAN_DATABASES"],
+        watchman_caches=peers["WATCHMAN_CACHES"],
+        watchman_error_code=peers["WATCHMAN_ERROR_CODE"],
+        watchman_auth_decorator=peers["WATCHMAN_AUTH_DECORATOR"],
+        expose_watchman_version=bool(peers["EXPOSE_WATCHMAN_VERSION"]),
+        celery_workers=_strings(peers["STATUS_CELERY_WORKERS"]),
+        status_providers=peers["STATUS_PROVIDERS"] or {},
+        celery_broker_url=peers["CELERY_BROKER_URL"],
         raw=merged,
     )
-
-
-@receiver(setting_changed)
-def _forget_on_change(**kwargs: Any) -> None:
-    """Drop the merged settings; each cache above this module clears itself the same way."""
-    get.cache_clear()

@@ -62,7 +62,7 @@ PROBE_PATHS: tuple[str, ...] = (
 
 def skipped_paths() -> tuple[str, ...]:
     """The paths left out of request summaries and traces, from the settings in force."""
-    configured = conf.get().raw.get("SUMMARY_SKIP_PATHS")
+    configured = conf.get().summary_skip_paths
     if configured is None:
         return PROBE_PATHS
     return tuple(str(p) for p in configured)
@@ -198,5 +198,5 @@ def probe_free_sampler(rate: float) -> Callable[[dict[str, Any]], float]:
 
 def sentry_traces_sampler(sampling_context: dict[str, Any]) -> float:
     """Sentry ``traces_sampler``: probes 0, others the parent's or HEALTHD["TRACES_SAMPLE_RATE"]."""
-    rate = float(conf.get().raw.get("TRACES_SAMPLE_RATE", 1.0))
+    rate = float(conf.get().traces_sample_rate)
     return probe_free_sampler(rate)(sampling_context)

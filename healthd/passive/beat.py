@@ -39,7 +39,7 @@ _NOT_IN_A_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 def options() -> dict[str, Any] | None:
     """The watch's options, or None when rows are not watched."""
-    value = conf.get().raw.get("WATCH_PERIODIC_TASKS")
+    value = conf.get().watch_periodic_tasks
     if not value:
         return None
     if value is True:

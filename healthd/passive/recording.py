@@ -47,7 +47,7 @@ ATTEMPTS = 20
 
 
 def sweep_interval() -> float:
-    return float(conf.get().raw.get("PASSIVE_SWEEP_INTERVAL") or 60.0)
+    return float(conf.get().passive_sweep_interval)
 
 
 @dataclass
@@ -109,7 +109,7 @@ def after_record(check: Check, decision: Decision | None,
     if decision.result is not None:
         # What is news, the record script decided (as it does for a run).
         history.save([decision.result], [c for c in changes if c.news])
-        reminders = bool(conf.get().raw.get("REMIND_EVERY"))
+        reminders = bool(conf.get().remind_every)
         if changes or (reminders and decision.result.status == Status.FAILING):
             queue_task(DELIVER_TASK, expires=60)
     if decision.arm_at is not None:

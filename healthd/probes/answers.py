@@ -23,7 +23,6 @@ a probe sent to a pod's IP address.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable
@@ -32,13 +31,12 @@ from http.client import responses
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.urls import Resolver404, resolve
 
 from healthd import conf, signals
 from healthd.checks.base import Status
 from healthd.compat.watchman import reading as watchman_dialect
+from healthd.conf import per_process
 from healthd.store import health as state
 
 JSON = "application/json"
@@ -156,7 +154,7 @@ def _readyz(health: state.Health, excluded: tuple[str, ...], verbose: bool,
 
 def watchman_error_code() -> int:
     """WATCHMAN_ERROR_CODE (default 500, as in watchman)."""
-    return int(getattr(settings, "WATCHMAN_ERROR_CODE", 500))
+    return int(conf.get().watchman_error_code)
 
 
 def watchman_bare(health: state.Health) -> Answer:
@@ -275,9 +273,10 @@ def _security_headers(secure: bool) -> list[tuple[str, str | None]]:
     return headers
 
 
-@functools.lru_cache(maxsize=1)
+@per_process.memoised
 def site() -> Site:
-    """The site as the settings in force describe it; worked out once, until they change."""
+    """The site as the settings in force describe it (the URLconf, DEBUG, the middleware
+    and their settings); worked out once, until a setting changes."""
     paths: frozenset[str] = frozenset()
     if not (settings.DEBUG or conf.get().public_details):
         paths = frozenset(path for path, route in ROUTES.items() if _routed_to(path, route.view))
@@ -328,9 +327,3 @@ def headers(answer: Answer, secure: bool) -> list[tuple[str, str]]:
 def reason_phrase(status: int) -> str:
     """The reason phrase Django sends with a status code."""
     return responses.get(status, "Unknown Status Code")
-
-
-@receiver(setting_changed)
-def _forget_site_on_setting_change(**kwargs: Any) -> None:
-    # The URLconf, DEBUG, the middleware or their settings may have changed.
-    site.cache_clear()

@@ -24,12 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-
 from healthd import conf, store
 from healthd.checks import passive, registry
 from healthd.checks.base import Check, Status
+from healthd.conf import per_process
 from healthd.store.client import StoreNotConfigured
 from healthd.util.humanize import format_age
 from healthd.util.memo import FreshFor
@@ -338,7 +336,5 @@ def forget() -> None:
     _evaluated.clear()
 
 
-@receiver(setting_changed)
-def _forget_on_setting_change(**kwargs: Any) -> None:
-    # The store, the checks or their staleness may have changed with the settings.
-    forget()
+# The store, the checks or their staleness may have changed with the settings.
+per_process.on_setting_change(_evaluated.clear)

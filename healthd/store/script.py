@@ -44,9 +44,9 @@ def leading_args(silences: dict[str, dict[str, Any]] | None = None,
                  defer_unseen: bool = False, show_at: float | None = None) -> list[Any]:
     """The ARGV every call begins with (see the top of ``record.lua``): the settings, the
     mode, and the silences to store first (None: keep the stored ones)."""
-    settings = conf.get().raw
-    args: list[Any] = [float(settings.get("REMIND_EVERY") or 0),
-                       int(settings.get("OUTBOX_MAXLEN") or 100_000),
+    settings = conf.get()
+    args: list[Any] = [float(settings.remind_every or 0),  # 0: no reminders
+                       int(settings.outbox_maxlen),
                        "1" if defer_unseen else "0", Keys.outbox_group,
                        "" if show_at is None else show_at,
                        -1 if silences is None else len(silences)]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core import checks as django_checks
 
 from healthd import conf
@@ -63,7 +62,7 @@ def _number_problems(user: dict[str, Any]) -> list[django_checks.CheckMessage]:
 @django_checks.register(TAG)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[django_checks.CheckMessage]:
     """Every malformed healthd setting, each naming the setting; empty when all is well."""
-    user = getattr(settings, "HEALTHD", None)
+    user = conf.healthd_as_set()
     if user is None:
         user = {}
     if not isinstance(user, dict):
@@ -85,7 +84,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[django_checks
         except ValueError as exc:
             found.append(_error('HEALTHD["REDIS_URL"]', f"{exc}, not {redact(url)!r}",
                                 E_BAD_REDIS_URL))
-    status = getattr(settings, "DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE", 500)
+    status = conf.get().heartbeat_failed_status
     if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
         found.append(_error("DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE",
                             f"must be an HTTP error status (400-599), not {status!r}",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core import checks as django_checks
 
 from healthd import conf
@@ -45,7 +44,7 @@ def _number_problems(user: dict[str, Any]) -> list[django_checks.CheckMessage]:
 @django_checks.register(TAG)
 def check_notify(app_configs: Any = None, **kwargs: Any) -> list[django_checks.CheckMessage]:
     """Every malformed NOTIFY entry, each naming its index; empty when all is well."""
-    user = getattr(settings, "HEALTHD", None)
+    user = conf.healthd_as_set()
     if not isinstance(user, dict):
         return []  # healthd.E001 says so already
     found: list[django_checks.CheckMessage] = _number_problems(user)

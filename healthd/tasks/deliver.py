@@ -180,7 +180,7 @@ def deliver_notification(self: Any, channel_id: str, event: dict[str, Any],
     NOTIFY_RETRY_FOR seconds, then keep it as failed. Every attempt carries the same
     idempotency key (the event's id), so a receiver can drop a repeat.
     """
-    settings = conf.get().raw
+    settings = conf.get()
     first_try_at = first_try_at or time.time()
     channel = notify.channel_by_id(channel_id)
     if channel is None:
@@ -190,7 +190,7 @@ def deliver_notification(self: Any, channel_id: str, event: dict[str, Any],
         return {"delivered": False, "error": gone}
     error: str | None = None
     try:
-        channel.send(event, float(settings["NOTIFY_TIMEOUT"]))
+        channel.send(event, float(settings.notify_timeout))
     except notify.DeliveryFailed as exc:
         error = str(exc)
     attempt = self.request.retries + 1
@@ -199,9 +199,9 @@ def deliver_notification(self: Any, channel_id: str, event: dict[str, Any],
         _count(channel.label, "delivered")
         logger.info("notified %s of %s (attempt %d)", channel.label, event["id"], attempt)
         return {"delivered": True, "attempts": attempt}
-    delay = notify.backoff(attempt, float(settings["NOTIFY_BACKOFF"]),
-                           float(settings["NOTIFY_BACKOFF_MAX"]))
-    final = time.time() + delay - first_try_at > float(settings["NOTIFY_RETRY_FOR"])
+    delay = notify.backoff(attempt, float(settings.notify_backoff),
+                           float(settings.notify_backoff_max))
+    final = time.time() + delay - first_try_at > float(settings.notify_retry_for)
     _record_attempt(channel, channel_id, event, error, final=final)
     if final:
         _count(channel.label, "failed")

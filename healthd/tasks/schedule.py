@@ -71,8 +71,8 @@ def wanted_rows() -> dict[str, tuple[str, int, dict]]:
     rows[PRUNE_ROW] = (PRUNE_TASK, 3600, {})
     settings = conf.get()
     if settings.stats:
-        rows[STATS_ROW] = (STATS_TASK, max(1, round(settings.raw["STATS_INTERVAL"])), {})
-    rows[SWEEP_ROW] = (SWEEP_TASK, max(1, round(settings.raw["PASSIVE_SWEEP_INTERVAL"])), {})
+        rows[STATS_ROW] = (STATS_TASK, max(1, round(settings.stats_interval)), {})
+    rows[SWEEP_ROW] = (SWEEP_TASK, max(1, round(settings.passive_sweep_interval)), {})
     return rows
 
 

@@ -203,7 +203,7 @@ def run_with_timeouts(calls: Sequence[Call[T]], max_workers: int | None = None) 
     ``HEALTHD["MAX_CONCURRENCY"]``.
     """
     if max_workers is None:
-        max_workers = conf.get().raw["MAX_CONCURRENCY"]
+        max_workers = conf.get().max_concurrency
     outcomes: list[Outcome | None] = [_still_hanging(call.key) for call in calls]
     tasks = {index: _Task(call) for index, call in enumerate(calls) if outcomes[index] is None}
     if tasks:

@@ -19,13 +19,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from healthd import conf
+from healthd.conf import per_process
 
 T = TypeVar("T")
 
 
 class FreshFor(Generic[T]):
     """``fetch()``'s value, fetched again once it is older than CACHE_SECONDS or when the
-    store's URL or key prefix changes. Whoever holds one forgets it on a settings change."""
+    store's URL or key prefix changes; forgotten on a setting change. Made once per process
+    (a module's global): it lives as long as the process."""
 
     def __init__(self, fetch: Callable[[], T],
                  fetch_async: Callable[[], Awaitable[T]] | None = None):
@@ -38,6 +40,7 @@ class FreshFor(Generic[T]):
         # (the store it came from, the value), replaced as one so readers need no lock.
         self._held: tuple[tuple[Any, ...], T] | None = None
         self._expires = 0.0
+        per_process.on_setting_change(self.forget)
 
     def _held_copy(self, source: tuple[Any, ...]) -> tuple[tuple[Any, ...], T] | None:
         """The held pair while it came from ``source`` and is fresh, else None."""

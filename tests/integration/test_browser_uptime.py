@@ -20,8 +20,8 @@ import pytest
 from django.utils import timezone
 
 from healthd.checks.base import Status
-from healthd.uptime import compute as uptime
-from healthd.uptime import views as uptime_views
+from healthd.uptime import kept
+from healthd.uptime import page as status_page
 from tests.integration import test_browser  # skips this module too when Chromium is missing
 from tests.integration.test_browser import PAGE_COLOURS, Browser, _only_own_requests, expect
 from tests.support.results import write_all, write_result
@@ -79,11 +79,11 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def uptime_page(settings) -> Iterator[None]:
     settings.HEALTHD = {**settings.HEALTHD, "CHECKS": CHECKS, "PUBLIC_STATUS_PAGE": True}
-    uptime.forget()
-    uptime_views.forget()
+    kept.forget()
+    status_page.forget()
     yield
-    uptime.forget()
-    uptime_views.forget()
+    kept.forget()
+    status_page.forget()
 
 
 def _fill_ninety_days(failing_day: dt.date) -> None:

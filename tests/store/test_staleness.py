@@ -11,7 +11,7 @@ from django.core import checks as django_checks
 
 from healthd import store
 from healthd.checks import registry
-from healthd.checks.base import Result, Status
+from healthd.checks.base import Check, Result, Status
 from healthd.store import health as state
 from tests.support.results import only
 
@@ -42,6 +42,14 @@ def test_the_stale_limit_is_three_intervals_plus_the_timeout(settings, client):
     assert check.effective_stale_after == 3 * 1 + 3
     _write("slow", started_ago=5.5, duration=0.01)  # 5.5 s old: within 6 s
     assert client.get("/__heartbeat__").status_code == 200
+
+
+def test_a_check_without_a_limit_of_its_own_counts_the_setting_s_intervals(settings):
+    only(settings, {"check": "storage", "name": "slow", "timeout": 3}, INTERVAL=1,
+         STALE_AFTER_INTERVALS=5)
+    (check,) = registry.configured_checks()
+    assert check.effective_stale_after == 5 * 1 + 3
+    assert Check("made-by-hand", lambda: None, timeout=3, interval=1).effective_stale_after == 8
 
 
 def test_a_result_older_than_the_limit_is_stale(settings, client):

@@ -15,9 +15,8 @@ from healthd import system_checks
 from healthd.checks import registry
 from healthd.checks.base import Status
 from healthd.models import CheckStatus, HourlyRollup, Transition
-from healthd.uptime import badges
-from healthd.uptime import compute as uptime
-from healthd.uptime import views as uptime_views
+from healthd.uptime import badges, daily, drawing, groups, kept, spans
+from healthd.uptime import page as uptime_page
 from tests.support.results import only, write_all, write_result
 
 pytestmark = pytest.mark.django_db
@@ -29,11 +28,11 @@ SECRET_MESSAGE = "connection refused by db.internal (password hunter2)"
 
 @pytest.fixture(autouse=True)
 def fresh_uptime():
-    uptime.forget()
-    uptime_views.forget()
+    kept.forget()
+    uptime_page.forget()
     yield
-    uptime.forget()
-    uptime_views.forget()
+    kept.forget()
+    uptime_page.forget()
 
 
 @pytest.fixture
@@ -73,8 +72,8 @@ def configured() -> list:
     return list(registry.configured_checks())
 
 
-def read(now: dt.datetime) -> uptime.History:
-    return uptime.read_history(configured(), now, dt.UTC)
+def read(now: dt.datetime) -> daily.History:
+    return daily.read_history(configured(), now, dt.UTC)
 
 
 NOW = dt.datetime(2026, 11, 25, 14, 30, tzinfo=dt.UTC)
@@ -91,7 +90,7 @@ def test_no_data_at_all_is_ninety_grey_days(two_checks, django_assert_max_num_qu
         assert len(row.days) == 90
         assert row.days[-1].date == NOW.date()
         assert row.days[0].date == NOW.date() - dt.timedelta(days=89)
-        assert {day.level for day in row.days} == {uptime.NO_DATA}
+        assert {day.level for day in row.days} == {spans.NO_DATA}
         assert {str(figure) for figure in row.windows.values()} == {"-"}
     assert history.incidents == ()
 
@@ -101,7 +100,7 @@ def test_ninety_full_days_are_green_and_all_up(two_checks):
         fill(name, NOW - dt.timedelta(days=95), NOW)
     history = read(NOW)
     for row in history.rows.values():
-        assert {day.level for day in row.days} == {uptime.UP}
+        assert {day.level for day in row.days} == {spans.UP}
         assert {str(figure) for figure in row.windows.values()} == {"100.00 %"}
         assert row.days[10].uptime.runs == 24 * 120
 
@@ -116,19 +115,19 @@ def test_a_failing_spell_makes_its_day_red_and_is_an_incident(two_checks):
     by_date = {day.date: day for day in history.rows["database"].days}
     failing_day = by_date[dt.date(2026, 11, 22)]
     assert failing_day.worst_state == "failing"
-    assert failing_day.level == uptime.DOWN
+    assert failing_day.level == spans.DOWN
     assert failing_day.failures == 14
     assert 0.99 < failing_day.uptime.ratio < 1.0
     # The days around it: passing all along, 14 failures out of 2,880 is not their concern.
-    assert by_date[dt.date(2026, 11, 21)].level == uptime.UP
-    assert by_date[dt.date(2026, 11, 23)].level == uptime.UP
+    assert by_date[dt.date(2026, 11, 21)].level == spans.UP
+    assert by_date[dt.date(2026, 11, 23)].level == spans.UP
     assert by_date[dt.date(2026, 11, 21)].worst_state == "passing"
-    assert {day.level for day in history.rows["cache"].days} == {uptime.UP}
+    assert {day.level for day in history.rows["cache"].days} == {spans.UP}
 
     [incident] = history.incidents
     assert (incident.name, incident.status) == ("database", "failing")
     assert incident.duration(NOW) == dt.timedelta(minutes=7)
-    assert uptime_views.incident_text(incident, NOW, dt.UTC) == (
+    assert drawing.incident_text(incident, NOW, dt.UTC) == (
         "database failing 22 Nov 03:12\u201303:19, 7 min")
 
 
@@ -138,9 +137,9 @@ def test_a_check_failing_now_is_an_ongoing_incident(two_checks):
     history = read(NOW)
     [incident] = history.incidents
     assert incident.end is None
-    assert history.rows["database"].days[-1].level == uptime.DOWN
+    assert history.rows["database"].days[-1].level == spans.DOWN
     # A silence changes who is told, not what is shown.
-    assert uptime_views.incident_text(incident, NOW, dt.UTC) == (
+    assert drawing.incident_text(incident, NOW, dt.UTC) == (
         "database failing since 14:18, 12 min so far (silenced)")
 
 
@@ -153,8 +152,8 @@ def test_time_without_a_fresh_result_is_not_uptime(two_checks):
     row = read(NOW).rows["database"]
     day = {d.date: d for d in row.days}[dt.date(2026, 11, 20)]
     assert day.worst_state == "passing"
-    assert day.level == uptime.DOWN
-    assert uptime.missing_runs(day.uptime) == 239  # one run of the day is forgiven
+    assert day.level == spans.DOWN
+    assert spans.missing_runs(day.uptime) == 239  # one run of the day is forgiven
     assert day.uptime.ratio == pytest.approx(2640 / 2879)
     assert str(row.windows["24h"]) == "100.00 %"
     assert row.windows["7d"].ratio < 0.995
@@ -164,7 +163,7 @@ def test_time_without_a_fresh_result_is_not_uptime(two_checks):
 def test_stopped_reporting_today_turns_today_down(two_checks):
     fill("database", NOW - dt.timedelta(days=95), NOW - dt.timedelta(hours=5))
     row = read(NOW).rows["database"]
-    assert row.days[-1].level == uptime.DOWN
+    assert row.days[-1].level == spans.DOWN
     # 20 full hours out of the 24.5 since the hour 24 h ago.
     assert row.windows["24h"].ratio == pytest.approx(20 / 24.5, abs=0.001)
 
@@ -174,8 +173,8 @@ def test_a_check_added_ten_days_ago_has_no_data_before(two_checks):
     fill("database", began, NOW)
     row = read(NOW).rows["database"]
     levels = [day.level for day in row.days]
-    assert levels[:79] == [uptime.NO_DATA] * 79
-    assert set(levels[80:]) == {uptime.UP}
+    assert levels[:79] == [spans.NO_DATA] * 79
+    assert set(levels[80:]) == {spans.UP}
     assert str(row.windows["30d"]) == str(row.windows["90d"]) == "100.00 %"
 
 
@@ -190,7 +189,7 @@ def test_a_check_that_began_mid_hour_counts_from_then(two_checks,
     day = {d.date: d for d in row.days}[dt.date(2026, 11, 20)]
     assert day.uptime.expected == pytest.approx(13.5 * 120 - 1)
     assert str(day.uptime) == "100.00 %"
-    assert {d.level for d in row.days if d.date < dt.date(2026, 11, 20)} == {uptime.NO_DATA}
+    assert {d.level for d in row.days if d.date < dt.date(2026, 11, 20)} == {spans.NO_DATA}
 
 
 def test_a_warning_day_is_amber(two_checks):
@@ -198,7 +197,7 @@ def test_a_warning_day_is_amber(two_checks):
     transition("database", "passing", "warning", dt.datetime(2026, 11, 24, 8, tzinfo=dt.UTC))
     transition("database", "warning", "passing", dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC))
     day = {d.date: d for d in read(NOW).rows["database"].days}[dt.date(2026, 11, 24)]
-    assert (day.worst_state, day.level) == ("warning", uptime.DEGRADED)
+    assert (day.worst_state, day.level) == ("warning", spans.DEGRADED)
 
 
 def test_the_state_before_the_first_transition_is_its_previous(two_checks):
@@ -206,15 +205,15 @@ def test_the_state_before_the_first_transition_is_its_previous(two_checks):
     fill("database", NOW - dt.timedelta(days=95), NOW)
     transition("database", "failing", "passing", dt.datetime(2026, 11, 22, 6, tzinfo=dt.UTC))
     days = read(NOW).rows["database"].days
-    assert {d.level for d in days if d.date <= dt.date(2026, 11, 22)} == {uptime.DOWN}
-    assert {d.level for d in days if d.date > dt.date(2026, 11, 22)} == {uptime.UP}
+    assert {d.level for d in days if d.date <= dt.date(2026, 11, 22)} == {spans.DOWN}
+    assert {d.level for d in days if d.date > dt.date(2026, 11, 22)} == {spans.UP}
 
 
 def test_without_transitions_the_stored_state_holds_throughout(two_checks):
     fill("database", NOW - dt.timedelta(days=95), NOW)
     CheckStatus.objects.create(name="database", status="failing",
                                since=NOW - dt.timedelta(days=200), last_checked_at=NOW)
-    assert {d.level for d in read(NOW).rows["database"].days} == {uptime.DOWN}
+    assert {d.level for d in read(NOW).rows["database"].days} == {spans.DOWN}
 
 
 def test_a_group_is_its_worst_day_and_its_least_available_member(two_checks, settings):
@@ -225,10 +224,10 @@ def test_a_group_is_its_worst_day_and_its_least_available_member(two_checks, set
     transition("database", "passing", "failing", dt.datetime(2026, 11, 24, 3, tzinfo=dt.UTC))
     transition("database", "failing", "passing", dt.datetime(2026, 11, 24, 3, 30, tzinfo=dt.UTC))
     history = read(NOW)
-    [row] = uptime.page_rows(history, uptime.groups())
+    [row] = groups.page_rows(history, groups.configured())
     assert (row.label, row.members, row.is_group) == ("Website", ("database", "cache"), True)
     day = {d.date: d for d in row.days}[dt.date(2026, 11, 24)]
-    assert (day.level, day.weakest) == (uptime.DOWN, "database")
+    assert (day.level, day.weakest) == (spans.DOWN, "database")
     assert day.runs == 2 * 24 * 120
     assert row.windows["24h"] == history.rows["database"].windows["24h"]
     assert row.weakest["24h"] == "database"
@@ -240,11 +239,11 @@ def test_the_day_follows_the_site_time_zone(two_checks):
          failures={dt.datetime(2026, 11, 21, 23, tzinfo=dt.UTC): 10})
     transition("database", "passing", "failing", dt.datetime(2026, 11, 21, 23, 10, tzinfo=dt.UTC))
     transition("database", "failing", "passing", dt.datetime(2026, 11, 21, 23, 20, tzinfo=dt.UTC))
-    days = {d.date: d for d in uptime.read_history(configured(), NOW, paris).rows[
+    days = {d.date: d for d in daily.read_history(configured(), NOW, paris).rows[
         "database"].days}
     # 23:10 UTC is 00:10 the next day in UTC+1.
-    assert days[dt.date(2026, 11, 22)].level == uptime.DOWN
-    assert days[dt.date(2026, 11, 21)].level == uptime.UP
+    assert days[dt.date(2026, 11, 22)].level == spans.DOWN
+    assert days[dt.date(2026, 11, 21)].level == spans.UP
     assert days[dt.date(2026, 11, 22)].uptime.runs == 24 * 120
 
 
@@ -329,7 +328,7 @@ def test_the_page_says_when_the_history_cannot_be_read(client, two_checks, monke
     def broken(*args, **kwargs):
         raise OperationalError("could not connect to server: password=hunter2")
 
-    monkeypatch.setattr(uptime, "read_history", broken)
+    monkeypatch.setattr(kept, "read_history", broken)
     write_all(Status.PASSING)
     response = client.get("/status/uptime/")
     assert response.status_code == 503
@@ -537,8 +536,8 @@ def test_good_groups_pass(settings):
 
 
 def test_a_setting_change_forgets_the_history(settings, two_checks):
-    first = uptime.history()
-    assert uptime.history() is first
+    first = kept.history()
+    assert kept.history() is first
     settings.HEALTHD = {**settings.HEALTHD, "GROUPS": {"All": ["database"]}}
-    assert uptime.history() is not first
+    assert kept.history() is not first
     json.dumps([str(u) for u in first.rows["database"].windows.values()])

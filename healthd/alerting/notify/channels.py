@@ -299,7 +299,7 @@ def parse(entry: object) -> Channel:
 def configured() -> list[Channel]:
     """The channels of ``HEALTHD["NOTIFY"]``; a malformed one is logged and left out
     (``manage.py check`` stops on it before it gets here)."""
-    entries = conf.get().raw.get("NOTIFY") or []
+    entries = conf.get().notify or []
     channels = []
     for index, entry in enumerate(entries if isinstance(entries, list | tuple) else []):
         try:

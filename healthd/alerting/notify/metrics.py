@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
 
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -54,13 +51,9 @@ def _read_counts() -> dict[tuple[str, str], int] | None:
         return None
 
 
-# Read at most once per CACHE_SECONDS in a process, as the other /metrics values are.
+# Read at most once per CACHE_SECONDS in a process, as the other /metrics values are
+# (and forgotten on a setting change).
 _counts = FreshFor(_read_counts)
-
-
-@receiver(setting_changed)
-def _forget_on_setting_change(**kwargs: Any) -> None:
-    _counts.forget()
 
 
 def forget() -> None:

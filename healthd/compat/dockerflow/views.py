@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.core import checks as django_checks
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
-from healthd import signals
+from healthd import conf, signals
 from healthd.checks.base import Status
 from healthd.http.auth import may_see_details
 from healthd.http.responses import json_response, never_raise
@@ -94,12 +93,13 @@ def lbheartbeat(request: HttpRequest) -> HttpResponse:
 @never_raise
 def version(request: HttpRequest) -> HttpResponse:
     """/__version__: version.json (or DOCKERFLOW_VERSION_CALLBACK), 404 when there is none."""
-    callback_path = getattr(settings, "DOCKERFLOW_VERSION_CALLBACK", None)
+    config = conf.get()
+    callback_path = config.dockerflow_version_callback
     try:
         if callback_path and callback_path != "dockerflow.version.get_version":
-            data = import_string(callback_path)(getattr(settings, "BASE_DIR", "."))
+            data = import_string(callback_path)(config.base_dir)
         else:
-            data = get_version(getattr(settings, "BASE_DIR", "."))
+            data = get_version(config.base_dir)
     except ValueError as exc:
         logger.error("version.json is not valid JSON: %s", redact(exc))
         return json_response({"error": "version.json is not valid JSON"}, 500)

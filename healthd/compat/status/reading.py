@@ -17,15 +17,13 @@ callers who may see details get them.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 from healthd import conf
 from healthd.compat.status import stats as stats_store
+from healthd.conf import per_process
 from healthd.store import health as state
 
 # django-status's health providers that healthd works out from a check's latest result.
@@ -43,7 +41,7 @@ class NotGathered(Exception):
 def _named_celery_providers() -> set[tuple[str, str]]:
     """(resource, name) of each STATUS_PROVIDERS entry that names a celery built-in."""
     named = set()
-    for resource, entries in (getattr(settings, "STATUS_PROVIDERS", None) or {}).items():
+    for resource, entries in conf.get().status_providers.items():
         for entry in entries or ():
             if isinstance(entry, list | tuple) and len(entry) >= 2:
                 builtin = stats_store.BUILTIN_PATHS.get(str(entry[1]))
@@ -52,7 +50,7 @@ def _named_celery_providers() -> set[tuple[str, str]]:
     return named
 
 
-@functools.lru_cache(maxsize=1)
+@per_process.memoised
 def providers() -> dict[str, dict[str, stats_store.Provider]]:
     """django-status's providers here, by resource and name (see the module's docstring).
     Worked out once per settings; callers read the table and never change it."""
@@ -68,11 +66,6 @@ def providers() -> dict[str, dict[str, stats_store.Provider]]:
         }
         for resource, by_name in table.items()
     }
-
-
-@receiver(setting_changed)
-def _forget_providers_on_setting_change(**kwargs: Any) -> None:
-    providers.cache_clear()
 
 
 def is_public(provider: stats_store.Provider) -> bool:

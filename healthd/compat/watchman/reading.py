@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from healthd import conf
 from healthd.checks import registry
+from healthd.conf import per_process
 from healthd.store import health as state
 
 DEFAULT_PATHS = ("watchman.checks.caches", "watchman.checks.databases",
@@ -38,22 +38,23 @@ DEFAULT_PATHS = ("watchman.checks.caches", "watchman.checks.databases",
 PAID_PATHS = ("watchman.checks.email",)
 # healthd built-ins that watchman knew, by the key watchman's answer used.
 KEYS = {"database": "databases", "cache": "caches", "email": "email", "storage": "storage"}
-# The per-alias built-ins: the watchman setting that narrows their aliases, and the
-# Django setting that lists them when the last run recorded none.
-ALIAS_SETTINGS = {"database": ("WATCHMAN_DATABASES", "DATABASES"),
-                  "cache": ("WATCHMAN_CACHES", "CACHES")}
+# The per-alias built-ins: the Django setting that lists them when the last run recorded
+# none (WATCHMAN_DATABASES and WATCHMAN_CACHES narrow them).
+ALIAS_SETTINGS = {"database": "DATABASES", "cache": "CACHES"}
 
 
 def watchman_paths() -> tuple[str, ...]:
     """The dotted paths watchman would run here: WATCHMAN_CHECKS, else its defaults."""
-    configured = getattr(settings, "WATCHMAN_CHECKS", None)
-    if configured is not None:
-        return tuple(configured)
-    if getattr(settings, "WATCHMAN_ENABLE_PAID_CHECKS", False):
+    config = conf.get()
+    if config.watchman_checks is not None:
+        return config.watchman_checks
+    if config.watchman_enable_paid_checks:
         return DEFAULT_PATHS + PAID_PATHS
     return DEFAULT_PATHS
 
 
+# A test (or a reload) may point a path at another function.
+@per_process.clears_on_setting_change
 @functools.lru_cache(maxsize=256)
 def check_name_of(path: str) -> str:
     """The healthd check a watchman dotted path runs as (the registry's naming)."""
@@ -63,15 +64,6 @@ def check_name_of(path: str) -> str:
         return getattr(import_string(path), "__name__", path.rsplit(".", 1)[-1])
     except ImportError:
         return path.rsplit(".", 1)[-1]
-
-
-@receiver(setting_changed)
-def _forget_names_on_setting_change(*, setting: str, **kwargs: Any) -> None:
-    # A test (or a reload) may point a path at another function.
-    if setting == "WATCHMAN_CHECKS":
-        check_name_of.cache_clear()
-    # The selections follow the configured checks, which any setting may change.
-    _selected.cache_clear()
 
 
 def watchman_set() -> list[str]:
@@ -100,7 +92,9 @@ def select(checks: Sequence[str] | None, skips: Sequence[str] | None) -> list[st
                           None if skips is None else tuple(skips)))
 
 
-# Bounded: the selectors come from the query string.
+# Bounded: the selectors come from the query string. The selections follow the configured
+# checks, which any setting may change.
+@per_process.clears_on_setting_change
 @functools.lru_cache(maxsize=64)
 def _selected(checks: tuple[str, ...] | None, skips: tuple[str, ...] | None) -> tuple[str, ...]:
     if checks is None and skips is None:
@@ -150,10 +144,11 @@ def _aliases(check_state: state.CheckState) -> list[tuple[str, bool, str | None]
     failure, if any, is an alias's; otherwise as the check as a whole (stale, never run,
     or failing for a reason no alias carries).
     """
-    watched_setting, django_setting = ALIAS_SETTINGS[check_state.name]
+    config = conf.get()
     recorded = {part.label: part for part in check_state.parts}
-    labels = list(recorded) or list(getattr(settings, django_setting, {}) or {})
-    watched = getattr(settings, watched_setting, None)
+    labels = list(recorded) or list(getattr(settings, ALIAS_SETTINGS[check_state.name]))
+    watched = (config.watchman_databases if check_state.name == "database"
+               else config.watchman_caches)
     if watched is not None:
         labels = [label for label in labels if label in watched]
     attributable = check_state.ok or any(not part.ok for part in recorded.values())

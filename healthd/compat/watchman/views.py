@@ -34,15 +34,13 @@ import json
 import time
 from typing import Any
 
-from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
-from healthd import __version__
+from healthd import __version__, conf
 from healthd.compat.watchman import reading as dialect
+from healthd.conf import per_process
 from healthd.http.auth import may_see_details, token_is_valid, tokens_configured
 from healthd.http.responses import Refusal, View, html_response, json_response, never_raise
 from healthd.probes import answers as probe_answers
@@ -52,7 +50,7 @@ from healthd.store import health as state
 from healthd.util.humanize import format_age
 
 # watchman's default guard, by its dotted path (a name, not a secret).
-TOKEN_REQUIRED = "watchman.decorators.token_required"  # noqa: S105
+TOKEN_REQUIRED = conf.PEER_DEFAULTS["WATCHMAN_AUTH_DECORATOR"]
 VERSION_HEADER = "X-Watchman-Version"
 
 
@@ -64,7 +62,7 @@ class NoChecksFound(Refusal):
 
 
 def _expose_version(response: HttpResponse) -> HttpResponse:
-    if getattr(settings, "EXPOSE_WATCHMAN_VERSION", False):
+    if conf.get().expose_watchman_version:
         response[VERSION_HEADER] = __version__
     return response
 
@@ -84,6 +82,7 @@ def _bare_refusal(refusal: Refusal) -> HttpResponse:
 # --- who may call ---------------------------------------------------------------------------
 
 
+@per_process.clears_on_setting_change
 @functools.lru_cache(maxsize=16)
 def _behind_site_decorator(path: str, view: View) -> View:
     """``view`` wrapped in the site's WATCHMAN_AUTH_DECORATOR; whoever it lets through has
@@ -97,19 +96,13 @@ def _behind_site_decorator(path: str, view: View) -> View:
     return decorator(let_in)
 
 
-@receiver(setting_changed)
-def _forget_decorators_on_setting_change(*, setting: str, **kwargs: Any) -> None:
-    if setting == "WATCHMAN_AUTH_DECORATOR":
-        _behind_site_decorator.cache_clear()
-
-
 def watchman_auth(view: View) -> View:
     """Guard ``view`` as WATCHMAN_AUTH_DECORATOR says, read at call time (see the module's
     docstring). The view is called with ``identified``: the guard identified the caller."""
 
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        path = getattr(settings, "WATCHMAN_AUTH_DECORATOR", TOKEN_REQUIRED)
+        path = conf.get().watchman_auth_decorator
         if not path:
             return view(request, *args, identified=False, **kwargs)
         if path == TOKEN_REQUIRED:
@@ -174,12 +167,11 @@ def dashboard(request: HttpRequest, identified: bool) -> HttpResponse:
                 "silenced": check_state.message if check_state.result is not None
                 and state.silenced_until(check_state.result, time.time()) is not None else "",
             })
-    expose = bool(getattr(settings, "EXPOSE_WATCHMAN_VERSION", False))
     context = {
         "overall_ok": not report.fails,
         "error": health.error,
         "checks": groups,
-        "version": __version__ if expose else None,
+        "version": __version__ if conf.get().expose_watchman_version else None,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
     # A page for people: 200 whatever it shows (as watchman's), unless nothing could be read.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import time
@@ -88,7 +87,7 @@ def celery_stats() -> dict[str, dict[str, Any]]:
 
 
 def _base_dir() -> str:
-    return str(getattr(settings, "BASE_DIR", None) or os.getcwd())
+    return str(conf.get().base_dir)
 
 
 def _version_facts(base_dir: str) -> dict[str, Any]:

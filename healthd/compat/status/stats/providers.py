@@ -9,17 +9,15 @@ any other dotted path is a custom provider, called with its args and kwargs.
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 from healthd import conf
 from healthd.checks import registry
+from healthd.conf import per_process
 
 HEALTH = "health"
 STATS = "stats"
@@ -55,10 +53,9 @@ class Provider:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def _status_providers() -> dict[str, Any]:
-    # A legacy setting conf.HealthdSettings does not carry; read at call time.
-    value = getattr(settings, "STATUS_PROVIDERS", None) or {}
-    if not isinstance(value, dict):
+def _status_providers() -> Mapping[str, Any]:
+    value = conf.get().status_providers
+    if not isinstance(value, Mapping):
         raise ImproperlyConfigured("STATUS_PROVIDERS must be a dict {resource: (providers…)}")
     return value
 
@@ -87,12 +84,12 @@ def celery_configured() -> bool:
     )
 
 
-@functools.lru_cache(maxsize=1)
+@per_process.memoised
 def providers() -> dict[str, dict[str, Provider]]:
     """Every resource's providers, by name: the built-ins, then STATUS_PROVIDERS.
 
-    Worked out once per settings, not on every request to the status API; callers read
-    the table and never change it."""
+    Worked out once per settings (STATUS_PROVIDERS, the checks, the Celery workers), not on
+    every request to the status API; callers read the table and never change it."""
     configured = {c.name for c in registry.configured_checks()}
     health = {"ping": Provider(HEALTH, "ping", (HEALTH, "ping"))}
     for check_name, provider_name in (("database", "databases"), ("cache", "caches"),
@@ -110,9 +107,3 @@ def providers() -> dict[str, dict[str, Provider]]:
             provider = _parse_entry(str(resource), entry)
             table.setdefault(provider.resource, {})[provider.name] = provider
     return table
-
-
-@receiver(setting_changed)
-def _forget_providers_on_setting_change(**kwargs: Any) -> None:
-    # STATUS_PROVIDERS, the checks or the Celery workers may have changed.
-    providers.cache_clear()

@@ -8,9 +8,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-
 from healthd import conf, store
 from healthd.store import client as redis_client
 from healthd.store.client import StoreNotConfigured
@@ -51,7 +48,7 @@ class StatsSnapshot:
     @property
     def stale(self) -> bool:
         config = conf.get()
-        limit = float(config.raw.get("STATS_INTERVAL", 60.0)) * config.stale_after_intervals
+        limit = float(config.stats_interval) * config.stale_after_intervals
         return self.age is None or self.age > limit
 
 
@@ -63,6 +60,8 @@ def _read_snapshot() -> StatsSnapshot:
         return StatsSnapshot(None, f"result store unavailable: {type(exc).__name__}")
 
 
+# Forgotten on a setting change: it was read under the old settings (store, prefix,
+# freshness period).
 _latest = FreshFor(_read_snapshot)
 
 
@@ -74,9 +73,3 @@ def latest_stats() -> StatsSnapshot:
 def forget() -> None:
     """Drop this process's copy of the stats (tests, and after the settings change)."""
     _latest.forget()
-
-
-@receiver(setting_changed)
-def _forget_on_setting_change(**kwargs: Any) -> None:
-    # The copy was read under the old settings (store, prefix, freshness period).
-    forget()

@@ -1,0 +1,1 @@
+"""healthd.conf: the settings object and the per-process caches."""
