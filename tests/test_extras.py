@@ -9,6 +9,8 @@ A package is made missing the way Python itself knows: ``sys.modules[name] = Non
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 
 import pytest
@@ -20,6 +22,7 @@ from healthd.alerting import notify
 from healthd.daemon import cli
 from healthd.system_checks.alerting import check_notify
 from tests.alerting_support import LoopbackServer
+from tests.conftest import ROOT
 
 STANDALONE_HINT = 'pip install "healthd[standalone]"'
 
@@ -79,3 +82,20 @@ def test_a_signed_webhook_needs_no_apprise(core_install, settings):
             reminder=0), timeout=5)
     (request,) = server.received
     assert request.headers["x-healthd-signature"].startswith("sha256=")
+
+
+def test_manage_py_check_of_a_site_runs_healthd_checks(tmp_path):
+    """In a process of its own (the tests import the system checks themselves): the app
+    registers them, so ``check`` stops on an Apprise URL that this install cannot use."""
+    code = ("import sys; sys.modules['apprise'] = None\n"
+            "import django; django.setup()\n"
+            "from django.conf import settings\n"
+            "settings.HEALTHD['NOTIFY'] = ['json://127.0.0.1:1/hook']\n"
+            "from django.core.management import execute_from_command_line\n"
+            "execute_from_command_line(['manage.py', 'check'])\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          check=False)
+    assert done.returncode == 1, done.stderr
+    assert ('(healthd.E105) HEALTHD["NOTIFY"][0]: an Apprise URL needs the apprise extra: '
+            'pip install "healthd[apprise]"') in done.stderr
