@@ -256,7 +256,7 @@ def test_the_standalone_site_names_its_workers_and_logs_each_line_once(monkeypat
 
 def _python(code: str, state_dir: Path, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", f"import os, sys\nfrom healthd import embedded\n{code}",
+        [sys.executable, "-c", f"import os, sys\nfrom healthd.daemon import embedded\n{code}",
          str(state_dir)], cwd=ROOT, env=site_env(state_dir), text=True, **kwargs)
 
 
