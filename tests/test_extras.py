@@ -12,6 +12,7 @@ import importlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -48,9 +49,16 @@ def test_a_command_on_the_standalone_site_names_the_extra(core_install, monkeypa
         f"standalone extra: {STANDALONE_HINT}")
 
 
-def test_a_command_on_the_sites_own_settings_needs_no_extra(core_install, capsys):
-    assert cli.main(["check"]) == 0
-    assert "no issues" in capsys.readouterr().out
+def test_a_command_on_the_sites_own_settings_needs_no_extra(tmp_path):
+    """In a process of its own: a command stops the embedded Redis its process started."""
+    code = ("import sys\n"
+            "for name in ('gunicorn', 'uvicorn', 'whitenoise', 'apprise'):\n"
+            "    sys.modules[name] = None\n"
+            "from healthd.daemon.cli import main\n"
+            "sys.exit(main(['check']))\n")
+    done = _python(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "System check identified no issues" in done.stdout
 
 
 def test_the_standalone_settings_name_the_extra(core_install, monkeypatch):
@@ -93,9 +101,14 @@ def test_manage_py_check_of_a_site_runs_healthd_checks(tmp_path):
             "settings.HEALTHD['NOTIFY'] = ['json://127.0.0.1:1/hook']\n"
             "from django.core.management import execute_from_command_line\n"
             "execute_from_command_line(['manage.py', 'check'])\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          check=False)
+    done = _python(code, tmp_path)
     assert done.returncode == 1, done.stderr
     assert ('(healthd.E105) HEALTHD["NOTIFY"][0]: an Apprise URL needs the apprise extra: '
             'pip install "healthd[apprise]"') in done.stderr
+
+
+def _python(code: str, folder: Path) -> subprocess.CompletedProcess:
+    """``code`` run by this Python with the test settings, from ``folder``."""
+    return subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          check=False)
