@@ -29,6 +29,7 @@ from django.core.management import call_command, execute_from_command_line
 from healthd.daemon import embedded
 from healthd.daemon.progress import Progress
 from healthd.daemon.supervisor import Supervisor
+from healthd.util import extras
 
 DEFAULT_SETTINGS = "healthd.site.settings"
 # How often ``healthd run`` reaps and restarts processes, and reads the store.
@@ -199,8 +200,26 @@ def _supervise(programs: dict[str, list[str]], env: dict[str, str], heartbeat: s
     return 0
 
 
+def missing_standalone(argv: list[str]) -> str | None:
+    """Why this command cannot run on the core install, or None: ``healthd run`` and the
+    standalone site (``DJANGO_SETTINGS_MODULE`` unset) need the standalone extra."""
+    if not extras.missing(extras.STANDALONE):
+        return None
+    if argv[:1] == ["run"]:
+        return extras.needs("healthd run", "standalone")
+    if "DJANGO_SETTINGS_MODULE" not in os.environ:
+        command = " ".join(["healthd", *argv[:1]])
+        return extras.needs(f"{command} on the standalone site (DJANGO_SETTINGS_MODULE unset)",
+                            "standalone")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    problem = missing_standalone(argv)
+    if problem:
+        print(problem, file=sys.stderr, flush=True)
+        return 2
     try:
         if argv[:1] == ["run"]:
             return run(argv[1:])

@@ -12,9 +12,17 @@ import os
 import secrets
 from pathlib import Path
 
-import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from healthd.daemon.embedded import broker_url, ensure_redis
+from healthd.util import extras
+
+if extras.missing(extras.STANDALONE):  # the core install: a site brings its own settings
+    raise ImproperlyConfigured(extras.needs("healthd's standalone site (healthd.site.settings)",
+                                            "standalone"))
+
+# After the check above, so the core install is told which extra brings it.
+import environ
 
 env = environ.Env()
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.core import checks as django_checks
 
 from healthd import conf
-from healthd.alerting.notify.channels import ChannelError, parse
+from healthd.alerting.notify.channels import ChannelError, MissingExtra, parse
 
 TAG = "healthd"
 
@@ -19,6 +19,7 @@ E_NOTIFY_NOT_A_LIST = "healthd.E101"
 E_BAD_CHANNEL = "healthd.E102"
 E_DUPLICATE_CHANNEL = "healthd.E103"
 E_BAD_ALERTING_NUMBER = "healthd.E104"
+E_MISSING_EXTRA = "healthd.E105"
 
 POSITIVE = ("NOTIFY_TIMEOUT", "NOTIFY_RETRY_FOR", "NOTIFY_BACKOFF", "NOTIFY_BACKOFF_MAX",
             "OUTBOX_VISIBILITY_TIMEOUT", "OUTBOX_MAXLEN")
@@ -60,7 +61,9 @@ def check_notify(app_configs: Any = None, **kwargs: Any) -> list[django_checks.C
         try:
             channel = parse(entry)
         except ChannelError as exc:
-            found.append(django_checks.Error(f"{where}: {exc}", id=E_BAD_CHANNEL))
+            found.append(django_checks.Error(
+                f"{where}: {exc}",
+                id=E_MISSING_EXTRA if isinstance(exc, MissingExtra) else E_BAD_CHANNEL))
             continue
         if channel.id in seen:
             found.append(django_checks.Error(

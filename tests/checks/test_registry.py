@@ -133,5 +133,5 @@ def test_the_registry_forgets_its_checks_on_a_setting_change(settings):
     assert len(registry.configured_checks()) == 7
     settings.HEALTHD = {**settings.HEALTHD, "CHECKS": ["storage"]}
     assert [c.name for c in registry.configured_checks()] == ["storage"]
-    settings.DOCKERFLOW_CHECKS = ["tests.test_settings_checks.site_check"]
+    settings.DOCKERFLOW_CHECKS = ["tests.system_checks.test_settings_checks.site_check"]
     assert [c.name for c in registry.configured_checks()] == ["storage", "site_check"]

@@ -219,7 +219,8 @@ def test_dockerfile_basics() -> None:
     assert env["HEALTHD_BASE_DIR"] == "/app"
     assert env["HEALTHD_STATE_DIR"]
     runs = [arguments for keyword, arguments in instructions if keyword == "RUN"]
-    assert any('pip install ".[postgres]"' in run for run in runs)
+    # The standalone site with Apprise channels, on PostgreSQL.
+    assert any('pip install ".[standalone,apprise,postgres]"' in run for run in runs)
     assert any("collectstatic --noinput" in run for run in runs)
     assert ("EXPOSE", "8000") in instructions
     healthcheck = [arguments for keyword, arguments in instructions if keyword == "HEALTHCHECK"]

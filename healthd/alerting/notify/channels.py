@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from healthd import conf
+from healthd.util import extras
 from healthd.util.redact import MASK, redact
 
 logger = logging.getLogger("healthd.notify")
@@ -51,6 +52,10 @@ APPRISE_TYPES = {"failing": "failure", "recovered": "success", "warning": "warni
 
 class ChannelError(ValueError):
     """A ``NOTIFY`` entry that cannot be used; the message names the problem, not secrets."""
+
+
+class MissingExtra(ChannelError):
+    """A channel that needs an optional package this install lacks; names the extra."""
 
 
 class DeliveryFailed(Exception):
@@ -133,8 +138,10 @@ def mask_url(url: str) -> str:
 def _apprise() -> Any:
     """Apprise, imported when a channel first needs it: it takes most of a second to
     import, which no web process answering heartbeats should pay for."""
-    import apprise
-
+    try:
+        import apprise
+    except ImportError:  # the core install: signed webhooks only
+        raise MissingExtra(extras.needs("an Apprise URL", "apprise")) from None
     return apprise
 
 
