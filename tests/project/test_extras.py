@@ -22,8 +22,8 @@ from django.core.management.base import SystemCheckError
 from healthd.alerting import notify
 from healthd.daemon import cli
 from healthd.system_checks.alerting import check_notify
-from tests.alerting_support import LoopbackServer
-from tests.conftest import ROOT
+from tests.support.alerting import LoopbackServer
+from tests.support.processes import ROOT
 
 STANDALONE_HINT = 'pip install "healthd[standalone]"'
 
