@@ -15,6 +15,7 @@ class HealthdConfig(AppConfig):
         # Imported here, as Django intends: they need the app registry to be ready.
         from celery.signals import worker_ready
 
+        from healthd import system_checks  # noqa: F401 - registers the settings checks
         from healthd.alerting import alerts
         from healthd.tasks.first_run import queue_first_run
         from healthd.tasks.schedule import on_post_migrate
