@@ -71,3 +71,15 @@ def test_a_run_too_big_for_one_mysql_statement_is_written_in_several(monkeypatch
     assert CheckResult.objects.filter(message="é" * 10_000).count() == 20
     assert HourlyRollup.objects.filter(name__startswith="big-").count() == 20
     assert CheckStatus.objects.filter(name__startswith="big-", streak=1).count() == 20
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "mysql", reason="InnoDB's indexes")
+def test_on_mysql_the_time_indexes_are_ascending_so_read_backwards_they_give_newest_first():
+    """InnoDB ends each index with the id, ascending: only an ascending time index read
+    backwards gives the admin's ``-checked_at, -id`` without sorting the table."""
+    with connection.cursor() as cursor:
+        for model, names in sql.ASCENDING_ON_MYSQL.items():
+            found = connection.introspection.get_constraints(cursor, model._meta.db_table)
+            for name in names:
+                assert set(found[name]["orders"]) == {"ASC"}, (name, found[name])

@@ -29,7 +29,7 @@ from typing import Any, cast
 from django.db import DatabaseError, connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from healthd.models import CheckResult, CheckStatus, HourlyRollup
+from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
 
 RESULT_COLUMNS = ["name", "status", "message", "value", "unit", "duration", "checked_at",
                   "host"]
@@ -308,6 +308,25 @@ def latest_durations_on_sqlite(connection: BaseDatabaseWrapper, names: list[str]
         return cursor.fetchall()
 
 
+def latest_durations_on_mysql(connection: BaseDatabaseWrapper, names: list[str],
+                              since: datetime.datetime, limit: int
+                              ) -> list[tuple[str, float]]:
+    """(name, duration) of each check's latest ``limit`` results since ``since``, in one
+    query: per check one range of the (name, checked_at, duration) index under a LIMIT,
+    joined by UNION ALL. MariaDB took three times as long to number every result of the
+    day with ROW_NUMBER() (660 ms against 200 ms for 20 checks of 7,200 results a day),
+    and it reads no range from a column of a derived table (a LATERAL join, which it
+    does not have)."""
+    one_check = (
+        "(SELECT {name}, {duration} FROM {t} WHERE {name} = %s AND {checked_at} >= %s "
+        "ORDER BY {checked_at} DESC LIMIT %s)").format_map(_result_names(connection))
+    since_value = connection.ops.adapt_datetimefield_value(since)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join([one_check] * len(names)),
+                       [value for name in names for value in (name, since_value, limit)])
+        return cursor.fetchall()
+
+
 # --- the admin ---------------------------------------------------------------------------
 
 
@@ -338,6 +357,40 @@ def converts_time_zone(connection: BaseDatabaseWrapper, zone: str) -> bool:
 
 
 # --- migrations --------------------------------------------------------------------------
+
+# The time indexes whose descending column MySQL / MariaDB keep ascending (see below).
+ASCENDING_ON_MYSQL = {CheckResult: ["healthd_result_time", "healthd_result_status_time"],
+                      Transition: ["healthd_transition_name_at"]}
+
+
+def time_indexes_for_mysql(connection: BaseDatabaseWrapper, ascending: bool = True) -> None:
+    """On MySQL / MariaDB, make the history's time indexes ascending (``ascending=False``:
+    as the models declare them, descending); elsewhere nothing.
+
+    The admin lists the newest first, ties by id: ``ORDER BY checked_at DESC, id DESC``.
+    InnoDB ends every secondary index with the primary key, ascending, so a descending
+    index on checked_at cannot give that order and MariaDB sorted all 2,000,000 rows for
+    each page (2.3 s); an ascending one read backwards gives it as is, 100 rows read. Each
+    table is rebuilt in one ALTER, online (other statements keep running).
+    """
+    if connection.vendor != "mysql":
+        return
+    quote = connection.ops.quote_name
+    for model, names in ASCENDING_ON_MYSQL.items():
+        changes = []
+        for index in model._meta.indexes:
+            if index.name not in names:
+                continue
+            columns = ", ".join(
+                quote(str(cast(models.Field, model._meta.get_field(field.lstrip("-"))).column))
+                + (" DESC" if field.startswith("-") and not ascending else "")
+                for field in index.fields)
+            changes += [f"DROP INDEX {quote(index.name)}",
+                        f"ADD INDEX {quote(index.name)} ({columns})"]
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {quote(model._meta.db_table)} {', '.join(changes)}, "
+                           "ALGORITHM=INPLACE, LOCK=NONE")
+
 
 
 def create_search_index(connection: BaseDatabaseWrapper) -> None:
