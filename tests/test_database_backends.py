@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from healthd.checks.base import Result, Status
-from healthd.history import sql
+from healthd.history import rows, sql
 from healthd.history import write as history
 from healthd.models import CheckResult, CheckStatus, HourlyRollup
 from healthd.system_checks import database as database_checks
@@ -59,7 +59,7 @@ def test_a_mysql_server_too_old_is_an_error_once_it_answers(monkeypatch, mariadb
 @pytest.mark.django_db
 @pytest.mark.skipif(connection.vendor != "mysql", reason="MySQL's statement size")
 def test_a_run_too_big_for_one_mysql_statement_is_written_in_several(monkeypatch):
-    monkeypatch.setattr(sql, "MYSQL_STATEMENT_BYTES", 64 * 1024)
+    monkeypatch.setattr(rows, "MYSQL_STATEMENT_BYTES", 64 * 1024)
     now = time.time()
     results = [Result(f"big-{i:02d}", Status.FAILING, "é" * 10_000, now, 0.01)
                for i in range(20)]

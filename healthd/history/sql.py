@@ -19,16 +19,14 @@ quoted table; only the model's own names are put into SQL, every value is a para
 from __future__ import annotations
 
 import datetime
-import json
-import math
 import sqlite3
-import sys
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 from django.db import DatabaseError, connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from healthd.history import rows as rows_io
 from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
 
 RESULT_COLUMNS = ["name", "status", "message", "value", "unit", "duration", "checked_at",
@@ -37,9 +35,6 @@ ROLLUP_COLUMNS = ["name", "hour", "runs", "failures", "warnings", "duration_sum"
                   "duration_max"]
 STATE_COLUMNS = ["name", "status", "since", "streak", "last_checked_at", "last_message",
                  "last_duration"]
-# One MySQL statement stays under this many bytes: MySQL 8 accepts 64 MiB by default,
-# MariaDB 16 MiB, older servers 4 MiB (``max_allowed_packet``).
-MYSQL_STATEMENT_BYTES = 4 * 1024 * 1024
 # What the oldest releases healthd's statements need: upserts (SQLite 3.24), window
 # functions and ``ON DUPLICATE KEY UPDATE … VALUES()`` (MySQL 8, MariaDB 10.5, as Django
 # 5.2 itself asks).
@@ -172,7 +167,7 @@ def _insert(model: type[models.Model], columns: list[str], rows: Sequence[tuple]
     """Insert many rows in one statement, followed by ``tail`` (an upsert's clause).
 
     The rows come from a multi-row ``VALUES`` on SQLite (as many as its parameter limit
-    allows a statement) and on MySQL (as many as fit MYSQL_STATEMENT_BYTES); on
+    allows a statement) and on MySQL (as many as fit a statement: :mod:`.rows`); on
     PostgreSQL from one JSON array, each column cast to its type, because psycopg renders
     every parameter (and parses every placeholder) in Python, and a thousand rows' seven
     thousand took longer than the rest of the run. ``bulk_create`` is not used: it cost
@@ -193,74 +188,13 @@ def _insert(model: type[models.Model], columns: list[str], rows: Sequence[tuple]
                                for index, field in enumerate(fields))
             cursor.execute(
                 f"{head}SELECT {values} FROM json_array_elements(%s::json) AS r{tail}",  # noqa: S608
-                [_json_rows(rows)])
+                [rows_io.json_rows(rows)])
             return
-        prepared = _prepared(connection, fields, rows)
+        prepared = rows_io.prepared(connection, fields, rows)
         placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        for chunk in _chunks(connection, prepared, len(columns)):
+        for chunk in rows_io.chunks(connection, prepared, len(columns)):
             cursor.execute(f"{head}VALUES {', '.join([placeholders] * len(chunk))}{tail}",
                            [value for row in chunk for value in row])
-
-
-def _prepared(connection: BaseDatabaseWrapper, fields: list[models.Field],
-              rows: Sequence[tuple]) -> list[list[Any]]:
-    """The rows as the backend takes them: a datetime in the backend's own form, and on
-    MySQL, which stores no infinity, an infinite float as the largest one (NaN as NULL)."""
-    dated = [index for index, field in enumerate(fields)
-             if isinstance(field, models.DateTimeField)]
-    mysql = connection.vendor == "mysql"
-    prepared = []
-    for row in rows:
-        values = list(row)
-        for index in dated:
-            values[index] = fields[index].get_db_prep_save(row[index], connection)
-        if mysql:
-            values = [_finite(value) for value in values]
-        prepared.append(values)
-    return prepared
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else math.copysign(sys.float_info.max, value)
-    return value
-
-
-def _chunks(connection: BaseDatabaseWrapper, rows: list[list[Any]], width: int
-            ) -> list[list[list[Any]]]:
-    """The rows in as few statements as the database takes (one, for a usual run)."""
-    per_statement = max(1, _max_parameters(connection) // width)
-    budget = MYSQL_STATEMENT_BYTES if connection.vendor == "mysql" else math.inf
-    chunks: list[list[list[Any]]] = [[]]
-    size = 0
-    for row in rows:
-        # At most four bytes a character, escapes included; about 24 for anything else.
-        row_size = sum(4 * len(v) if isinstance(v, str) else 24 for v in row)
-        if chunks[-1] and (len(chunks[-1]) >= per_statement or size + row_size > budget):
-            chunks.append([])
-            size = 0
-        chunks[-1].append(row)
-        size += row_size
-    return chunks
-
-
-def _json_rows(rows: Sequence[tuple]) -> str:
-    """The rows as one JSON array for PostgreSQL; an infinity or NaN (not JSON) goes as
-    the text PostgreSQL reads as that float."""
-    try:
-        return json.dumps(rows, default=datetime.datetime.isoformat, allow_nan=False)
-    except ValueError:
-        return json.dumps([[repr(v) if isinstance(v, float) and not math.isfinite(v) else v
-                            for v in row] for row in rows], default=datetime.datetime.isoformat)
-
-
-def _max_parameters(connection: BaseDatabaseWrapper) -> int:
-    """How many parameters one statement may carry on this database."""
-    if connection.vendor == "sqlite":
-        # Django assumes SQLite's old default of 999; the library says what it allows.
-        connection.ensure_connection()
-        return int(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    return int(connection.features.max_query_params or 65_535)
 
 
 # --- reports -----------------------------------------------------------------------------
@@ -390,7 +324,6 @@ def time_indexes_for_mysql(connection: BaseDatabaseWrapper, ascending: bool = Tr
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER TABLE {quote(model._meta.db_table)} {', '.join(changes)}, "
                            "ALGORITHM=INPLACE, LOCK=NONE")
-
 
 
 def create_search_index(connection: BaseDatabaseWrapper) -> None:
