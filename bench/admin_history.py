@@ -14,8 +14,9 @@ during the pruning. It starts by naming the machine: cores, PostgreSQL, Python, 
       REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/admin_history.py
 
 The database is created when missing; healthd's tables in it are emptied first. With a
-SQLite ``DATABASE_URL`` (``sqlite:////tmp/bench.sqlite3``) the same rows are filled and
-the same pages timed; ``--backlog 0`` leaves the pruning out.
+SQLite ``DATABASE_URL`` (``sqlite:////tmp/bench.sqlite3``) or a MySQL / MariaDB one
+(``mysql://root@127.0.0.1:3306/healthd_bench``) the same rows are filled and the same
+pages timed; ``--backlog 0`` leaves the pruning out.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def describe_machine() -> None:
         if connection.vendor == "sqlite":
             cursor.execute("SELECT sqlite_version()")
             server = f"SQLite {cursor.fetchone()[0]}"
+        elif connection.vendor == "mysql":
+            cursor.execute("SELECT VERSION()")
+            server = f"MySQL {cursor.fetchone()[0]}"
         else:
             cursor.execute("SHOW server_version")
             server = f"PostgreSQL {cursor.fetchone()[0]}"
@@ -79,6 +83,9 @@ def fill_results(rows: int, newest_seconds_ago: float, spacing_seconds: float,
     started = time.perf_counter()
     if connection.vendor == "sqlite":
         _fill_results_sqlite(rows, newest_seconds_ago, spacing_seconds, checks)
+        return time.perf_counter() - started
+    if connection.vendor == "mysql":
+        _fill_results_mysql(rows, newest_seconds_ago, spacing_seconds, checks)
         return time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute(
@@ -125,6 +132,39 @@ def _fill_results_sqlite(rows: int, newest_seconds_ago: float, spacing_seconds: 
         )
 
 
+def _fill_results_mysql(rows: int, newest_seconds_ago: float, spacing_seconds: float,
+                        checks: int) -> None:
+    """fill_results on MySQL / MariaDB: the same rows, counted by a cross join of digits
+    (MySQL 8 stops a recursive CTE at 1,000 rows by default)."""
+    from django.db import connection, transaction
+
+    def digits(up_to: int) -> str:
+        return "(" + " UNION ALL ".join(f"SELECT {d} AS d" for d in range(up_to + 1)) + ")"
+
+    # The lower places take every digit, the top one only as many as the rows need.
+    lower = max(0, len(str(max(rows - 1, 1))) - 1)
+    places = [f"{digits(9)} AS p{n}" for n in range(lower)]
+    places.append(f"{digits((rows - 1) // 10 ** lower)} AS p{lower}")
+    number = " + ".join(f"p{n}.d * {10 ** n}" for n in range(lower + 1)) + " + 1"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO healthd_checkresult
+                (name, status, message, value, unit, duration, checked_at, host)
+            SELECT CONCAT('check-', LPAD(n %% %s, 3, '0')),
+                   CASE WHEN n %% 997 = 0 THEN 'failing'
+                        WHEN n %% 211 = 0 THEN 'warning' ELSE 'passing' END,
+                   CASE WHEN n %% 997 = 0 THEN 'connection refused' ELSE 'ok' END,
+                   NULL, '', 0.001 + (n %% 100) / 10000.0,
+                   UTC_TIMESTAMP(6) - INTERVAL ROUND((%s + n * %s) * 1000000) MICROSECOND,
+                   'bench-host'
+            FROM (SELECT {number} AS n FROM {", ".join(places)}) AS g
+            WHERE n <= %s
+            """,  # noqa: S608 - our own SQL fragments
+            [checks, newest_seconds_ago, spacing_seconds, rows],
+        )
+
+
 def prepare(rows: int, checks: int) -> None:
     """Empty healthd's tables, fill history, rollups, states and the Redis state."""
     from django.core.management import call_command
@@ -141,6 +181,9 @@ def prepare(rows: int, checks: int) -> None:
         if connection.vendor == "sqlite":
             for table in tables:
                 cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - our own table names
+        elif connection.vendor == "mysql":
+            for table in tables:
+                cursor.execute(f"TRUNCATE TABLE {table}")
         else:
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
     # For 20 checks, 2,000,000 rows span about 14 days; for 200, about 33 hours.
@@ -159,17 +202,20 @@ def _summarise() -> None:
     from django.db import connection
 
     database.summarise_rollups()
-    sqlite = connection.vendor == "sqlite"
-    since = "datetime(checked_at, '-3 days')" if sqlite else "checked_at - interval '3 days'"
+    sqlite, mysql = connection.vendor == "sqlite", connection.vendor == "mysql"
+    since = ("datetime(checked_at, '-3 days')" if sqlite else
+             "checked_at - INTERVAL 3 DAY" if mysql else "checked_at - interval '3 days'")
     with connection.cursor() as cursor:
         cursor.execute(  # our own SQL fragments, no input
             "INSERT INTO healthd_checkstatus"  # noqa: S608
             " (name, status, since, streak, last_checked_at, last_message, last_duration)"
             f" SELECT name, status, {since}, 1000, checked_at, message, duration"
-            " FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY name ORDER BY checked_at DESC)"
-            " AS recency FROM healthd_checkresult) AS newest WHERE recency = 1")
+            " FROM (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY name ORDER BY checked_at DESC)"
+            " AS recency FROM healthd_checkresult AS r) AS newest WHERE recency = 1")
         if sqlite:
             cursor.execute("ANALYZE")
+        elif mysql:
+            cursor.execute("ANALYZE TABLE healthd_checkresult, healthd_hourlyrollup")
         else:
             # What autovacuum would have done to a table filled over two weeks.
             cursor.execute("VACUUM ANALYZE healthd_checkresult")
@@ -265,7 +311,8 @@ def measure_pruning(rows: int) -> None:
     seconds = fill_results(rows, retention + 3600, SECONDS_BETWEEN_RUNS / checks, checks)
     print(f"  inserted in {seconds:.1f} s", flush=True)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE healthd_checkresult")
+        cursor.execute("ANALYZE TABLE healthd_checkresult" if connection.vendor == "mysql"
+                       else "ANALYZE healthd_checkresult")
     urls = list(pages().values())[:3]
     latencies: list[float] = []
     done = threading.Event()

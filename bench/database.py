@@ -9,8 +9,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 
 def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database ``url`` names when it does not exist yet (a SQLite
-    file is made by its first connection)."""
+    """Create the PostgreSQL or MySQL / MariaDB database ``url`` names when it does not
+    exist yet (a SQLite file is made by its first connection)."""
+    if url.startswith(("mysql://", "mysql2://")):
+        _ensure_mysql_database(url)
+        return
     if not url.startswith(("postgres://", "postgresql://")):
         return
     import psycopg
@@ -23,6 +26,23 @@ def ensure_database(url: str) -> None:
                                   [name]).fetchone():
             connection.execute(f'CREATE DATABASE "{name}"')
             print(f"created database {name}")
+
+
+def _ensure_mysql_database(url: str) -> None:
+    import MySQLdb
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    connection = MySQLdb.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                                 user=parts.username or "root", password=parts.password or "")
+    try:
+        cursor = connection.cursor()
+        if not cursor.execute("SHOW DATABASES LIKE %s", [name]):
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 "
+                           "COLLATE utf8mb4_unicode_ci")
+            print(f"created database {name}")
+    finally:
+        connection.close()
 
 
 def setup_django(default_database_url: str, default_redis_url: str) -> None:
@@ -45,6 +65,9 @@ def summarise_rollups() -> None:
 
     if connection.vendor == "sqlite":
         hour = "strftime('%Y-%m-%d %H:00:00', checked_at)"
+        failures, warnings = "sum(status = 'failing')", "sum(status = 'warning')"
+    elif connection.vendor == "mysql":
+        hour = "DATE_FORMAT(checked_at, '%Y-%m-%d %H:00:00')"
         failures, warnings = "sum(status = 'failing')", "sum(status = 'warning')"
     else:
         hour = "date_trunc('hour', checked_at)"

@@ -18,7 +18,13 @@ includes ``BEGIN`` and ``COMMIT``), on the connection of the thread that records
       REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/run_cost.py
 
 The database is created when missing; healthd's tables in it are emptied first, and
-this run's Redis keys are deleted before each N and at the end.
+this run's Redis keys are deleted before each N and at the end. ``--databases`` runs
+the same benchmark against each URL in turn (PostgreSQL beside MySQL / MariaDB), each
+in a process of its own:
+
+    PYTHONPATH=. REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/run_cost.py \\
+      --databases postgres://postgres@127.0.0.1:5432/healthd_bench \\
+                  mysql://root@127.0.0.1:3306/healthd_bench
 
 Round trips are counted where redis-py writes to a socket
 (``Connection.send_packed_command``): a pipeline is one, a command on its own is one.
@@ -31,6 +37,8 @@ import argparse
 import collections
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -172,13 +180,28 @@ def row(size: int, which: str, measure: Measure) -> str:
             f"{measure.sql:>14,} | {measure.round_trips:>17,} | {measure.peak_threads:>12} |")
 
 
+def compare(urls: list[str], arguments: list[str]) -> None:
+    """The benchmark against each database in turn, each in a process of its own (Django
+    has one default database per process)."""
+    for url in urls:
+        print(f"\n{url.split('://')[0]}:", flush=True)
+        subprocess.run([sys.executable, "-m", "bench.run_cost", *arguments],
+                       env={**os.environ, "DATABASE_URL": url}, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sleep", type=float, default=0.0,
                         help="seconds each synthetic check sleeps")
+    parser.add_argument("--databases", nargs="+", default=[],
+                        help="database URLs to run the same benchmark against, in turn")
     args = parser.parse_args()
+    if args.databases:
+        compare(args.databases, ["--sizes", *map(str, args.sizes), "--repeat",
+                                 str(args.repeat), "--sleep", str(args.sleep)])
+        return
     os.environ[SLEEP_VARIABLE] = str(args.sleep)
     setup_django()
     from django.conf import settings

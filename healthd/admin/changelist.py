@@ -18,7 +18,7 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
-from django.db import connections, models
+from django.db import connections
 from django.db.models import F, Func, OrderBy, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import formats, timezone
@@ -26,6 +26,7 @@ from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
 from healthd.checks import registry
+from healthd.history.sql import estimated_row_count
 from healthd.models import STATUS_CHOICES
 from healthd.util.redact import redact
 
@@ -34,27 +35,10 @@ logger = logging.getLogger("healthd.admin")
 # --- pagination without a full COUNT -------------------------------------------------
 
 
-def estimated_row_count(model: type[models.Model]) -> int | None:
-    """The planner's row estimate of a table (PostgreSQL's pg_class.reltuples), or None."""
-    connection = connections[model._default_manager.db]
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-            [connection.ops.quote_name(model._meta.db_table)],
-        )
-        row = cursor.fetchone()
-    # -1 (PostgreSQL 14+) or 0 means the table was never analysed: no estimate.
-    if not row or row[0] is None or row[0] <= 0:
-        return None
-    return int(row[0])
-
-
 class EstimatedCountPaginator(Paginator):
     """A paginator whose count never scans the whole table.
 
-    Unfiltered, the count is the planner's estimate when the table is large; otherwise
+    Unfiltered, the count is the database's estimate when the table is large; otherwise
     rows are counted up to ``count_cap`` only. ``approximate`` tells the template to say
     "about" (estimate) or "more than" (cap reached).
     """

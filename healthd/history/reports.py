@@ -18,10 +18,10 @@ from operator import or_
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 
+from healthd.history import sql
 from healthd.models import CheckResult, HourlyRollup
 
 STRIP_LENGTH = 50
@@ -113,17 +113,20 @@ def p95_durations(names: list[str], since: datetime.datetime,
     each check's latest results one index range under a LIMIT: about twice as fast as
     a ROW_NUMBER() window, which counts every result of the day, and no sort of them
     all by name. SQLite finds each check's oldest result to count, then reads each
-    check's range above it (a third of the window's time); they are ranked here.
-    Elsewhere the window picks them.
+    check's range above it (a third of the window's time); MySQL / MariaDB read each
+    check's range under a LIMIT (a third of the window's time too); they are ranked
+    here. Elsewhere the window picks them.
     """
     if not names:
         return {}
     connection = connections[CheckResult.objects.db]
     if connection.vendor == "postgresql":
-        return _p95_on_postgresql(connection, names, since, limit)
+        return sql.p95_on_postgresql(connection, names, since, limit)
     if connection.vendor == "sqlite":
-        latest: Iterable[tuple[str, float]] = _latest_durations_on_sqlite(
+        latest: Iterable[tuple[str, float]] = sql.latest_durations_on_sqlite(
             connection, names, since, limit)
+    elif connection.vendor == "mysql":
+        latest = sql.latest_durations_on_mysql(connection, names, since, limit)
     else:
         latest = _newest_first(Q(name__in=names, checked_at__gte=since), limit).values_list(
             "name", "duration")
@@ -132,54 +135,6 @@ def p95_durations(names: list[str], since: datetime.datetime,
         durations[name].append(duration)
     found = {name: p95(values) for name, values in durations.items()}
     return {name: value for name, value in found.items() if value is not None}
-
-
-def _quoted_columns(connection: BaseDatabaseWrapper) -> tuple[str, str, str, str]:
-    """The results table and its name, duration and checked_at columns, quoted."""
-    quote = connection.ops.quote_name
-    fields = {f.name: f for f in CheckResult._meta.concrete_fields}
-    table, name, duration, checked_at = (
-        quote(CheckResult._meta.db_table),
-        *(quote(str(fields[f].column)) for f in ("name", "duration", "checked_at")))
-    return table, name, duration, checked_at
-
-
-def _latest_durations_on_sqlite(connection: BaseDatabaseWrapper, names: list[str],
-                                since: datetime.datetime, limit: int
-                                ) -> list[tuple[str, float]]:
-    """(name, duration) of each check's latest ``limit`` results since ``since`` (with
-    any that share the oldest one's time), in one query: per check, one index probe
-    for the time of its ``limit``-th newest result, then that index range."""
-    table, name, duration, checked_at = _quoted_columns(connection)
-    wanted = ", ".join("(%s)" for _ in names)
-    # Only quoted identifiers of the model are put in; every value is a parameter.
-    query = (
-        f"WITH wanted(name) AS (VALUES {wanted}), "  # noqa: S608
-        "bound(name, since) AS (SELECT wanted.name, COALESCE("
-        f"(SELECT result.{checked_at} FROM {table} AS result WHERE result.{name} = wanted.name"
-        f" AND result.{checked_at} >= %s ORDER BY result.{checked_at} DESC LIMIT 1 OFFSET %s),"
-        " %s) FROM wanted) "
-        f"SELECT result.{name}, result.{duration} FROM bound JOIN {table} AS result "
-        f"ON result.{name} = bound.name AND result.{checked_at} >= bound.since")
-    since_value = connection.ops.adapt_datetimefield_value(since)
-    with connection.cursor() as cursor:
-        cursor.execute(query, [*names, since_value, limit - 1, since_value])
-        return cursor.fetchall()
-
-
-def _p95_on_postgresql(connection: BaseDatabaseWrapper, names: list[str],
-                       since: datetime.datetime, limit: int) -> dict[str, float]:
-    table, name, duration, checked_at = _quoted_columns(connection)
-    # Only quoted identifiers of the model are put in; every value is a parameter.
-    latest = (f"SELECT {duration} AS duration FROM {table} AS result "  # noqa: S608
-              f"WHERE result.{name} = wanted.name AND result.{checked_at} >= %s "
-              f"ORDER BY result.{checked_at} DESC LIMIT %s")
-    percentile = "SELECT percentile_disc(0.95) WITHIN GROUP (ORDER BY latest.duration)"
-    query = (f"SELECT wanted.name, ({percentile} FROM ({latest}) AS latest) "  # noqa: S608
-             "FROM unnest(%s::text[]) AS wanted(name)")
-    with connection.cursor() as cursor:
-        cursor.execute(query, [since, limit, list(names)])
-        return {check: value for check, value in cursor.fetchall() if value is not None}
 
 
 # --- uptime ---------------------------------------------------------------------------------

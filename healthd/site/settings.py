@@ -102,9 +102,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    if DATABASES["default"]["ENGINE"].endswith(("postgresql", "mysql")):
         # A database that stops answering must fail the database check, not hang the run.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    if DATABASES["default"]["ENGINE"].endswith("mysql"):
+        # MySQL / MariaDB: four-byte UTF-8, as a check's message may hold any character.
+        DATABASES["default"]["OPTIONS"].setdefault("charset", "utf8mb4")
 
 REDIS_URL = env.str("REDIS_URL", default="") or ensure_redis(STATE_DIR)
 

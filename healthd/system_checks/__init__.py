@@ -15,6 +15,7 @@ from healthd.checks import registry
 from healthd.checks.base import Check
 from healthd.checks.passive import is_passive
 from healthd.system_checks import alerting as notify_checks  # noqa: F401 - registers NOTIFY's check
+from healthd.system_checks import database as database_checks  # noqa: F401 - registers its checks
 from healthd.util import redis_connect
 from healthd.util.redact import redact
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 import pytest
+from django.db import connection
 
 from healthd import store
 from healthd.checks.base import Result, Status
@@ -81,9 +83,18 @@ def test_a_parked_run_naming_a_check_twice_counts_both():
 
 
 def test_an_infinite_value_is_kept():
+    """MySQL / MariaDB store no infinity: there the largest double stands for it (and a
+    NaN is stored as no value), where it would otherwise refuse the whole run."""
     history.save([Result("disk", Status.WARNING, "full", time.time(), 0.01,
-                         value=float("inf"), unit="%")], [])
-    assert CheckResult.objects.get(name="disk").value == float("inf")
+                         value=float("inf"), unit="%"),
+                  Result("ratio", Status.PASSING, "odd", time.time(), 0.01,
+                         value=float("-inf"))], [])
+    stored = dict(CheckResult.objects.values_list("name", "value"))
+    if connection.vendor == "mysql":
+        assert stored == {"disk": sys.float_info.max, "ratio": -sys.float_info.max}
+    else:
+        assert stored == {"disk": float("inf"), "ratio": float("-inf")}
+
 
 
 def _logged(caplog, text: str) -> list[str]:

@@ -67,6 +67,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so the worker process shares the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(STATE_DIR / f"test-{RUN_ID}.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+elif DATABASES["default"]["ENGINE"].endswith("mysql"):
+    # MySQL / MariaDB: four-byte UTF-8 (a check's message may hold any character), and a
+    # test database of this run's own name, made with the same character set.
+    DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}",
+                                    "CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 # The worker process is pointed at the test database by name (and, in the fault suite,
 # through a proxy that the test can cut).
 if os.environ.get("HEALTHD_TEST_WORKER_DB_NAME"):
@@ -78,7 +84,8 @@ if os.environ.get("HEALTHD_TEST_DB_PORT"):
 # Started here when there is no REDIS_URL, and stopped by the session that started it.
 REDIS_URL = env.str("REDIS_URL", default="") or ensure_redis(STATE_DIR)
 KEY_PREFIX = f"healthd-test:{RUN_ID}:"
-CELERY_BROKER_URL = broker_url(REDIS_URL)
+# The broker is Redis unless a test's worker is given another (RabbitMQ: tests/support/rabbitmq.py).
+CELERY_BROKER_URL = env.str("HEALTHD_TEST_BROKER_URL", default="") or broker_url(REDIS_URL)
 # The fault suite's processes get a queue of their own, apart from the session's worker.
 CELERY_TASK_DEFAULT_QUEUE = env.str("HEALTHD_TEST_QUEUE", default="") or f"healthd-test-{RUN_ID}"
 CELERY_TASK_IGNORE_RESULT = True
@@ -86,7 +93,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Control messages (ping) are broadcast: keep them apart from other runs too.
 CELERY_CONTROL_EXCHANGE = f"healthd-test-{RUN_ID}"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": KEY_PREFIX}
+if CELERY_BROKER_URL.startswith(("redis", "unix")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": KEY_PREFIX}
 
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

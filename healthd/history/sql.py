@@ -1,0 +1,361 @@
+"""Every SQL statement healthd writes by hand, one function each, a branch per database.
+
+Django's ORM says everything else. What it cannot say is here: the upserts that add to
+the stored row (``bulk_create(update_conflicts=True)`` can only set a column to the
+inserted value), the bulk insert of a run's results, a p95 PostgreSQL ranks itself, a
+row estimate in place of a COUNT, and the trigram index of the admin's search.
+
+Three databases: PostgreSQL, SQLite (3.24 and later) and MySQL 8 / MariaDB 10.5 and
+later (Django's ``mysql`` backend, ``vendor == "mysql"`` for both). Where MySQL and
+MariaDB differ the form both accept is used: an upsert reads the inserted row with
+``VALUES(column)`` (MySQL 8.0.20 deprecates it for a row alias, ``AS new``, which
+MariaDB does not have). ``supports()`` says which databases these statements run on; a
+system check refuses any other at start-up.
+
+In the templates ``{column}`` stands for the quoted column name and ``{t}`` for the
+quoted table; only the model's own names are put into SQL, every value is a parameter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+from collections.abc import Sequence
+from typing import cast
+
+from django.db import DatabaseError, connections, models, router
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from healthd.history import rows as rows_io
+from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
+
+RESULT_COLUMNS = ["name", "status", "message", "value", "unit", "duration", "checked_at",
+                  "host"]
+ROLLUP_COLUMNS = ["name", "hour", "runs", "failures", "warnings", "duration_sum",
+                  "duration_max"]
+STATE_COLUMNS = ["name", "status", "since", "streak", "last_checked_at", "last_message",
+                 "last_duration"]
+# What the oldest releases healthd's statements need: upserts (SQLite 3.24), window
+# functions and ``ON DUPLICATE KEY UPDATE … VALUES()`` (MySQL 8, MariaDB 10.5, as Django
+# 5.2 itself asks).
+MINIMUM_SQLITE = (3, 24)
+MINIMUM_MYSQL = (8, 0)
+MINIMUM_MARIADB = (10, 5)
+SEARCH_INDEX = "healthd_result_search_trgm"
+
+
+def supports(connection: BaseDatabaseWrapper) -> str | None:
+    """Why healthd's statements cannot run on this database (None: they can).
+
+    Asks the server its version only for MySQL / MariaDB, which cannot be told apart
+    before connecting.
+    """
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        return None
+    if vendor == "sqlite":
+        if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
+            return (f"SQLite {sqlite3.sqlite_version} is older than "
+                    f"{'.'.join(map(str, MINIMUM_SQLITE))} (no upsert)")
+        return None
+    if vendor == "mysql":
+        mariadb = bool(getattr(connection, "mysql_is_mariadb", False))
+        version = tuple(getattr(connection, "mysql_version", (0, 0)))[:2]
+        minimum = MINIMUM_MARIADB if mariadb else MINIMUM_MYSQL
+        if version < minimum:
+            server = "MariaDB" if mariadb else "MySQL"
+            return (f"{server} {'.'.join(map(str, version))} is older than "
+                    f"{'.'.join(map(str, minimum))}")
+        return None
+    return (f"the {vendor!r} database backend is not one healthd writes to "
+            "(PostgreSQL, MySQL / MariaDB and SQLite are)")
+
+
+def _connection_for(model: type[models.Model]) -> BaseDatabaseWrapper:
+    return connections[router.db_for_write(model)]
+
+
+class _Names(dict):
+    """Quotes any ``{name}`` of a template as a column name of the connection."""
+
+    def __init__(self, connection: BaseDatabaseWrapper, table: str):
+        super().__init__(t=connection.ops.quote_name(table))
+        self.quote = connection.ops.quote_name
+
+    def __missing__(self, key: str) -> str:
+        return str(self.quote(key))
+
+
+def _render(connection: BaseDatabaseWrapper, table: str, template: str) -> str:
+    return template.format_map(_Names(connection, table))
+
+
+# --- a run's history: one insert, one rollup upsert, one or two state upserts ----------
+
+
+def insert_results(rows: Sequence[tuple]) -> None:
+    """The run's results, one row each (RESULT_COLUMNS), in one statement."""
+    _insert(CheckResult, RESULT_COLUMNS, rows, "")
+
+
+def add_to_rollups(rows: Sequence[tuple]) -> None:
+    """Add each (name, hour) total (ROLLUP_COLUMNS) to its hourly rollup, creating it.
+
+    The adding happens in SQL, so two workers adding to one hour at once both count; rows
+    should come sorted by (name, hour), so that two writers lock them in the same order.
+    """
+    connection = _connection_for(HourlyRollup)
+    if connection.vendor == "mysql":
+        tail = ("ON DUPLICATE KEY UPDATE {runs} = {runs} + VALUES({runs}), "
+                "{failures} = {failures} + VALUES({failures}), "
+                "{warnings} = {warnings} + VALUES({warnings}), "
+                "{duration_sum} = {duration_sum} + VALUES({duration_sum}), "
+                "{duration_max} = GREATEST({duration_max}, VALUES({duration_max}))")
+    else:
+        tail = ("ON CONFLICT ({name}, {hour}) DO UPDATE SET "
+                "{runs} = {t}.{runs} + EXCLUDED.{runs}, "
+                "{failures} = {t}.{failures} + EXCLUDED.{failures}, "
+                "{warnings} = {t}.{warnings} + EXCLUDED.{warnings}, "
+                "{duration_sum} = {t}.{duration_sum} + EXCLUDED.{duration_sum}, "
+                "{duration_max} = CASE WHEN EXCLUDED.{duration_max} > {t}.{duration_max} "
+                "THEN EXCLUDED.{duration_max} ELSE {t}.{duration_max} END")
+    _insert(HourlyRollup, ROLLUP_COLUMNS, rows, tail)
+
+
+def upsert_states(rows: Sequence[tuple], moved: bool) -> None:
+    """Each check's current state (STATE_COLUMNS), created or moved by a newer result.
+
+    ``moved``: the rows are transitions, so the state becomes theirs, since their time,
+    with a streak of one; else the state stays and its streak grows when the result
+    agrees with it. Either way the latest result's time, message and duration are kept,
+    and an older result than the stored one changes nothing. Each name at most once.
+    """
+    connection = _connection_for(CheckStatus)
+    if connection.vendor == "mysql":
+        # No WHERE on ON DUPLICATE KEY UPDATE: each column keeps its value unless the
+        # result is not older; and the assignments run left to right, each seeing the
+        # ones before, so last_checked_at, which the condition reads, is set last.
+        newer = "{last_checked_at} <= VALUES({last_checked_at})"
+        if moved:
+            changes = ["{status} = IF(%s, VALUES({status}), {status})",
+                       "{since} = IF(%s, VALUES({since}), {since})",
+                       "{streak} = IF(%s, 1, {streak})"]
+        else:
+            changes = ["{streak} = IF(%s AND {status} = VALUES({status}), {streak} + 1, "
+                       "{streak})"]
+        changes += ["{last_message} = IF(%s, VALUES({last_message}), {last_message})",
+                    "{last_duration} = IF(%s, VALUES({last_duration}), {last_duration})",
+                    "{last_checked_at} = GREATEST({last_checked_at}, VALUES({last_checked_at}))"]
+        tail = "ON DUPLICATE KEY UPDATE " + ", ".join(c.replace("%s", newer) for c in changes)
+    else:
+        if moved:
+            changes = ["{status} = EXCLUDED.{status}", "{since} = EXCLUDED.{since}",
+                       "{streak} = 1"]
+        else:
+            changes = ["{streak} = CASE WHEN {t}.{status} = EXCLUDED.{status} "
+                       "THEN {t}.{streak} + 1 ELSE {t}.{streak} END"]
+        changes += ["{last_checked_at} = EXCLUDED.{last_checked_at}",
+                    "{last_message} = EXCLUDED.{last_message}",
+                    "{last_duration} = EXCLUDED.{last_duration}"]
+        tail = ("ON CONFLICT ({name}) DO UPDATE SET " + ", ".join(changes)
+                + " WHERE {t}.{last_checked_at} <= EXCLUDED.{last_checked_at}")
+    _insert(CheckStatus, STATE_COLUMNS, rows, tail)
+
+
+def _insert(model: type[models.Model], columns: list[str], rows: Sequence[tuple],
+            tail: str) -> None:
+    """Insert many rows in one statement, followed by ``tail`` (an upsert's clause).
+
+    The rows come from a multi-row ``VALUES`` on SQLite (as many as its parameter limit
+    allows a statement) and on MySQL (as many as fit a statement: :mod:`.rows`); on
+    PostgreSQL from one JSON array, each column cast to its type, because psycopg renders
+    every parameter (and parses every placeholder) in Python, and a thousand rows' seven
+    thousand took longer than the rest of the run. ``bulk_create`` is not used: it cost
+    three times the CPU for a thousand rows, and splits them by Django's 999-parameter
+    guess on SQLite. Values are str, int, float, None or an aware datetime.
+    """
+    if not rows:
+        return
+    connection = _connection_for(model)
+    table = model._meta.db_table
+    fields = [cast(models.Field, model._meta.get_field(name)) for name in columns]
+    listed = ", ".join("{" + column + "}" for column in columns)
+    head = _render(connection, table, f"INSERT INTO {{t}} ({listed}) ")
+    tail = " " + _render(connection, table, tail) if tail else ""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            values = ", ".join(f"(r->>{index})::{field.db_type(connection)}"
+                               for index, field in enumerate(fields))
+            cursor.execute(
+                f"{head}SELECT {values} FROM json_array_elements(%s::json) AS r{tail}",  # noqa: S608
+                [rows_io.json_rows(rows)])
+            return
+        prepared = rows_io.prepared(connection, fields, rows)
+        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        for chunk in rows_io.chunks(connection, prepared, len(columns)):
+            cursor.execute(f"{head}VALUES {', '.join([placeholders] * len(chunk))}{tail}",
+                           [value for row in chunk for value in row])
+
+
+# --- reports -----------------------------------------------------------------------------
+
+
+def _result_names(connection: BaseDatabaseWrapper) -> _Names:
+    return _Names(connection, CheckResult._meta.db_table)
+
+
+def p95_on_postgresql(connection: BaseDatabaseWrapper, names: list[str],
+                      since: datetime.datetime, limit: int) -> dict[str, float]:
+    """Each check's p95 duration over its latest ``limit`` results since ``since``,
+    ranked by PostgreSQL (percentile_disc is the nearest rank), one index range each."""
+    query = (
+        "SELECT wanted.name, (SELECT percentile_disc(0.95) WITHIN GROUP "
+        "(ORDER BY latest.duration) FROM ("
+        "SELECT {duration} AS duration FROM {t} AS result "
+        "WHERE result.{name} = wanted.name AND result.{checked_at} >= %s "
+        "ORDER BY result.{checked_at} DESC LIMIT %s) AS latest) "
+        "FROM unnest(%s::text[]) AS wanted(name)").format_map(_result_names(connection))
+    with connection.cursor() as cursor:
+        cursor.execute(query, [since, limit, list(names)])
+        return {check: value for check, value in cursor.fetchall() if value is not None}
+
+
+def latest_durations_on_sqlite(connection: BaseDatabaseWrapper, names: list[str],
+                               since: datetime.datetime, limit: int
+                               ) -> list[tuple[str, float]]:
+    """(name, duration) of each check's latest ``limit`` results since ``since`` (with
+    any that share the oldest one's time), in one query: per check, one index probe
+    for the time of its ``limit``-th newest result, then that index range."""
+    wanted = ", ".join("(%s)" for _ in names)
+    query = (
+        f"WITH wanted(name) AS (VALUES {wanted}), "  # noqa: S608 - placeholders only
+        "bound(name, since) AS (SELECT wanted.name, COALESCE("
+        "(SELECT result.{checked_at} FROM {t} AS result WHERE result.{name} = wanted.name"
+        " AND result.{checked_at} >= %s ORDER BY result.{checked_at} DESC LIMIT 1 OFFSET %s),"
+        " %s) FROM wanted) "
+        "SELECT result.{name}, result.{duration} FROM bound JOIN {t} AS result "
+        "ON result.{name} = bound.name AND result.{checked_at} >= bound.since"
+    ).format_map(_result_names(connection))
+    since_value = connection.ops.adapt_datetimefield_value(since)
+    with connection.cursor() as cursor:
+        cursor.execute(query, [*names, since_value, limit - 1, since_value])
+        return cursor.fetchall()
+
+
+def latest_durations_on_mysql(connection: BaseDatabaseWrapper, names: list[str],
+                              since: datetime.datetime, limit: int
+                              ) -> list[tuple[str, float]]:
+    """(name, duration) of each check's latest ``limit`` results since ``since``, in one
+    query: per check one range of the (name, checked_at, duration) index under a LIMIT,
+    joined by UNION ALL. MariaDB took three times as long to number every result of the
+    day with ROW_NUMBER() (660 ms against 200 ms for 20 checks of 7,200 results a day),
+    and it reads no range from a column of a derived table (a LATERAL join, which it
+    does not have)."""
+    one_check = (
+        "(SELECT {name}, {duration} FROM {t} WHERE {name} = %s AND {checked_at} >= %s "
+        "ORDER BY {checked_at} DESC LIMIT %s)").format_map(_result_names(connection))
+    since_value = connection.ops.adapt_datetimefield_value(since)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join([one_check] * len(names)),
+                       [value for name in names for value in (name, since_value, limit)])
+        return cursor.fetchall()
+
+
+# --- the admin ---------------------------------------------------------------------------
+
+
+def estimated_row_count(model: type[models.Model]) -> int | None:
+    """PostgreSQL's estimate of a table's rows, from its planner statistics (None when
+    the table was never analysed, and on the other databases, whose pages count up to
+    a cap instead: InnoDB's estimate may be off by half, and SQLite keeps none)."""
+    connection = connections[model._default_manager.db]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                       [connection.ops.quote_name(model._meta.db_table)])
+        row = cursor.fetchone()
+    # -1 (PostgreSQL 14+) or 0 means the table was never analysed: no estimate.
+    if not row or row[0] is None or row[0] <= 0:
+        return None
+    return int(row[0])
+
+
+def converts_time_zone(connection: BaseDatabaseWrapper, zone: str) -> bool:
+    """Whether MySQL / MariaDB converts UTC to ``zone`` (its time zone tables are
+    loaded), as Django's date truncations in a zone other than UTC need."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CONVERT_TZ('2000-01-01 00:00:00', 'UTC', %s)", [zone])
+        row = cursor.fetchone()
+    return bool(row and row[0] is not None)
+
+
+# --- migrations --------------------------------------------------------------------------
+
+# The time indexes whose descending column MySQL / MariaDB keep ascending (see below).
+ASCENDING_ON_MYSQL = {CheckResult: ["healthd_result_time", "healthd_result_status_time"],
+                      Transition: ["healthd_transition_name_at"]}
+
+
+def time_indexes_for_mysql(connection: BaseDatabaseWrapper, ascending: bool = True) -> None:
+    """On MySQL / MariaDB, make the history's time indexes ascending (``ascending=False``:
+    as the models declare them, descending); elsewhere nothing.
+
+    The admin lists the newest first, ties by id: ``ORDER BY checked_at DESC, id DESC``.
+    InnoDB ends every secondary index with the primary key, ascending, so a descending
+    index on checked_at cannot give that order and MariaDB sorted all 2,000,000 rows for
+    each page (2.3 s); an ascending one read backwards gives it as is, 100 rows read. Each
+    table is rebuilt in one ALTER, online (other statements keep running).
+    """
+    if connection.vendor != "mysql":
+        return
+    quote = connection.ops.quote_name
+    for model, names in ASCENDING_ON_MYSQL.items():
+        changes = []
+        for index in model._meta.indexes:
+            if index.name not in names:
+                continue
+            columns = ", ".join(
+                quote(str(cast(models.Field, model._meta.get_field(field.lstrip("-"))).column))
+                + (" DESC" if field.startswith("-") and not ascending else "")
+                for field in index.fields)
+            changes += [f"DROP INDEX {quote(index.name)}",
+                        f"ADD INDEX {quote(index.name)} ({columns})"]
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {quote(model._meta.db_table)} {', '.join(changes)}, "
+                           "ALGORITHM=INPLACE, LOCK=NONE")
+
+
+def create_search_index(connection: BaseDatabaseWrapper) -> None:
+    """On PostgreSQL, a GIN trigram index serving the admin's search (``icontains`` on
+    name and message, ``UPPER(column::text) LIKE …``); elsewhere nothing.
+
+    Built ``CONCURRENTLY``, outside a transaction, so workers keep writing history while
+    it builds. Where pg_trgm cannot be created (no privilege), says so and goes on.
+    """
+    if connection.vendor != "postgresql":
+        return
+    table = connection.ops.quote_name(CheckResult._meta.db_table)
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        except DatabaseError as exc:
+            print(f"\n  healthd: no trigram index for the admin's search ({exc})".rstrip())
+            return
+        # A build interrupted earlier leaves an invalid index under the name: start again.
+        cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
+                       [SEARCH_INDEX])
+        invalid = cursor.fetchone()
+        if invalid and invalid[0]:
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {SEARCH_INDEX}")
+        cursor.execute(
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {SEARCH_INDEX} ON {table} USING gin "
+            "((UPPER(name::text)) gin_trgm_ops, (UPPER(message::text)) gin_trgm_ops)")
+
+
+def drop_search_index(connection: BaseDatabaseWrapper) -> None:
+    """Undo :func:`create_search_index` (nothing elsewhere than on PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {SEARCH_INDEX}")
