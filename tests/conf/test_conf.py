@@ -17,7 +17,7 @@ from healthd import conf
 from healthd.conf import per_process
 from healthd.conf.defaults import DEFAULTS, PEER_DEFAULTS
 
-HEALTHD = Path(__file__).resolve().parent.parent / "healthd"
+HEALTHD = Path(__file__).resolve().parents[2] / "healthd"
 
 # Settings of the site's own that healthd reads directly: the standalone site's (the
 # `healthd run` daemon's state folder and embedded Redis) and a secret it masks.
