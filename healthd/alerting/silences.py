@@ -11,7 +11,6 @@ stops counting. While the database is away the last mirror holds.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -20,9 +19,10 @@ from django.utils import timezone
 
 from healthd import store
 from healthd.models import Silence
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.silences")
+logger = get_logger("healthd.silences")
 
 # A result may be recorded a little after it was taken: a silence stays in the mirror
 # this long after it ended, so such a result is still judged by it.

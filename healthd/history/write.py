@@ -11,7 +11,6 @@ first run that finds the database back, so no result is lost to an outage.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import sqlite3
 from datetime import UTC, datetime
@@ -24,9 +23,10 @@ from healthd import store
 from healthd.checks.base import Result, Status
 from healthd.models import CheckResult, CheckStatus, HourlyRollup
 from healthd.store import client as redis_client
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.history")
+logger = get_logger("healthd.history")
 BACKLOG_LIMIT = 200_000
 # Refused runs kept for an operator to look at; the oldest go first past this many.
 DEAD_LETTER_LIMIT = 10_000

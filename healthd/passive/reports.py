@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,9 +46,10 @@ from healthd.checks.passive import (
 from healthd.history import write as history
 from healthd.passive.lateness import deadline, late_message, number
 from healthd.store import client as redis_client
-from healthd.util.redact import MASK, redact
+from healthd.util.logs import get_logger
+from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.passive")
+logger = get_logger("healthd.passive")
 
 SWEEP_TASK = "healthd.tasks.sweep_passive"
 DELIVER_TASK = "healthd.tasks.deliver_outbox"
@@ -289,13 +289,9 @@ def _judge(passive: Passive, info: dict[str, str], ok: bool, message: str, took:
 
 
 def _redacted(text: str, passive: Passive) -> str:
-    """The site's secrets masked, and the check's own ping tokens too (a job's output may
+    """The site's secrets masked: every check's ping tokens among them (a job's output may
     print the command that pings)."""
-    text = redact(text)
-    for token in passive.tokens:
-        if len(token) >= 4:
-            text = text.replace(token, MASK)
-    return text
+    return redact(text)
 
 
 def _duration(seconds: float) -> str:

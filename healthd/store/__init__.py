@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -38,9 +37,10 @@ from redis.exceptions import WatchError
 from healthd import conf
 from healthd.checks.base import Check, Result, Status
 from healthd.store import client as redis_client
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact, redact_deep
 
-logger = logging.getLogger("healthd.store")
+logger = get_logger("healthd.store")
 
 # One run's results in one call (one round trip, whatever the number of checks).
 #

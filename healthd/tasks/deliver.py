@@ -18,7 +18,6 @@ the transition again from the next worker: at least once, never lost.
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -32,9 +31,10 @@ from healthd import conf
 from healthd.alerting import alerts, notify, outbox
 from healthd.alerting.notify import metrics
 from healthd.models import Delivery, Transition
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.deliver")
+logger = get_logger("healthd.deliver")
 
 
 def _save_transition(entry: outbox.Entry) -> None:

@@ -10,7 +10,6 @@ in a handful of bulk statements (:func:`healthd.history.save`).
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass, field
 
 from healthd import store
@@ -22,9 +21,10 @@ from healthd.checks.runner import run_concurrently
 from healthd.history import write as history
 from healthd.store import client as redis_client
 from healthd.tasks.deliver import deliver_outbox
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.tasks")
+logger = get_logger("healthd.tasks")
 
 
 @dataclass

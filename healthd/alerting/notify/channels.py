@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import random
 import re
 import urllib.error
@@ -34,9 +33,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from healthd import conf
+from healthd.util.logs import get_logger
 from healthd.util.redact import MASK, redact
 
-logger = logging.getLogger("healthd.notify")
+logger = get_logger("healthd.notify")
 
 KINDS = ("failing", "recovered", "warning")
 SIGNATURE_HEADER = "X-Healthd-Signature"
