@@ -166,7 +166,9 @@ class Delivery(models.Model):
     key = models.CharField(max_length=100)
     reminder = models.PositiveIntegerField(default=0, help_text="0: the transition itself")
     channel = models.CharField(max_length=64, help_text="the channel's stable id")
-    channel_label = models.CharField(max_length=300, help_text="secrets masked")
+    # Never any part of the channel's URL: for most Apprise services the path is the secret.
+    channel_label = models.CharField(
+        max_length=300, help_text="the channel's name, or its service and position (slack#1)")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, help_text="secrets masked")
     delivered_at = models.DateTimeField(null=True, blank=True)

@@ -185,6 +185,7 @@ def deliver_notification(self: Any, channel_id: str, event: dict[str, Any],
         _record_attempt(None, channel_id, event, gone, final=True)
         logger.warning("notification %s to %s dropped: %s", event.get("id"), channel_id, gone)
         return {"delivered": False, "error": gone}
+    channel_id = channel.id  # a retry queued under a former id goes on under this one
     error: str | None = None
     try:
         channel.send(event, float(settings["NOTIFY_TIMEOUT"]))

@@ -2,7 +2,9 @@
 
 ``healthd_notifications_total{channel, outcome}``: ``delivered``, ``retried`` (an attempt
 failed and another is scheduled) or ``failed`` (the retries ran out). ``channel`` is the
-channel's label, its secrets masked.
+channel's label: its name, or its service and position (``slack#1``), never its URL.
+Counters a former version kept under a channel's masked URL (whose path is the secret of
+most Apprise services) are not shown.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def counts() -> dict[tuple[str, str], int]:
     found = {}
     for field, value in raw.items():
         channel, _, outcome = field.rpartition(_SEPARATOR)
-        found[(channel, outcome)] = int(value)
+        if "://" not in channel:  # a label is never a URL (channels.parse refuses one)
+            found[(channel, outcome)] = int(value)
     return found
 
 
