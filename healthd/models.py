@@ -144,6 +144,8 @@ class Silence(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if isinstance(self.checks, str):  # checks="database" means that one check
             self.checks = [self.checks]
+        if isinstance(self.checks, list) and all(isinstance(n, str) for n in self.checks):
+            self.checks = list(dict.fromkeys(self.checks))  # each name once
         super().save(*args, **kwargs)
 
     def covers(self, name: str) -> bool:

@@ -23,6 +23,7 @@ from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
+from healthd.admin.lookups import OfferedLookupsAdmin
 from healthd.checks import registry
 from healthd.models import STATUS_CHOICES
 
@@ -327,7 +328,7 @@ class FixedStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(OfferedLookupsAdmin):
     """History and state are written by the workers only: nothing to add, change or delete."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
