@@ -186,3 +186,18 @@ def test_every_healthd_logger_carries_the_rule():
     assert len(loggers) > 20
     for where, logger in loggers.items():
         assert any(isinstance(f, OneLineFilter) for f in logger.filters), where
+
+
+@pytest.mark.django_db
+def test_a_ping_body_is_masked_before_it_is_cut(client, site):
+    from healthd import store
+    from healthd.passive.views import BODY_LIMIT
+
+    tail = "postgres://u:TopSecretValue9@db.internal/app"
+    body = "x" * (BODY_LIMIT - 22) + tail  # the limit falls inside the password
+    response = client.post("/healthd/ping/backup/fail", body, content_type="text/plain",
+                           HTTP_AUTHORIZATION="Bearer backup-tok-1234")
+    assert response.json()["recorded"] == "failing"
+    message = store.read_latest().records["backup"].message
+    assert "TopSec" not in message and len(message) <= BODY_LIMIT
+    assert message.endswith("xpostgres://u:********@")  # masked whole, then cut
