@@ -87,12 +87,16 @@ def post(url: str, secret: str, event: dict[str, Any], timeout: float) -> None:
         headers["Authorization"] = authorization
     # The scheme is http or https: channels.parse refuses anything else.
     request = urllib.request.Request(target, data=body, method="POST", headers=headers)  # noqa: S310
+    # Only the failure's text leaves this function: an exception kept in a local (its
+    # reason) would make a reference cycle with its own traceback, freed late.
+    failure = None
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             response.read(ANSWER_READ)
     except urllib.error.HTTPError as exc:
         exc.close()
-        raise WebhookFailed(f"HTTP {exc.code} {exc.reason}") from None
+        failure = f"HTTP {exc.code} {exc.reason}"
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise WebhookFailed(f"{type(exc).__name__}: {reason}") from None
+        failure = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+    if failure is not None:
+        raise WebhookFailed(failure)
