@@ -36,6 +36,7 @@ CONFIGURED = {
     "Slack token C": "TIiajkdnlazkcOXrIdevi7FQ",
     "form:// path id": "123456",
     "form:// path key": "abcdef7",
+    "Pushbullet token with a dot": "o.gn5kj6nfhv736I7jC3cj3QLRiyhgl98b",
     "Sentry key": "0123456789abcdef0123456789abcdef",
     "database password": "DbPw-31337",
     "broker password": "BrokerPw-2718",
@@ -56,7 +57,7 @@ def site(settings):
         "CHECKS": ["storage",
                    {"passive": "backup", "every": "1d", "token": "backup-tok-1234"},
                    {"passive": "other", "every": "1h", "tokens": ["other-tok-5678"]}],
-        "NOTIFY": [SLACK, APPRISE_JSON, ZAPIER,
+        "NOTIFY": [SLACK, APPRISE_JSON, ZAPIER, "pbul://o.gn5kj6nfhv736I7jC3cj3QLRiyhgl98b",
                    {"webhook": WEBHOOK, "secret": "hmac-secret-4242", "name": "ops hook"}],
     }
     settings.WATCHMAN_TOKEN = "wm-token-8888"

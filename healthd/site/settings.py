@@ -178,6 +178,8 @@ LOGGING = {
         "request.summary": {"handlers": ["console"],
                             "level": "INFO" if LOG_FORMAT == "json" else "WARNING",
                             "propagate": False},
+        # A failed notification attempt as Apprise tells it, through the same filter.
+        "apprise": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 

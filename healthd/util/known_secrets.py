@@ -36,7 +36,10 @@ ROUTE_WORDS = frozenset({
     "api", "apprise", "bot", "catch", "form", "hook", "hooks", "incoming", "json", "notify",
     "send", "service", "services", "v1", "v2", "v3", "v4", "webhook", "webhooks", "xml",
 })
-_HOST_NAME = re.compile(r"(?i)^(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+|\[[0-9a-f:.]+\])$")
+# A host name ends in a top-level domain of letters (a token such as Pushbullet's
+# "o.gn5kj6…" does not), or is an address.
+_HOST_NAME = re.compile(r"(?i)^(?:localhost|(?:[a-z0-9-]{1,63}\.)+[a-z]{2,63}"
+                        r"|\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\])$")
 _PORT = re.compile(r"^\d{1,5}$")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 _PART_SEPARATORS = re.compile(r"[/:@?&#,;]+")
