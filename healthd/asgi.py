@@ -15,7 +15,6 @@ to Django untouched; ``ALLOWED_HOSTS`` does not refuse an early answer.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,8 +22,9 @@ from django.conf import settings
 
 from healthd.probes import answers as probe_answers
 from healthd.store import health as state
+from healthd.util.logs import get_logger
 
-logger = logging.getLogger("healthd.asgi")
+logger = get_logger("healthd.asgi")
 
 Scope = dict[str, Any]
 Receive = Callable[..., Awaitable[Any]]

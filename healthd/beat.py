@@ -19,7 +19,6 @@ whole schedule is re-read when nothing says it changed.
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from typing import Any
 
@@ -29,9 +28,10 @@ from django.db.utils import DatabaseError, InterfaceError
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
 
 from healthd import conf
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.beat")
+logger = get_logger("healthd.beat")
 
 DATABASE_ERRORS = (DatabaseError, InterfaceError)
 

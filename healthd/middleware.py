@@ -18,7 +18,6 @@ the request's attributes.
 from __future__ import annotations
 
 import contextvars
-import logging
 import re
 import time
 import uuid
@@ -30,9 +29,10 @@ from django.http import HttpRequest, HttpResponse
 
 from healthd import conf
 from healthd.logging import is_probe_path, skipped_paths
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-summary_logger = logging.getLogger("request.summary")
+summary_logger = get_logger("request.summary")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # The id of the request being handled in this context (None outside a request).
 request_id_context: contextvars.ContextVar[str | None] = contextvars.ContextVar(

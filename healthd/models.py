@@ -144,6 +144,8 @@ class Silence(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if isinstance(self.checks, str):  # checks="database" means that one check
             self.checks = [self.checks]
+        if isinstance(self.checks, list) and all(isinstance(n, str) for n in self.checks):
+            self.checks = list(dict.fromkeys(self.checks))  # each name once
         super().save(*args, **kwargs)
 
     def covers(self, name: str) -> bool:
@@ -166,7 +168,9 @@ class Delivery(models.Model):
     key = models.CharField(max_length=100)
     reminder = models.PositiveIntegerField(default=0, help_text="0: the transition itself")
     channel = models.CharField(max_length=64, help_text="the channel's stable id")
-    channel_label = models.CharField(max_length=300, help_text="secrets masked")
+    # Never any part of the channel's URL: for most Apprise services the path is the secret.
+    channel_label = models.CharField(
+        max_length=300, help_text="the channel's name, or its service and position (slack#1)")
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, help_text="secrets masked")
     delivered_at = models.DateTimeField(null=True, blank=True)

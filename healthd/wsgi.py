@@ -18,13 +18,13 @@ to Django untouched. An early answer does not read the ``Host`` header, so
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from healthd.probes import answers as probe_answers
+from healthd.util.logs import get_logger
 
-logger = logging.getLogger("healthd.wsgi")
+logger = get_logger("healthd.wsgi")
 
 StartResponse = Callable[..., Any]
 WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]

@@ -8,7 +8,6 @@ in ``healthd.reports``.
 from __future__ import annotations
 
 import datetime
-import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,10 +38,11 @@ from healthd.store import client as redis_client
 from healthd.store import health as state
 from healthd.store.client import StoreNotConfigured
 from healthd.tasks import run_checks
+from healthd.util.logs import get_logger
 from healthd.util.outages import BROKER_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.admin")
+logger = get_logger("healthd.admin")
 
 
 @admin.register(CheckResult)

@@ -18,9 +18,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from healthd.admin.lookups import OfferedLookupsAdmin
 from healthd.alerting import silences
-from healthd.checks import registry
 from healthd.models import Delivery, Silence
 
 DELIVERY_FIELDS = ("channel_label", "reminder", "outcome", "attempts", "delivered_at",
@@ -46,7 +47,7 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(OfferedLookupsAdmin):
     """Every notification sent or tried; written by the delivery task only."""
 
     list_display = ("created_at", "key", "channel_label", "reminder", "outcome", "attempts",
@@ -66,13 +67,27 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 def _split_names(value: str) -> list[str]:
-    return [name for name in re.split(r"[,\s]+", value or "") if name]
+    return list(dict.fromkeys(name for name in re.split(r"[,\s]+", value or "") if name))
+
+
+def _initial_time(value: object) -> datetime.datetime | None:
+    """A time from the query string (``?starts_at=2026-01-31T22:00``), or None when it
+    is not one: a bad value is left out, never a 500."""
+    try:
+        parsed = parse_datetime(str(value))
+    except ValueError:  # well formed, but no such day or hour
+        return None
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
 
 
 class SilenceForm(forms.ModelForm):
     checks = forms.CharField(
         required=False,
         help_text="Check names, separated by commas; empty silences every check.")
+    reason = forms.CharField(required=False, max_length=silences.REASON_LONGEST,
+                             widget=forms.Textarea)
 
     class Meta:
         model = Silence
@@ -84,13 +99,10 @@ class SilenceForm(forms.ModelForm):
             self.initial["checks"] = ", ".join(self.instance.checks or [])
 
     def clean_checks(self) -> list[str]:
-        names = _split_names(self.cleaned_data.get("checks", ""))
-        known = {c.name for c in registry.configured_checks()}
-        unknown = sorted(set(names) - known)
-        if unknown:
-            raise forms.ValidationError(
-                f"not a configured check: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return names
+        try:
+            return silences.checked_names(_split_names(self.cleaned_data.get("checks", "")))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -101,7 +113,7 @@ class SilenceForm(forms.ModelForm):
 
 
 @admin.register(Silence)
-class SilenceAdmin(admin.ModelAdmin):
+class SilenceAdmin(OfferedLookupsAdmin):
     """Planned quiet times: transitions are recorded, nobody is told."""
 
     form = SilenceForm
@@ -119,12 +131,18 @@ class SilenceAdmin(admin.ModelAdmin):
         return "yes" if obj.starts_at <= now else "to come"
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
-        """``?checks=a,b`` (the current-state page's link) fills the checks in; an hour."""
+        """``?checks=a,b`` (the current-state page's link) fills the checks in; an hour
+        from now unless ``?starts_at=`` / ``?ends_at=`` say otherwise (a value that is
+        not a time is left out)."""
         initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
         initial["checks"] = ", ".join(_split_names(request.GET.get("checks", "")))
+        initial["reason"] = str(initial.get("reason") or "")[:silences.REASON_LONGEST]
         now = timezone.now().replace(microsecond=0)
-        initial.setdefault("starts_at", now)
-        initial.setdefault("ends_at", now + datetime.timedelta(hours=1))
+        starts = _initial_time(initial.pop("starts_at", None)) or now
+        ends = _initial_time(initial.pop("ends_at", None))
+        initial["starts_at"] = starts
+        initial["ends_at"] = ends if ends and ends > starts else starts + datetime.timedelta(
+            hours=1)
         return initial
 
     def save_model(self, request: HttpRequest, obj: Silence, form: Any, change: bool) -> None:

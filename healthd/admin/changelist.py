@@ -10,7 +10,6 @@ read from an index), and only index-backed orderings. The registrations in
 from __future__ import annotations
 
 import datetime
-import logging
 from typing import Any
 
 from django.conf import settings
@@ -25,12 +24,14 @@ from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
 
+from healthd.admin.lookups import OfferedLookupsAdmin
 from healthd.checks import registry
 from healthd.history.sql import estimated_row_count
 from healthd.models import STATUS_CHOICES
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.admin")
+logger = get_logger("healthd.admin")
 
 # --- pagination without a full COUNT -------------------------------------------------
 
@@ -316,7 +317,7 @@ class FixedStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(OfferedLookupsAdmin):
     """History and state are written by the workers only: nothing to add, change or delete."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -13,17 +13,16 @@ never one per run.
 
 from __future__ import annotations
 
-import logging
-
 import sentry_sdk
 from django.dispatch import Signal
 from sentry_sdk.integrations.logging import ignore_logger
 
 from healthd import conf, signals
 from healthd.store import Transition
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.alerts")
+logger = get_logger("healthd.alerts")
 
 # Loggers whose errors are not news for Sentry by themselves: a check's failed run
 # (news only as a transition) and Apprise's account of one failed notification attempt

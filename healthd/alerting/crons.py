@@ -9,7 +9,6 @@ when beat or every worker stops, which no check can report about itself.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import time
 from collections.abc import Iterator
@@ -21,11 +20,12 @@ from sentry_sdk.crons.consts import MonitorStatus
 
 from healthd import conf
 from healthd.checks.base import Check
+from healthd.util.logs import get_logger
 
 if TYPE_CHECKING:
     from sentry_sdk._types import MonitorConfig
 
-logger = logging.getLogger("healthd.crons")
+logger = get_logger("healthd.crons")
 
 
 def monitor_slug(once_per: float) -> str:

@@ -28,7 +28,6 @@ delivered.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import threading
@@ -43,11 +42,12 @@ from healthd import conf
 from healthd.checks.base import Result
 from healthd.store import Keys, Transition, keys
 from healthd.store import client as redis_client
+from healthd.util.logs import get_logger
 from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
 from healthd.util.redis_connect import Client
 
-logger = logging.getLogger("healthd.outbox")
+logger = get_logger("healthd.outbox")
 
 GROUP = Keys.outbox_group
 # The steps of one delivery, each marked done as it completes.

@@ -11,7 +11,7 @@ stops counting. While the database is away the last mirror holds.
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -19,21 +19,54 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from healthd import store
+from healthd.checks import registry
 from healthd.models import Silence
 from healthd.store.client import StoreNotConfigured
+from healthd.util.logs import get_logger
 from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.silences")
+logger = get_logger("healthd.silences")
 
 # A result may be recorded a little after it was taken: a silence stays in the mirror
 # this long after it ended, so such a result is still judged by it.
 KEEP_ENDED = timedelta(hours=1)
+REASON_LONGEST = 500
+# How many names an error about unknown ones repeats.
+NAMES_SHOWN = 10
+
+
+def _some(names: list[str]) -> str:
+    more = f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+    return ", ".join(names[:NAMES_SHOWN]) + more
+
+
+def checked_names(names: Iterable[str]) -> list[str]:
+    """``names`` once each, in order; ValueError when one is not a configured check.
+
+    So a silence holds at most the configured checks, whatever was sent (the admin's
+    form, ``manage.py healthd_silence``).
+    """
+    unique = list(dict.fromkeys(str(name) for name in names))
+    known = {check.name for check in registry.configured_checks()}
+    unknown = [name[:100] for name in unique if name not in known]
+    if unknown:
+        raise ValueError(f"not a configured check: {_some(unknown)} "
+                         f"(known: {_some(sorted(known))})")
+    return unique
+
+
+def checked_reason(reason: str) -> str:
+    """``reason``; ValueError when it is longer than REASON_LONGEST characters."""
+    if len(reason) > REASON_LONGEST:
+        raise ValueError(f"a reason is at most {REASON_LONGEST} characters, not {len(reason)}")
+    return reason
 
 
 def as_window(silence: Silence) -> dict[str, Any]:
     """What the record script reads of one silence: checks and epoch seconds."""
-    checks = [silence.checks] if isinstance(silence.checks, str) else list(silence.checks or [])
+    checks = ([silence.checks] if isinstance(silence.checks, str)
+              else list(dict.fromkeys(str(name) for name in silence.checks or [])))
     return {"checks": checks, "starts_at": silence.starts_at.timestamp(),
             "ends_at": silence.ends_at.timestamp()}
 
@@ -90,10 +123,12 @@ post_delete.connect(_deleted, sender=Silence, dispatch_uid="healthd.silences.del
 
 def create(names: list[str], duration: timedelta, reason: str = "", created_by: str = "",
            starts_at: Any = None) -> Silence:
-    """A silence of ``names`` (empty: every check) from now (or ``starts_at``) for ``duration``."""
+    """A silence of ``names`` (empty: every check) from now (or ``starts_at``) for
+    ``duration``; ValueError when a name is not a configured check or the reason too long."""
     start = starts_at or timezone.now()
-    return Silence.objects.create(checks=list(names), starts_at=start, ends_at=start + duration,
-                                  reason=reason, created_by=created_by)
+    return Silence.objects.create(checks=checked_names(names), starts_at=start,
+                                  ends_at=start + duration, reason=checked_reason(reason),
+                                  created_by=created_by[:150])
 
 
 def end(silence: Silence) -> None:

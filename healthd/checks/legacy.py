@@ -9,7 +9,6 @@ under dockerflow's message ids, so the heartbeat's details read as dockerflow's 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +17,12 @@ from django.core.checks import ERROR, WARNING
 from django.core.exceptions import ImproperlyConfigured
 
 from healthd.checks.base import Observation, Status
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.checks.dockerflow")
+logger = get_logger("healthd.checks.dockerflow")
 # The logger watchman's checks logged on, which a site's LOGGING may route.
-watchman_logger = logging.getLogger("watchman")
+watchman_logger = get_logger("watchman")
 
 # The replaced packages' dotted paths, so their settings carry over unchanged.
 LEGACY_PATHS: dict[str, str] = {

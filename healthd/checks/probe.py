@@ -3,15 +3,15 @@ timed, with a failure naming its target: the shape the per-backend checks share.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable
 
 from healthd.checks.base import Observation, Status
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
 # The runner's logger: a failing check is news for Sentry as a transition, not every run.
-logger = logging.getLogger("healthd.runner")
+logger = get_logger("healthd.runner")
 
 
 def as_names(value: str | Iterable[str] | None) -> tuple[str, ...]:

@@ -9,7 +9,6 @@ again. Whatever a check says is redacted before it becomes a :class:`Result`.
 from __future__ import annotations
 
 import functools
-import logging
 import time
 import traceback
 from collections.abc import Iterable
@@ -17,9 +16,10 @@ from typing import Any
 
 from healthd.checks.base import Check, CheckWarning, Observation, Result, Status
 from healthd.util.concurrency import Call, Done, Outcome, StillHanging, run_with_timeouts
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact, redact_deep
 
-logger = logging.getLogger("healthd.runner")
+logger = get_logger("healthd.runner")
 
 
 def _outcome_to_result(check: Check, outcome: object, started: float, checked_at: float) -> Result:

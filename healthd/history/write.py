@@ -11,7 +11,6 @@ first run that finds the database back, so no result is lost to an outage.
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,10 +22,11 @@ from healthd.history import sql
 from healthd.models import CheckStatus
 from healthd.store import client as redis_client
 from healthd.store.client import StoreNotConfigured
+from healthd.util.logs import get_logger
 from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.history")
+logger = get_logger("healthd.history")
 BACKLOG_LIMIT = 200_000
 # Refused runs kept for an operator to look at; the oldest go first past this many.
 DEAD_LETTER_LIMIT = 10_000

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 from collections.abc import Callable
 from typing import Any, overload
 
@@ -23,9 +22,10 @@ from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOpera
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.views")
+logger = get_logger("healthd.views")
 
 View = Callable[..., HttpResponse]
 

@@ -31,6 +31,12 @@ makes the same sampler with a fixed rate. The probe paths are ``HEALTHD["SUMMARY
 
 python-dockerflow is not a dependency: the formatter is small, and healthd masks secrets
 in the message and the traceback (a password in a URL, a token) before they are written.
+
+Every message healthd logs is one line, at most 2 KB, and redacted: its loggers carry
+:class:`OneLineFilter`, which a site may also put on its own handlers::
+
+    "filters": {"one_line": {"()": "healthd.logging.OneLineFilter"}},
+    "handlers": {"console": {..., "filters": ["one_line"]}},
 """
 
 from __future__ import annotations
@@ -43,7 +49,12 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from healthd import conf
+from healthd.util.logs import OneLineFilter
 from healthd.util.redact import redact
+
+__all__ = ["PROBE_PATHS", "JsonLogFormatter", "MozlogFormatter", "MozlogHandler",
+           "OneLineFilter", "is_probe_path", "probe_free_sampler", "sentry_traces_sampler",
+           "skipped_paths"]
 
 # Every health probe healthd serves: the dockerflow, Kubernetes-style and Prometheus
 # endpoints, and the watchman and django-status APIs below their prefixes.
@@ -108,7 +119,7 @@ class MozlogFormatter(logging.Formatter):
         "args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName",
         "levelname", "levelno", "lineno", "module", "msecs", "message", "msg", "name",
         "pathname", "process", "processName", "relativeCreated", "stack_info", "thread",
-        "threadName", "taskName", "logger_name",
+        "threadName", "taskName", "logger_name", "healthd_one_line",
     })
 
     def __init__(self, fmt: str | None = None, datefmt: str | None = None,

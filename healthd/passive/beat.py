@@ -16,7 +16,6 @@ a dict sets ``grace`` (seconds or a duration string) and ``critical`` for every 
 from __future__ import annotations
 
 import datetime
-import logging
 import re
 import time
 from typing import Any
@@ -28,8 +27,9 @@ from healthd.checks.base import Check
 from healthd.checks.passive import NAME_MAX, Passive, check_for, make_passive
 from healthd.passive import declarations, lateness
 from healthd.store import client as redis_client
+from healthd.util.logs import get_logger
 
-logger = logging.getLogger("healthd.passive")
+logger = get_logger("healthd.passive")
 
 SOURCE = "beat"
 # The longest gap of a crontab is looked for over its next fires, up to a year ahead.

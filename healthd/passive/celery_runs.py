@@ -10,7 +10,6 @@ stays begun, and is late if no attempt succeeds in time.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Any
@@ -20,10 +19,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from healthd.checks.base import Check
 from healthd.passive import beat, reports
+from healthd.util.logs import get_logger
 from healthd.util.outages import DATABASE_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.passive")
+logger = get_logger("healthd.passive")
 
 # Task objects given to healthd.monitored, with their checks (names are read at run time:
 # a shared_task is a proxy until the app is finalised).

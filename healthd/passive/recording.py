@@ -19,7 +19,6 @@ state, hysteresis, silences, the outbox).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,10 +35,11 @@ from healthd.history import write as history
 from healthd.passive.declarations import definition_of
 from healthd.passive.lateness import deadline, number
 from healthd.store import client as redis_client
+from healthd.util.logs import get_logger
 from healthd.util.outages import BROKER_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.passive")
+logger = get_logger("healthd.passive")
 
 SWEEP_TASK = "healthd.tasks.sweep_passive"
 DELIVER_TASK = "healthd.tasks.deliver_outbox"

@@ -6,7 +6,6 @@ its result in one transaction); a report never raises: the job goes on regardles
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from healthd.checks.base import Check, Result, Status
@@ -14,9 +13,10 @@ from healthd.checks.passive import Passive, required_passive
 from healthd.passive.declarations import resolve
 from healthd.passive.lateness import number
 from healthd.passive.recording import Decision, after_record, arm, base_fields, commit
-from healthd.util.redact import MASK, redact
+from healthd.util.logs import get_logger
+from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.passive")
+logger = get_logger("healthd.passive")
 
 # How much of a failure's message the late message repeats.
 MESSAGE_KEPT = 500
@@ -109,13 +109,9 @@ def _judge(passive: Passive, info: dict[str, str], ok: bool, message: str, took:
 
 
 def _redacted(text: str, passive: Passive) -> str:
-    """The site's secrets masked, and the check's own ping tokens too (a job's output may
+    """The site's secrets masked: every check's ping tokens among them (a job's output may
     print the command that pings)."""
-    text = redact(text)
-    for token in passive.tokens:
-        if len(token) >= 4:
-            text = text.replace(token, MASK)
-    return text
+    return redact(text)
 
 
 def _duration(seconds: float) -> str:

@@ -5,7 +5,6 @@ failing ("late: …"), through the same transaction as a report
 from __future__ import annotations
 
 import functools
-import logging
 import time
 from collections.abc import Iterable
 
@@ -30,10 +29,11 @@ from healthd.passive.recording import (
 )
 from healthd.store import client as redis_client
 from healthd.store.client import StoreNotConfigured
+from healthd.util.logs import get_logger
 from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.passive")
+logger = get_logger("healthd.passive")
 
 
 def sweep(names: Iterable[str] | None = None, armed_for: float | None = None) -> list[str]:

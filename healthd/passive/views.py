@@ -22,9 +22,11 @@ from healthd.checks.base import Check
 from healthd.checks.passive import passive_of
 from healthd.http.auth import presented_token
 from healthd.http.responses import Refusal, json_response, never_raise
-from healthd.util.redact import redact
+from healthd.util.redact import redact_and_cut
 
 BODY_LIMIT = 10 * 1024
+# Read past the limit, so that a secret the limit cuts in two is masked whole first.
+BODY_READ = BODY_LIMIT + 4 * 1024
 # Compared against when the name is unknown, so an unknown name costs what a known one does.
 _NOBODY = b"\x00" * 32
 
@@ -43,8 +45,9 @@ def _accepted(given: str | None, tokens: tuple[str, ...]) -> bool:
 
 
 def _body(request: HttpRequest) -> str:
-    """The first 10 KB of the body as text, redacted."""
-    return redact(request.read(BODY_LIMIT).decode("utf-8", errors="replace")).strip()
+    """The first 10 KB of the body as text, redacted before it is cut."""
+    text = request.read(BODY_READ).decode("utf-8", errors="replace")
+    return redact_and_cut(text, BODY_LIMIT).strip()
 
 
 def _authorised_check(request: HttpRequest, name: str) -> Check:

@@ -175,8 +175,10 @@ LOGGING = {
         "json": {"()": "healthd.logging.JsonLogFormatter", "logger_name": "healthd"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
+    # Every line one line, bounded and redacted, whichever library logged it.
+    "filters": {"one_line": {"()": "healthd.logging.OneLineFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler",
+        "console": {"class": "logging.StreamHandler", "filters": ["one_line"],
                     "formatter": "json" if LOG_FORMAT == "json" else "text"},
     },
     # Not propagated: a Celery worker gives the root logger a handler of its own, which
@@ -187,6 +189,8 @@ LOGGING = {
         "request.summary": {"handlers": ["console"],
                             "level": "INFO" if LOG_FORMAT == "json" else "WARNING",
                             "propagate": False},
+        # A failed notification attempt as Apprise tells it, through the same filter.
+        "apprise": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 

@@ -16,7 +16,6 @@ the answer sees that snapshot and never blocks the event loop on Redis.
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -30,12 +29,13 @@ from healthd.checks.base import Check, Status
 from healthd.conf import per_process
 from healthd.store.client import StoreNotConfigured
 from healthd.util.humanize import format_age
+from healthd.util.logs import get_logger
 from healthd.util.memo import FreshFor
 from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
 
 T = TypeVar("T")
-logger = logging.getLogger("healthd.store")
+logger = get_logger("healthd.store")
 
 
 def _read_transition_counts() -> dict[str, int] | None:

@@ -8,16 +8,16 @@ what is to be told is appended to the outbox in the same atomic step.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from healthd.checks.base import Check, Result
 from healthd.store.results import as_json
 from healthd.store.script import leading_args, record_script, script_keys
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.store")
+logger = get_logger("healthd.store")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
 from healthd.history.retention import prune
@@ -12,8 +10,9 @@ from healthd.tasks.run import claim_run, run_and_record
 from healthd.tasks.schedule import sync_schedule
 from healthd.tasks.stats import gather_stats
 from healthd.tasks.sweep import sweep_passive
+from healthd.util.logs import get_logger
 
-logger = logging.getLogger("healthd.tasks")
+logger = get_logger("healthd.tasks")
 
 __all__ = ["claim_run", "deliver_notification", "deliver_outbox_task", "gather_stats",
            "run_and_record", "run_checks", "sweep_passive", "sync_schedule"]

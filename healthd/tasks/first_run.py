@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 from healthd.alerting import outbox
 from healthd.tasks import deliver_outbox_task, gather_stats, run_checks
+from healthd.util.logs import get_logger
 from healthd.util.outages import BROKER_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd")
+logger = get_logger("healthd")
 
 
 def queue_first_run(sender: object = None, **kwargs: object) -> None:

@@ -9,7 +9,6 @@ in a handful of bulk statements (:func:`healthd.history.save`).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from healthd import store
@@ -22,10 +21,11 @@ from healthd.history import write as history
 from healthd.store import client as redis_client
 from healthd.store.client import StoreNotConfigured
 from healthd.tasks.deliver import deliver_outbox
+from healthd.util.logs import get_logger
 from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.tasks")
+logger = get_logger("healthd.tasks")
 
 
 @dataclass

@@ -17,7 +17,6 @@ stale and the views still make no SQL query.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections import defaultdict
 from typing import Any
@@ -32,9 +31,10 @@ from healthd import conf, passive, store
 from healthd.checks import registry
 from healthd.checks.passive import is_passive
 from healthd.store.client import StoreNotConfigured
+from healthd.util.logs import get_logger
 from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 
-logger = logging.getLogger("healthd.schedule")
+logger = get_logger("healthd.schedule")
 
 PREFIX = "healthd: "
 RUN_TASK = "healthd.tasks.run_checks"

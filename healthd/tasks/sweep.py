@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 from django.core.exceptions import ImproperlyConfigured
 
 from healthd import passive
 from healthd.passive import beat
 from healthd.store.client import StoreNotConfigured
+from healthd.util.logs import get_logger
 from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.tasks")
+logger = get_logger("healthd.tasks")
 
 
 @shared_task(name="healthd.tasks.sweep_passive", ignore_result=True)

@@ -2,8 +2,9 @@
 
 A channel is an Apprise URL (Slack, Microsoft Teams, Discord, PagerDuty, Opsgenie,
 email, Telegram, ntfy and a hundred more), the same with filters, or a signed JSON
-webhook for machines. See :mod:`healthd.notify.channels` for the forms and
-:mod:`healthd.notify.checks` for the system check that rejects a malformed one.
+webhook for machines. See :mod:`healthd.alerting.notify.channels` for the forms,
+:mod:`healthd.alerting.notify.webhooks` for the webhooks and
+:mod:`healthd.system_checks.alerting` for the system check that rejects a malformed one.
 Each (transition, channel) is delivered by the ``healthd.tasks.deliver_notification``
 Celery task, with retries.
 """
@@ -18,8 +19,8 @@ from healthd.alerting.notify.channels import (
            configured,
            make_event,
            parse,
-           webhook_signature,
 )
+from healthd.alerting.notify.webhooks import webhook_signature
 
 __all__ = ["KINDS", "Channel", "ChannelError", "DeliveryFailed", "backoff", "channel_by_id",
            "configured", "make_event", "parse", "webhook_signature"]

@@ -6,46 +6,56 @@ An entry of ``NOTIFY`` is one of:
   transition of every check;
 - ``{"url": <Apprise URL>, "checks": [names], "on": ["failing", "recovered", "warning"]}``:
   the same, filtered (both keys optional);
-- ``{"webhook": "https://…", "secret": "…", "checks": [names], "on": [...]}``: a POST of
-  ``{"id", "check", "previous", "status", "message", "at", "host", "silenced"}`` with
-  ``X-Healthd-Signature: sha256=<HMAC-SHA256 of the body with the secret>`` and
-  ``Idempotency-Key: <the transition id>``.
+- ``{"webhook": "https://…", "secret": "…", "checks": [names], "on": [...]}``: a signed
+  POST (:mod:`healthd.alerting.notify.webhooks`); credentials in its URL are sent as
+  HTTP Basic auth.
 
-Any entry may also carry ``"name"`` (shown instead of the masked URL, and the channel's
-id) and ``"silenced": True`` (be told of silenced transitions too, marked so).
+Any entry may also carry ``"name"`` (its label, and the channel's id) and
+``"silenced": True`` (be told of silenced transitions too, marked so).
 A transition is ``failing`` when it ends failing, ``warning`` when it ends warning and
-``recovered`` when it ends passing. Secrets in a channel's URL are masked wherever the
-channel is shown (:attr:`Channel.label`), and in every error it reports.
+``recovered`` when it ends passing.
+
+A channel is shown (the ``/metrics`` label, the admin's Delivery pages, the logs) by its
+:attr:`Channel.label`, which holds no part of its URL: its ``"name"``, else its service
+and its position in ``NOTIFY`` (``slack#1``, ``json#2``, ``webhook#3``). For most Apprise
+services the URL's path *is* the secret. Its :attr:`Channel.id` (kept with each Delivery
+and passed to the delivery task) is the name, or a digest of the URL keyed with
+``SECRET_KEY``: stable while the URL is, and no help to whoever guesses at the URL.
+Errors a channel reports are masked (:meth:`Channel.scrub`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
-import logging
 import random
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+
 from healthd import conf
+from healthd.alerting.notify import webhooks
+from healthd.alerting.notify.webhooks import (  # noqa: F401 - their former home
+    IDEMPOTENCY_HEADER,
+    PAYLOAD_FIELDS,
+    SIGNATURE_HEADER,
+    webhook_payload,
+    webhook_signature,
+)
 from healthd.util import extras
+from healthd.util.logs import get_logger
 from healthd.util.redact import MASK, redact
 
-logger = logging.getLogger("healthd.notify")
+logger = get_logger("healthd.notify")
 
 KINDS = ("failing", "recovered", "warning")
-SIGNATURE_HEADER = "X-Healthd-Signature"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 APPRISE_KEYS = {"url", "checks", "on", "name", "silenced"}
 WEBHOOK_KEYS = {"webhook", "secret", "checks", "on", "name", "silenced"}
-# The fields of a webhook's body, in this order; a reminder adds "reminder" and "transition".
-PAYLOAD_FIELDS = ("id", "check", "previous", "status", "message", "at", "host", "silenced")
+ID_SALT = "healthd.notify.channel"
 # Apprise's notification types (its NotifyType values).
 APPRISE_TYPES = {"failing": "failure", "recovered": "success", "warning": "warning"}
 
@@ -87,23 +97,6 @@ def make_event(*, id: str, check: str, previous: str, status: str, message: str,
     }
 
 
-def webhook_payload(event: dict[str, Any]) -> dict[str, Any]:
-    payload = {name: event[name] for name in PAYLOAD_FIELDS}
-    if event.get("reminder"):
-        payload.update(reminder=event["reminder"], transition=event["transition"])
-    return payload
-
-
-def webhook_signature(body: bytes, secret: str) -> str:
-    """The ``X-Healthd-Signature`` value: ``sha256=`` and the body's HMAC-SHA256, in hex.
-
-    A receiver checks it with ``hmac.compare_digest`` against its own computation over
-    the raw body it received.
-    """
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
 def backoff(attempt: int, first: float, longest: float) -> float:
     """Seconds before retry number ``attempt`` (1, 2, …): doubling from ``first`` up to
     ``longest``, half of it random, so a receiver that was down is not hit by every
@@ -116,8 +109,9 @@ _SECRETISH_SEGMENT = re.compile(r"(?=.*\d)[A-Za-z0-9_\-.~%]{8,}")
 
 
 def mask_url(url: str) -> str:
-    """A webhook URL fit to show: credentials, query values and token-like path segments
-    (8 characters or more with a digit in them) masked."""
+    """A malformed webhook URL fit to show in the error that refuses it: credentials,
+    query values and token-like path segments (8 characters or more with a digit in
+    them) masked."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -145,13 +139,28 @@ def _apprise() -> Any:
     return apprise
 
 
-def _apprise_label(url: str) -> str:
-    apprise = _apprise()
-    plugin = apprise.Apprise.instantiate(url)
+def _apprise_plugin(url: str) -> Any:
+    plugin = _apprise().Apprise.instantiate(url)
     if plugin is None:
         raise ChannelError("not an Apprise URL Apprise can use (unknown scheme or "
                            "missing parts)")
-    return plugin.url(privacy=True).split("?", 1)[0]
+    return plugin
+
+
+def channel_id(kind: str, url: str, key: str | None = None) -> str:
+    """The id of an unnamed channel: a digest of its URL keyed with ``SECRET_KEY`` (or
+    ``key``, one of its fallbacks)."""
+    digest = salted_hmac(ID_SALT, url, secret=key, algorithm="sha256").hexdigest()
+    return f"{kind}-{digest[:12]}"
+
+
+def _former_ids(kind: str, url: str) -> set[str]:
+    """The ids this channel had under a former SECRET_KEY, or before ids were keyed (a
+    retry queued then still finds its channel)."""
+    found = {channel_id(kind, url, str(key))
+             for key in getattr(settings, "SECRET_KEY_FALLBACKS", ()) or ()}
+    found.add(f"{kind}-{hashlib.sha256(url.encode()).hexdigest()[:12]}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,11 @@ class Channel:
     on: frozenset[str] = frozenset(KINDS)
     silenced: bool = False
 
+    @property
+    def former_ids(self) -> set[str]:
+        """Ids a delivery queued before may carry for this channel."""
+        return set() if self.id == self.label else _former_ids(self.kind, self.url)
+
     def wants(self, check: str, status: str, silenced: bool) -> bool:
         """Whether this channel is told of a transition of ``check`` to ``status``."""
         if silenced and not self.silenced:
@@ -178,9 +192,9 @@ class Channel:
     def scrub(self, text: object) -> str:
         """``text`` with this channel's URL, secret and their tokens masked."""
         out = str(text)
-        for secret in (self.url, self.secret):
+        for secret in (self.url, webhooks.without_credentials(self.url)[0], self.secret):
             if secret:
-                out = out.replace(secret, self.label if secret == self.url else MASK)
+                out = out.replace(secret, self.label if secret != self.secret else MASK)
         for token in _SECRETISH_SEGMENT.findall(self.url.split("://", 1)[-1]):
             out = out.replace(token, MASK)
         return redact(out)
@@ -198,22 +212,10 @@ class Channel:
             raise DeliveryFailed(self.scrub(f"{type(exc).__name__}: {exc}")) from None
 
     def _post_webhook(self, event: dict[str, Any], timeout: float) -> None:
-        body = json.dumps(webhook_payload(event), separators=(",", ":")).encode()
-        # The scheme is http or https: parse() refuses anything else.
-        request = urllib.request.Request(self.url, data=body, method="POST", headers={  # noqa: S310
-            "Content-Type": "application/json",
-            "User-Agent": "healthd",
-            SIGNATURE_HEADER: webhook_signature(body, self.secret),
-            IDEMPOTENCY_HEADER: event["id"],
-        })
         try:
-            with _OPENER.open(request, timeout=timeout) as response:
-                response.read(65536)
-        except urllib.error.HTTPError as exc:
-            raise DeliveryFailed(f"HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DeliveryFailed(self.scrub(f"{type(exc).__name__}: {reason}")) from None
+            webhooks.post(self.url, self.secret, event, timeout)
+        except webhooks.WebhookFailed as exc:
+            raise DeliveryFailed(self.scrub(exc)) from None
 
     def _notify_apprise(self, event: dict[str, Any], timeout: float) -> None:
         apprise = _apprise()
@@ -238,17 +240,6 @@ class Channel:
             raise DeliveryFailed(self.scrub("; ".join(problems[-3:]) or result.status.name))
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook that answers with a redirect has not taken the POST: that is a failure."""
-
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
-                         newurl: str) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def _names(value: object, what: str) -> frozenset[str]:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise ChannelError(f'"{what}" must be a list of names, not {type(value).__name__}')
@@ -257,8 +248,11 @@ def _names(value: object, what: str) -> frozenset[str]:
     return frozenset(value)
 
 
-def parse(entry: object) -> Channel:
-    """One ``NOTIFY`` entry as a :class:`Channel`; :class:`ChannelError` says what is wrong."""
+def parse(entry: object, position: int = 0) -> Channel:
+    """One ``NOTIFY`` entry as a :class:`Channel`; :class:`ChannelError` says what is wrong.
+
+    ``position``: the entry's place in ``NOTIFY``, from 1, for its label (0: none).
+    """
     if isinstance(entry, str):
         entry = {"url": entry}
     if not isinstance(entry, dict):
@@ -283,9 +277,10 @@ def parse(entry: object) -> Channel:
         if not isinstance(given, str) or not given:
             raise ChannelError('a webhook needs a "secret" (a non-empty string) to sign with')
         secret = given
-        label = mask_url(url)
+        service = "webhook"
     else:
-        label = _apprise_label(url)
+        _apprise_plugin(url)
+        service = url.split("://", 1)[0].lower() if "://" in url else "apprise"
     checks = _names(entry["checks"], "checks") if entry.get("checks") is not None else None
     on = frozenset(KINDS)
     if entry.get("on") is not None:
@@ -295,10 +290,12 @@ def parse(entry: object) -> Channel:
     name = entry.get("name")
     if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 64):
         raise ChannelError('"name" must be a string of 1 to 64 characters')
+    if name is not None and "://" in name:
+        raise ChannelError('"name" is shown to anyone who reads /metrics: not a URL')
     if not isinstance(entry.get("silenced", False), bool):
         raise ChannelError('"silenced" must be True or False')
-    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-    return Channel(id=name or f"{kind}-{digest}", label=name or label, kind=kind, url=url,
+    label = name or (f"{service}#{position}" if position else service)
+    return Channel(id=name or channel_id(kind, url), label=label, kind=kind, url=url,
                    secret=secret, checks=checks, on=on,
                    silenced=bool(entry.get("silenced", False)))
 
@@ -310,12 +307,15 @@ def configured() -> list[Channel]:
     channels = []
     for index, entry in enumerate(entries if isinstance(entries, list | tuple) else []):
         try:
-            channels.append(parse(entry))
+            channels.append(parse(entry, position=index + 1))
         except ChannelError as exc:
             logger.error('HEALTHD["NOTIFY"][%d] left out: %s', index, exc)
     return channels
 
 
-def channel_by_id(channel_id: str) -> Channel | None:
-    """The configured channel with this id, or None when it is no longer configured."""
-    return next((c for c in configured() if c.id == channel_id), None)
+def channel_by_id(wanted: str) -> Channel | None:
+    """The configured channel with this id (or a former id of it), or None when it is no
+    longer configured."""
+    channels = configured()
+    return (next((c for c in channels if c.id == wanted), None)
+            or next((c for c in channels if wanted in c.former_ids), None))

@@ -2,12 +2,13 @@
 
 ``healthd_notifications_total{channel, outcome}``: ``delivered``, ``retried`` (an attempt
 failed and another is scheduled) or ``failed`` (the retries ran out). ``channel`` is the
-channel's label, its secrets masked.
+channel's label: its name, or its service and position (``slack#1``), never its URL.
+Counters a former version kept under a channel's masked URL (whose path is the secret of
+most Apprise services) are not shown.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -16,11 +17,12 @@ from prometheus_client.registry import Collector
 from healthd.store import client as redis_client
 from healthd.store import keys
 from healthd.store.client import StoreNotConfigured
+from healthd.util.logs import get_logger
 from healthd.util.memo import FreshFor
 from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.notify")
+logger = get_logger("healthd.notify")
 
 OUTCOMES = ("delivered", "retried", "failed")
 _SEPARATOR = "\t"
@@ -39,7 +41,8 @@ def counts() -> dict[tuple[str, str], int]:
     found = {}
     for field, value in raw.items():
         channel, _, outcome = field.rpartition(_SEPARATOR)
-        found[(channel, outcome)] = int(value)
+        if "://" not in channel:  # a label is never a URL (channels.parse refuses one)
+            found[(channel, outcome)] = int(value)
     return found
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.core import checks as django_checks
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
@@ -17,12 +15,13 @@ from healthd.probes import answers as probe_answers
 from healthd.probes.answers import DOCKERFLOW_STATUS
 from healthd.probes.serving import async_under_asgi, http_response
 from healthd.store import health as state
+from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 from healthd.util.version_json import (
     read_version_json as get_version,  # dockerflow's default callback
 )
 
-logger = logging.getLogger("healthd.views")
+logger = get_logger("healthd.views")
 
 LEVEL = {
     Status.PASSING: django_checks.INFO,

@@ -18,7 +18,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from healthd.alerting import silences
-from healthd.checks import registry
 from healthd.models import Silence
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
@@ -65,12 +64,9 @@ class Command(BaseCommand):
             raise CommandError("name the checks to silence, or pass --all for every check")
         if names and options["all"]:
             raise CommandError("either names or --all, not both")
-        known = {c.name for c in registry.configured_checks()}
-        unknown = sorted(set(names) - known)
-        if unknown:
-            raise CommandError(f"not a configured check: {', '.join(unknown)} "
-                               f"(known: {', '.join(sorted(known))})")
         try:
+            names = silences.checked_names(names)
+            reason = silences.checked_reason(options["reason"])
             duration = parse_duration(options["duration"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
@@ -81,7 +77,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--starts: not an ISO 8601 time: {options['starts']!r}")
             if timezone.is_naive(starts_at):
                 starts_at = timezone.make_aware(starts_at)
-        silence = silences.create(names, duration, reason=options["reason"],
+        silence = silences.create(names, duration, reason=reason,
                                   created_by=options["by"] or _os_user(), starts_at=starts_at)
         starts = f"{silence.starts_at:%Y-%m-%d %H:%M:%S %Z}"
         self.stdout.write(f"silence {silence.pk}: {silence} (from {starts}); "

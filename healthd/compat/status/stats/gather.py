@@ -8,7 +8,6 @@ report it rather than start it again.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import subprocess
 import time
@@ -25,11 +24,12 @@ from healthd import conf
 from healthd.checks.base import HOSTNAME
 from healthd.compat.status.stats.providers import STATS, Provider, providers
 from healthd.util.concurrency import Call, Done, Outcome, run_with_timeouts
+from healthd.util.logs import get_logger
 from healthd.util.outages import DATABASE_ERRORS
 from healthd.util.redact import redact, redact_deep
 from healthd.util.version_json import read_version_json
 
-logger = logging.getLogger("healthd.stats")
+logger = get_logger("healthd.stats")
 
 
 def database_stats() -> dict[str, dict[str, Any]]:

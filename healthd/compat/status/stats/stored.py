@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +10,12 @@ from typing import Any
 from healthd import conf, store
 from healthd.store import client as redis_client
 from healthd.store.client import StoreNotConfigured
+from healthd.util.logs import get_logger
 from healthd.util.memo import FreshFor
 from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
 
-logger = logging.getLogger("healthd.stats")
+logger = get_logger("healthd.stats")
 
 
 def store_stats(data: dict[str, Any]) -> None:
