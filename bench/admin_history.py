@@ -287,7 +287,7 @@ def measure_pages(client, checks: int, only: tuple[str, ...] = ()) -> None:
 
 def _as_before_sorting_apart(client, url: str) -> tuple[float, int]:
     """The search page as it was before a term's few matches were sorted apart
-    (healthd.changelist.sorted_apart): PostgreSQL walks the time index."""
+    (healthd.admin.changelist.sorted_apart): PostgreSQL walks the time index."""
     from healthd.admin.changelist import EstimatedCountPaginator
 
     few_matches = EstimatedCountPaginator._few_matches_of_a_search

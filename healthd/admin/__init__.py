@@ -1,8 +1,8 @@
 """The operators' side: check history, current state, transitions and rollups.
 
 The registrations only: the changelist machinery that keeps history pages fast on big
-tables is in ``healthd.changelist``, the report queries (uptime, p95, latest results)
-in ``healthd.reports``.
+tables is in ``healthd.admin.changelist``, the report queries (uptime, p95, latest results)
+in ``healthd.history.reports``.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def current_state_rows(now: datetime.datetime | None = None) -> tuple[list[Check
     """Every configured check as the current-state page shows it, and the store's error.
 
     A handful of queries whatever the number of checks: the saved states, then one
-    report query each for uptime, p95 and the latest results (see healthd.reports).
+    report query each for uptime, p95 and the latest results (see healthd.history.reports).
     """
     now = now or timezone.now()
     health = state.health()

@@ -1,6 +1,6 @@
 """Run a set of checks at once, each under its own timeout.
 
-The checks run on :mod:`healthd.concurrency`'s bounded threads, so a check that hangs
+The checks run on :mod:`healthd.util.concurrency`'s bounded threads, so a check that hangs
 costs its own timeout and nothing more: the run returns when every check has answered
 or run out of time, and while it still hangs later runs report it rather than start it
 again. Whatever a check says is redacted before it becomes a :class:`Result`.

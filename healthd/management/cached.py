@@ -2,7 +2,7 @@
 
 An operator's command must not answer from a copy another caller left in this process,
 so the per-process copies are dropped before reading. How each dialect reads the state
-is :mod:`healthd.dialects`, shared with the views.
+is :mod:`healthd.compat`, shared with the views.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ than the view itself. :func:`async_under_asgi` makes a view that Django sees as 
 coroutine function while an event loop runs in the calling thread (Django's ASGI
 handler) and as a plain function otherwise (its WSGI handler). Under ASGI it reads the
 latest results with the asyncio Redis client, then answers with the same synchronous
-code, which then reads nothing more (:func:`healthd.state.reading`).
+code, which then reads nothing more (:func:`healthd.store.health.reading`).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def async_under_asgi(*, reads_state: bool) -> Callable[[View], ServedEitherWay]:
 def async_under_asgi(view: View | None = None, *, reads_state: bool = True
                      ) -> ServedEitherWay | Callable[[View], ServedEitherWay]:
     """Serve ``view`` without a thread hop under ASGI and WSGI alike. It may read the
-    latest results (:func:`healthd.state.health`) and nothing else from the store;
+    latest results (:func:`healthd.store.health.health`) and nothing else from the store;
     ``reads_state=False`` for a view that reads nothing at all.
     ``@async_under_asgi`` or ``@async_under_asgi(reads_state=False)``."""
 

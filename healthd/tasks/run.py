@@ -4,7 +4,7 @@ database.
 What a run costs does not grow with the number of checks: they run on a bounded pool
 of threads, Redis is written in one round trip (:func:`healthd.store.record_run`, which
 also says whether the outbox or the history backlog needs a look), and the database
-in a handful of bulk statements (:func:`healthd.history.save`).
+in a handful of bulk statements (:func:`healthd.history.write.save`).
 """
 
 from __future__ import annotations

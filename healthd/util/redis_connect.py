@@ -20,7 +20,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 # What healthd talks to: one Redis (directly or through Sentinel) or a cluster. Every key
-# healthd writes carries one hash tag (see healthd.store.hash_tagged), so on a cluster
+# healthd writes carries one hash tag (see healthd.store.keyspace.hash_tagged), so on a cluster
 # all of them live on one master and each command, pipeline or script reaches that one.
 Client: TypeAlias = redis.Redis | RedisCluster
 

@@ -1,6 +1,6 @@
 """django-status's reading of the checks and stats: its providers, their values, who sees them.
 
-**The providers.** healthd's table (:func:`healthd.stats.providers`: ``health`` ping,
+**The providers.** healthd's table (:func:`healthd.compat.status.stats.providers`: ``health`` ping,
 databases, caches; ``stats`` databases, code; every ``STATUS_PROVIDERS`` entry), with
 the ``celery`` built-ins only when ``STATUS_CELERY_WORKERS`` names workers (or
 ``STATUS_PROVIDERS`` names them), as django-status added them.

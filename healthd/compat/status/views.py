@@ -1,9 +1,9 @@
 """django-status's surface: ``/status/api/…`` (JSON) and the status pages (HTML).
 
 Every answer comes from cached state. The ``health`` providers are worked out from the
-latest check results (:func:`healthd.state.health`); the ``stats`` providers and every
+latest check results (:func:`healthd.store.health.health`); the ``stats`` providers and every
 custom ``STATUS_PROVIDERS`` entry come from the JSON the ``healthd.tasks.gather_stats``
-task keeps in Redis (:func:`healthd.stats.latest_stats`). Nothing is gathered or
+task keeps in Redis (:func:`healthd.compat.status.stats.latest_stats`). Nothing is gathered or
 checked on a request, and no SQL query runs.
 
 Shapes and codes, as django-status answered them:
@@ -28,7 +28,7 @@ out of ``api/`` and ``api/health/``, and ``api/stats/…`` answers 403. The HTML
 every check's status and age to anyone; messages, per-alias details, the code and the
 stats only to callers who may see details.
 
-Which providers: :mod:`healthd.dialects.status` (django-status's set: the celery
+Which providers: :mod:`healthd.compat.status.reading` (django-status's set: the celery
 providers only with ``STATUS_CELERY_WORKERS``).
 """
 

@@ -191,7 +191,7 @@ class Report:
 
 def report(health: state.Health, details: bool) -> Report:
     """The checks of ``health`` in watchman's shape; the store's error, if any, on top.
-    Worked out once per evaluation of the checks (:meth:`healthd.state.Health.rendered`)."""
+    Worked out once per evaluation of the checks (:meth:`healthd.store.health.Health.rendered`)."""
     return health.rendered(f"watchman:report:{details}", lambda: _report(health, details))
 
 

@@ -1,7 +1,7 @@
 """django-watchman's surface: ``/watchman/``, ``ping/``, ``bare/``, ``dashboard/``.
 
 The checks, their selection and their shape are watchman's
-(:mod:`healthd.dialects.watchman`): ``WATCHMAN_CHECKS`` or watchman's default set,
+(:mod:`healthd.compat.watchman.reading`): ``WATCHMAN_CHECKS`` or watchman's default set,
 ``?check=`` and ``?skip=`` (repeatable) with watchman's dotted paths or healthd check
 names, ``databases`` and ``caches`` as lists of ``{alias: {"ok": …}}`` narrowed by
 ``WATCHMAN_DATABASES`` and ``WATCHMAN_CACHES``. No check left after the selection is

@@ -4,14 +4,14 @@ Gathering stats costs queries, a Celery broadcast and a ``git`` call, so the vie
 do it: the ``healthd.tasks.gather_stats`` task runs :func:`gather_stats` in a worker and
 :func:`store_stats` keeps the JSON in Redis; the views read it back through
 :func:`latest_stats`, a per-process copy refreshed at most once per ``CACHE_SECONDS``
-(like the check results in :mod:`healthd.state`).
+(like the check results in :mod:`healthd.store.health`).
 
 In three parts:
 
-- :mod:`healthd.stats.providers`: which providers each resource has (the built-ins and
+- :mod:`healthd.compat.status.stats.providers`: which providers each resource has (the built-ins and
   every ``STATUS_PROVIDERS`` entry);
-- :mod:`healthd.stats.gather`: the built-in stats, and the gathering of them all;
-- :mod:`healthd.stats.stored`: the gathered stats in Redis, and this process's copy.
+- :mod:`healthd.compat.status.stats.gather`: the built-in stats, and the gathering of them all;
+- :mod:`healthd.compat.status.stats.stored`: the gathered stats in Redis, and this process's copy.
 """
 
 from healthd.compat.status.stats.gather import (

@@ -1,6 +1,6 @@
 """Gathering the stats, in a worker: the built-ins and every custom provider at once.
 
-Each provider runs on :mod:`healthd.concurrency`'s bounded threads under ``TIMEOUT``,
+Each provider runs on :mod:`healthd.util.concurrency`'s bounded threads under ``TIMEOUT``,
 so one that hangs costs that timeout once; while it still hangs, later gatherings
 report it rather than start it again.
 """
