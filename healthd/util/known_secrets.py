@@ -23,10 +23,9 @@ from urllib.parse import unquote
 
 import sentry_sdk
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 from healthd import conf
+from healthd.conf import per_process
 
 # Shorter strings are not looked for: masking every "dev" or "1234" would blur messages
 # without hiding anything worth hiding.
@@ -142,8 +141,8 @@ def _gathered() -> Iterator[str]:
     healthd = conf.get()
     yield from url_credentials(healthd.redis_url)
     yield from healthd.tokens
-    yield from _check_tokens(healthd.raw.get("CHECKS"))
-    yield from _notify_parts(healthd.raw.get("NOTIFY"))
+    yield from _check_tokens(healthd.checks)
+    yield from _notify_parts(healthd.notify)
 
 
 def _ordered(found: Iterable[str]) -> tuple[str, ...]:
@@ -152,22 +151,17 @@ def _ordered(found: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(kept, key=lambda value: (-len(value), value)))
 
 
-_cache: dict[str, Any] = {}
+@per_process.memoised
+def _secrets() -> tuple[str, ...]:
+    return _ordered(_gathered())
 
 
 def secrets() -> tuple[str, ...]:
-    """The site's secrets, longest first; computed once per settings object."""
-    current = conf.get()
-    if _cache.get("for") is not current:
-        _cache.update({"for": current, "secrets": _ordered(_gathered())})
-    return _cache["secrets"]
-
-
-@receiver(setting_changed)
-def _forget_on_setting_change(**kwargs: Any) -> None:
-    _cache.clear()
+    """The site's secrets, longest first; worked out once per settings (dropped on any
+    setting change)."""
+    return _secrets()
 
 
 def forget() -> None:
     """Work the secrets out again at the next redaction (after ``sentry_sdk.init``)."""
-    _cache.clear()
+    _secrets.cache_clear()

@@ -121,7 +121,7 @@ def test_a_retry_queued_under_a_former_id_still_finds_its_channel(settings):
 
 
 def test_the_migration_relabels_deliveries_shown_by_their_url(settings):
-    migration = importlib.import_module("healthd.migrations.0007_delivery_channel_labels")
+    migration = importlib.import_module("healthd.migrations.0008_delivery_channel_labels")
     kept, gone = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ", "ntfy://secret-topic"
     settings.HEALTHD = {**settings.HEALTHD, "NOTIFY": [{"url": "json://h/x", "name": "ops"},
                                                        kept]}
