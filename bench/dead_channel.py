@@ -10,11 +10,13 @@ transition is a delivery that retries with backoff for NOTIFY_RETRY_FOR (an hour
 default). Every ``--sample`` seconds it prints the RSS of the worker's main process and
 of each pool process, and the deliveries still retrying; at the end, each process's
 slope in MB per minute over the whole run and over its second half (warm-up, such as the
-first delivery's imports, is in the first half only).
+first delivery's imports, is in the first half only). The worker's main process holds each
+retry until it is due (Celery keeps a task with a countdown in memory), so it grows until
+the first deliveries give up, ``--retry-for`` seconds in, and is flat from then on.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/dead_channel \\
         python -m bench.dead_channel --minutes 20 [--interval 1] [--sample 30] \\
-        [--webhook http://10.255.255.1/hook] [--out /tmp/dead-channel]
+        [--retry-for 3600] [--webhook http://10.255.255.1/hook] [--out /tmp/dead-channel]
 
 ``--baseline`` runs the same without any channel: what the runs alone cost. Without
 DATABASE_URL the site's SQLite file in the state folder is used. Needs Linux (/proc).
@@ -82,7 +84,8 @@ def run(args: argparse.Namespace) -> None:
         _ensure_postgres_database(os.environ["DATABASE_URL"])
     webhook = args.webhook or f"http://127.0.0.1:{_free_port()}/hook"
     os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "healthd.site.settings",
+        "DJANGO_SETTINGS_MODULE": "bench.settings_dead_channel",
+        "BENCH_NOTIFY_RETRY_FOR": str(args.retry_for),
         "REDIS_URL": redis_url,
         "HEALTHD_STATE_DIR": str(out / "state"),
         "HEALTHD_INTERVAL": str(args.interval),
@@ -157,6 +160,8 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=30, help="seconds between samples")
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
     parser.add_argument("--webhook", help="the dead webhook (default: a closed local port)")
+    parser.add_argument("--retry-for", type=float, default=3600,
+                        help="NOTIFY_RETRY_FOR: seconds a delivery is retried (default an hour)")
     parser.add_argument("--baseline", action="store_true",
                         help="no channel at all: what the runs alone cost")
     parser.add_argument("--out", help="folder for samples and logs (default: a new temp one)")

@@ -119,7 +119,7 @@ class MozlogFormatter(logging.Formatter):
         "args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName",
         "levelname", "levelno", "lineno", "module", "msecs", "message", "msg", "name",
         "pathname", "process", "processName", "relativeCreated", "stack_info", "thread",
-        "threadName", "taskName", "logger_name", "healthd_one_line",
+        "threadName", "taskName", "logger_name",
     })
 
     def __init__(self, fmt: str | None = None, datefmt: str | None = None,

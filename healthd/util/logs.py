@@ -23,26 +23,25 @@ _ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
 
 
 def one_line(message: object, longest: int = LONGEST) -> str:
-    """``message`` redacted, on one line, and at most ``longest`` characters (plus a note
-    of how many were left out)."""
+    """``message`` redacted, on one line, and at most ``longest`` characters, a note of
+    how many were left out included (so a second pass changes nothing)."""
     text = redact(message).translate(_ESCAPES)
     if len(text) > longest:
-        text = f"{text[:longest]}… ({len(text) - longest} more characters)"
+        note = f"… ({len(text)} characters in all)"
+        text = text[:max(0, longest - len(note))] + note
     return text
 
 
 class OneLineFilter(logging.Filter):
-    """Rewrites each record's message by :func:`one_line`; never drops a record."""
+    """Rewrites each record's message by :func:`one_line`; never drops a record. A record
+    a logger's filter rewrote passes a handler's unchanged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "healthd_one_line", False):
-            return True  # already rewritten (by a logger, then again by a handler)
         try:
             message = record.getMessage()
         except Exception:  # arguments that do not fit the format: keep what there is
             message = f"{record.msg} {record.args!r}"
         record.msg, record.args = one_line(message), ()
-        record.healthd_one_line = True
         return True
 
 
