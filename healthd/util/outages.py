@@ -6,6 +6,7 @@ more, so that a bug still raises where it happens instead of passing for an outa
 
 from __future__ import annotations
 
+import amqp.exceptions
 import kombu.exceptions
 import redis
 from django.db import DatabaseError, InterfaceError
@@ -19,6 +20,8 @@ REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 # DatabaseError.
 DATABASE_ERRORS = (DatabaseError, InterfaceError)
 
-# Queueing a task with the broker away: kombu wraps the transport's errors in its
-# OperationalError; OSError for a socket error that gets past it.
-BROKER_ERRORS = (kombu.exceptions.OperationalError, OSError)
+# Queueing a task with the broker away or refusing: kombu wraps most transport errors in
+# its OperationalError; py-amqp's own (a refused login, a closed channel) and redis-py's
+# reach the caller as they are; OSError for a socket error that gets past them.
+BROKER_ERRORS = (kombu.exceptions.OperationalError, amqp.exceptions.AMQPError,
+                 *REDIS_ERRORS, OSError)

@@ -63,7 +63,9 @@ def site(settings):
     settings.WATCHMAN_TOKEN = "wm-token-8888"
     settings.WATCHMAN_TOKENS = "wm-token-9999, another-wm-token"
     settings.SENTRY_DSN = DSN
-    settings.CELERY_BROKER_URL = "amqp://guest:BrokerPw-2718@127.0.0.1:5672//"
+    # BROKER_URL (Celery's old name), not CELERY_BROKER_URL: the tests' Celery app reads
+    # the latter when it first needs a connection, and would keep this broker for the session.
+    settings.BROKER_URL = "amqp://guest:BrokerPw-2718@127.0.0.1:5672//"
     settings.EMAIL_HOST_PASSWORD = "MailPw-1618"
     settings.DATABASES = {**settings.DATABASES,
                           "other": {**settings.DATABASES["default"], "PASSWORD": "DbPw-31337"}}
