@@ -78,5 +78,11 @@ def start_worker(hostname: str, extra_env: dict[str, str] | None = None) -> Work
             pytest.fail(f"worker exited with {process.returncode}; see its log in the state dir")
         return bool(current_app.control.ping(destination=[hostname], timeout=0.5))
 
-    wait_for(answers, timeout=60, message=f"worker {hostname} to answer ping")
+    try:
+        wait_for(answers, timeout=60, message=f"worker {hostname} to answer ping")
+    except BaseException:
+        # The caller never gets the handle to stop: a worker that does not answer (or a
+        # broker that refuses the ping) must not outlive the test that started it.
+        stop_process(process)
+        raise
     return handle
