@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.db import connection
 from django.test import RequestFactory
 
+from healthd.history import sql
 from healthd.models import CheckResult
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +110,20 @@ def test_few_matches_are_sorted_apart_from_any_index():
     assert "healthd_result_time" in walked, walked
     assert "healthd_result_time" not in apart, apart
     assert "COALESCE(checked_at)" in apart and "COALESCE(id)" in apart, apart
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL index")
+@pytest.mark.django_db(transaction=True)  # CONCURRENTLY cannot run inside a transaction
+def test_the_migration_drops_the_trigram_index_and_makes_it_again():
+    def exists() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [INDEX])
+            return cursor.fetchone() is not None
+
+    assert exists()
+    sql.drop_search_index(connection)
+    try:
+        assert not exists()
+    finally:
+        sql.create_search_index(connection)
+    assert exists()

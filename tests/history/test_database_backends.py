@@ -83,3 +83,11 @@ def test_on_mysql_the_time_indexes_are_ascending_so_read_backwards_they_give_new
             found = connection.introspection.get_constraints(cursor, model._meta.db_table)
             for name in names:
                 assert set(found[name]["orders"]) == {"ASC"}, (name, found[name])
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="MySQL's time zone tables")
+@pytest.mark.django_db
+def test_mysql_says_whether_it_converts_a_time_zone():
+    # .ci/run loads the server's time zone tables (mysql_tzinfo_to_sql).
+    assert sql.converts_time_zone(connection, "Europe/Paris") is True
+    assert sql.converts_time_zone(connection, "Nowhere/Atlantis") is False
