@@ -78,6 +78,7 @@ def test_inside_a_window_a_transition_is_recorded_silenced_and_told_to_nobody(we
     assert client.get("/__heartbeat__").status_code == 500
     local_now = timezone.now().astimezone(ZoneInfo(ZONE))
     silence = _daily_from(local_now - timedelta(minutes=5))
+    assert silence.is_active()
     state.forget()
     assert client.get("/__heartbeat__").status_code == 200  # shown at once, as a one-off's
     _run(False)  # recovered inside the window: recorded, told to nobody
@@ -99,7 +100,9 @@ def test_inside_a_window_a_transition_is_recorded_silenced_and_told_to_nobody(we
 def test_outside_its_windows_a_transition_is_told(webhook):
     _run(False)
     local_now = timezone.now().astimezone(ZoneInfo(ZONE))
-    _daily_from(local_now + timedelta(hours=2))  # yesterday's ended 21 h ago
+    later = _daily_from(local_now + timedelta(hours=2))  # yesterday's ended 21 h ago
+    assert not later.is_active()
+    assert later.is_active(timezone.now() + timedelta(hours=2, minutes=1))
     _run(True)
     assert _told(webhook) == [("passing", "failing", False)]
     assert list(Transition.objects.values_list("silenced", flat=True)) == [False]
@@ -107,7 +110,7 @@ def test_outside_its_windows_a_transition_is_told(webhook):
 
 def test_the_end_of_a_window_is_told_once(webhook):
     _run(False)
-    ends = timezone.now() + timedelta(seconds=2)
+    ends = timezone.now() + timedelta(seconds=1)
     Silence.objects.create(checks=[], every="* * * * *", duration=timedelta(minutes=5),
                            ends_at=ends, reason="deploy train")
     _run(True)
