@@ -183,6 +183,8 @@ def test_the_admin_makes_repeating_silences_and_says_what_is_wrong(webhook, admi
                                   duration=timedelta(minutes=15)).exists()
     page = admin_client.get("/admin/healthd/silence/").content.decode()
     assert "backup_target every 0 2 * * sun for 2h (Europe/Paris)" in page
+    change = admin_client.get(f"/admin/healthd/silence/{weekly.pk}/change/").content.decode()
+    assert 'value="0 2 * * sun"' in change and 'value="2h"' in change
     for fields, says in [
         ({"every": "0 2 * *", "duration": "2h"}, "not a cron expression: &#x27;0 2 * *&#x27;"),
         ({"every": "0 25 * * 0", "duration": "2h"}, "25 &gt; 23"),
