@@ -52,7 +52,8 @@ class Keys:
       not yet delivered;
     - ``outbox-progress``: a hash, ``<entry>:<step>`` for each step of a delivery done,
       so an entry taken again after a crash repeats only what was not done;
-    - ``silences``: a hash, one field per :class:`healthd.models.Silence` (its id) holding
+    - ``silences``: a hash, one field per :class:`healthd.models.Silence` (its id; a
+      repeating one has one per window, ``<id>@<start>``) holding
       ``{"checks", "starts_at", "ends_at"}``, read by the record script;
     - ``deliveries``: a hash of notification counters, ``<channel>\t<outcome>``, for /metrics.
 
