@@ -4,7 +4,8 @@
          -d for=10m -d reason=deploy -d all=1 https://example.com/healthd/silence
 
 Fields, form-encoded or as a JSON object: ``for`` (90s, 15m, 2h, 1h30m, 1d; default 1h),
-``reason``, ``checks`` (names: a list, repeated fields or commas) or ``all`` (every check),
+``reason``, ``checks`` (names: a list, repeated fields or commas) or ``all`` (every check;
+also what no ``checks`` means),
 as ``manage.py healthd_silence`` takes them. A token of ``HEALTHD["TOKENS"]`` (or
 ``WATCHMAN_TOKEN(S)``) is required, checked in constant time by
 :func:`healthd.http.auth.token_is_valid` — never DEBUG or ``PUBLIC_DETAILS``, which only
@@ -94,8 +95,6 @@ def open_silence(request: HttpRequest) -> HttpResponse:
     data = _fields(request)
     names = _names(data.get("checks"))
     all_checks = _all(data.get("all"))
-    if not names and not all_checks:
-        raise Refusal(400, "name the checks to silence (checks), or all=true for every check")
     if names and all_checks:
         raise Refusal(400, "either checks or all, not both")
     try:

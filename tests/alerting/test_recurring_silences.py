@@ -144,9 +144,10 @@ def test_the_command_makes_and_lists_repeating_silences(webhook, capsys):
     call_command("healthd_silence", "--end", str(weekly.pk))
     weekly.refresh_from_db()
     assert weekly.ends_at is not None and not weekly.is_active()
-    # The one-line deploy hook is still a one-off silence of an hour's part.
-    call_command("healthd_silence", "--all", "--for", "10m", "--reason", "deploy")
+    # The one-line deploy hook (no names: every check) is a one-off silence.
+    call_command("healthd_silence", "--for", "10m", "--reason", "deploy")
     deploy = Silence.objects.get(reason="deploy")
+    assert deploy.checks == [] and str(deploy).startswith("every check")
     assert not deploy.every and deploy.ends_at - deploy.starts_at == timedelta(minutes=10)
     for args, says in [
         (["--every", "0 2 * *", "--for", "2h"], "not a cron expression: '0 2 \\* \\*'"),

@@ -1,6 +1,7 @@
 """Silence checks for a planned maintenance, list the silences, or end one early.
 
     manage.py healthd_silence database redis --for 2h --reason "database upgrade"
+    manage.py healthd_silence --for 10m --reason deploy        (no names: every check)
     manage.py healthd_silence --all --for 30m --reason "network work"
     manage.py healthd_silence database --every "0 2 * * 0" --duration 2h --tz Europe/Paris
     manage.py healthd_silence database --days sun --from 02:00 --to 04:00 --tz Europe/Paris
@@ -32,7 +33,8 @@ class Command(BaseCommand):
             "notified, and a failure counts as a warning for the health views.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("names", nargs="*", metavar="NAME", help="checks to silence")
+        parser.add_argument("names", nargs="*", metavar="NAME",
+                            help="checks to silence (none: every check)")
         parser.add_argument("--all", action="store_true", help="silence every check")
         parser.add_argument("--for", "--duration", dest="duration", default=None,
                             help="how long (each window, when it repeats): 90s, 15m, 2h, "
@@ -65,8 +67,8 @@ class Command(BaseCommand):
         if options["end"] is not None:
             return self._end(options["end"])
         names: list[str] = options["names"]
-        if not names and not options["all"]:
-            raise CommandError("name the checks to silence, or pass --all for every check")
+        # No names is every check, as --all says explicitly: the one-line deploy hook is
+        # ``healthd_silence --for 10m --reason deploy``.
         if names and options["all"]:
             raise CommandError("either names or --all, not both")
         starts_at = _moment(options["starts"], "--starts")
