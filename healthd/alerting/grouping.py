@@ -181,11 +181,12 @@ def summary(events: list[dict[str, Any]]) -> str:
         if root.get("reminder"):
             what = f"still {root['status']}"
         parts.append(f"{root['check']} {what}")
-        count = held.pop(root["check"], 0) if root["status"] == "failing" else 0
+        count = held.pop(root["check"], 0)
         if count:
-            parts.append(f"{_checks(count)} that depend on it suppressed")
+            verb = "depends" if count == 1 else "depend"
+            parts.append(f"{_checks(count)} that {verb} on it suppressed")
     for dependency, count in held.items():
-        parts.append(f"{_checks(count)} held back while {dependency} fails")
+        parts.append(f"{_checks(count)} suppressed while {dependency} fails")
     return "; ".join(parts)
 
 

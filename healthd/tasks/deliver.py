@@ -100,15 +100,15 @@ def _tag_transitions(gid: str, events: list[dict[str, Any]]) -> None:
         logger.warning("could not mark the transitions of group %s: %s", gid, redact(exc))
 
 
-def flush_groups() -> int:
-    """Send the notification groups that are due; how many were sent.
+def flush_groups(now: float | None = None) -> int:
+    """Send the notification groups due by ``now`` (default: now); how many were sent.
 
     A group is queued as one :func:`deliver_notification` (its id the Idempotency-Key),
     then dropped; a group of suppressed transitions alone is dropped unsent. Never raises
     for Redis or the broker away: a group not dropped is taken again when its lease ends.
     """
     try:
-        claimed = grouping.claim_due()
+        claimed = grouping.claim_due(now)
     except (StoreNotConfigured, *REDIS_ERRORS) as exc:
         logger.error("could not read the notification groups: %s", redact(exc))
         return 0
