@@ -150,3 +150,28 @@ def test_an_event_delivered_twice_is_listed_once_and_a_group_claimed_by_a_dead_f
     (request,) = server.received
     assert [t["id"] for t in request.json()["transitions"]] == ["t1"]
     assert request.headers["idempotency-key"] == first.group
+
+
+def test_the_admin_and_metrics_show_groups_and_suppressed_transitions(grouped, admin_client,
+                                                                      client):
+    from django.urls import reverse
+
+    from healthd.alerting.notify import metrics
+
+    now = time.time()
+    _run(dict.fromkeys(("db", "other", "migrations", "cache"), Status.PASSING), now - 10)
+    _run({"db": Status.FAILING, "migrations": Status.FAILING, "other": Status.FAILING},
+         now - 9)
+    deliver.flush_groups(now + 3)
+    gid = grouped.received[0].json()["group"]
+    changelist = reverse("admin:healthd_transition_changelist")
+    page = admin_client.get(changelist).content.decode()
+    assert f'<a href="?q={gid}">{gid}</a>' in page
+    suppressed = admin_client.get(changelist + "?suppressed_by__isempty=0").context["cl"]
+    assert [t.name for t in suppressed.result_list] == ["migrations"]
+    in_group = admin_client.get(changelist + f"?q={gid}").context["cl"]
+    assert sorted(t.name for t in in_group.result_list) == ["db", "migrations", "other"]
+    metrics.forget()
+    text = client.get("/metrics").content.decode()
+    assert 'healthd_notifications_total{channel="pager",outcome="delivered"} 1.0' in text
+    assert 'healthd_notifications_total{channel="pager",outcome="suppressed"} 1.0' in text
