@@ -175,3 +175,25 @@ def test_the_admin_and_metrics_show_groups_and_suppressed_transitions(grouped, a
     text = client.get("/metrics").content.decode()
     assert 'healthd_notifications_total{channel="pager",outcome="delivered"} 1.0' in text
     assert 'healthd_notifications_total{channel="pager",outcome="suppressed"} 1.0' in text
+
+
+def test_without_grouping_each_transition_goes_alone_and_a_suppressed_one_not_at_all(
+        grouped, settings):
+    settings.HEALTHD = {**settings.HEALTHD, "GROUP_WAIT": 0}
+    now = time.time()
+    _run(dict.fromkeys(("db", "migrations"), Status.PASSING), now - 10)
+    _run({"db": Status.FAILING, "migrations": Status.FAILING}, now - 9)
+    (request,) = grouped.received
+    assert request.json()["check"] == "db" and "transitions" not in request.json()
+    assert counts()[("pager", "suppressed")] == 1
+
+
+@pytest.mark.parametrize("value", [-1, "10", True])
+def test_a_bad_group_wait_or_interval_is_named_at_start_up(settings, value):
+    from healthd.system_checks.alerting import check_notify
+
+    for name in ("GROUP_WAIT", "GROUP_INTERVAL"):
+        settings.HEALTHD = {**settings.HEALTHD, name: value}
+        assert [e.msg for e in check_notify()] == [
+            f'HEALTHD["{name}"]: must be a number of seconds >= 0, not {value!r}']
+        settings.HEALTHD = {**settings.HEALTHD, name: 0}
