@@ -75,6 +75,12 @@ class Transition(models.Model):
     transition_id = models.CharField(max_length=64, unique=True, null=True, blank=True,
                                      editable=False)
     silenced = models.BooleanField(default=False, help_text="nobody was notified: a silence")
+    suppressed_by = models.CharField(
+        max_length=100, blank=True, default="",
+        help_text="nobody was notified: this dependency was failing")
+    # The notification group it was first told in (HEALTHD["GROUP_WAIT"]); its
+    # Idempotency-Key, and the Delivery key of the group's notifications.
+    group = models.CharField(max_length=100, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -11,6 +11,7 @@ import datetime
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -19,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
@@ -68,13 +69,25 @@ class CheckResultAdmin(ReadOnlyHistoryAdmin):
 
 @admin.register(Transition)
 class TransitionAdmin(ReadOnlyHistoryAdmin):
-    list_display = ("at", "name", "previous", "status", "silenced", "message")
-    list_filter = (ConfiguredCheckFilter, FixedStatusFilter, "silenced")
+    """Every transition; which were held back by a failing dependency (suppressed by) and
+    which notification group told each (its link lists the group's transitions)."""
+
+    list_display = ("at", "name", "previous", "status", "silenced", "suppressed_by",
+                    "group_link", "message")
+    list_filter = (ConfiguredCheckFilter, FixedStatusFilter, "silenced",
+                   ("suppressed_by", admin.EmptyFieldListFilter),
+                   ("group", admin.EmptyFieldListFilter))
     inlines = (DeliveryInline,)
     date_hierarchy = "at"
-    search_fields = ("name", "message")
+    search_fields = ("name", "message", "=group")
     ordering = ("-at", "-id")
     sortable_by = ("at",)
+
+    @admin.display(description="group")
+    def group_link(self, obj: Transition) -> str:
+        if not obj.group:
+            return "-"
+        return format_html('<a href="?{}">{}</a>', urlencode({"q": obj.group}), obj.group)
 
 
 @admin.register(HourlyRollup)

@@ -61,6 +61,9 @@ class Check:
     successes_before_passing: int = 1
     stale_after: float | None = None
     description: str = ""
+    # Checks this one needs: while one of them fails, this one's transitions are recorded
+    # but told to nobody (see healthd.checks.dependencies).
+    depends_on: tuple[str, ...] = ()
 
     @property
     def effective_stale_after(self) -> float:

@@ -65,6 +65,8 @@ class HealthdSettings:
     notify_backoff: float
     notify_backoff_max: float
     outbox_visibility_timeout: float
+    group_wait: float  # 0: no grouping
+    group_interval: float
     outbox_maxlen: int
     schedule_refresh_seconds: float
     watch_periodic_tasks: Any  # False, True or {"grace": …, "critical": …}
@@ -164,6 +166,8 @@ def get() -> HealthdSettings:
         notify_backoff=merged["NOTIFY_BACKOFF"],
         notify_backoff_max=merged["NOTIFY_BACKOFF_MAX"],
         outbox_visibility_timeout=merged["OUTBOX_VISIBILITY_TIMEOUT"],
+        group_wait=merged["GROUP_WAIT"],
+        group_interval=merged["GROUP_INTERVAL"],
         outbox_maxlen=merged["OUTBOX_MAXLEN"],
         schedule_refresh_seconds=merged["SCHEDULE_REFRESH_SECONDS"],
         watch_periodic_tasks=merged["WATCH_PERIODIC_TASKS"],

@@ -65,6 +65,12 @@ DEFAULTS: dict[str, Any] = {
     # Seconds after which a transition a worker took from the outbox and stopped renewing
     # its claim on (it died) is taken again by the next run on any worker.
     "OUTBOX_VISIBILITY_TIMEOUT": 15.0,
+    # Transitions decided within GROUP_WAIT seconds of the first reach each channel as one
+    # notification (root causes first, dependents held back listed as suppressed); later
+    # ones within GROUP_INTERVAL seconds of that notification join one follow-up.
+    # GROUP_WAIT 0: one notification per transition, as soon as it is decided.
+    "GROUP_WAIT": 10.0,
+    "GROUP_INTERVAL": 60.0,
     # The outbox stream is trimmed to the entries not yet delivered, and never holds more
     # than about this many.
     "OUTBOX_MAXLEN": 100_000,

@@ -134,6 +134,9 @@ HEALTHD = {
     # A JSON list of channels: Apprise URLs or dicts (see the README's Notifications).
     "NOTIFY": env.json("HEALTHD_NOTIFY", default=[]),
     "REMIND_EVERY": env.float("HEALTHD_REMIND_EVERY", default=None),
+    # Transitions close together reach a channel as one notification (0: one each).
+    "GROUP_WAIT": env.float("HEALTHD_GROUP_WAIT", default=10.0),
+    "GROUP_INTERVAL": env.float("HEALTHD_GROUP_INTERVAL", default=60.0),
     # Tokens that unlock per-check details (?watchman-token=...), comma-separated.
     "TOKENS": _env_names("HEALTHD_TOKENS"),
     # /status/uptime/ and the badges for anyone; GROUPS as JSON: {"Website": ["database"]}.

@@ -55,7 +55,13 @@ class Keys:
     - ``silences``: a hash, one field per :class:`healthd.models.Silence` (its id; a
       repeating one has one per window, ``<id>@<start>``) holding
       ``{"checks", "starts_at", "ends_at"}``, read by the record script;
-    - ``deliveries``: a hash of notification counters, ``<channel>\t<outcome>``, for /metrics.
+    - ``deliveries``: a hash of notification counters, ``<channel>\t<outcome>``, for /metrics;
+    - ``groups``: a hash, the open notification group of each channel (its id, when it is
+      due, whether it is a follow-up); ``group-members``: ``<group>\t<channel>`` to the
+      ids of its events, one a line; ``group-events``: ``<group>\t<channel>\t<event id>``
+      to the event; ``group-due``: a sorted set of ``<group>\t<channel>`` by the time it is
+      due (or its flusher's lease ends); ``group-last``: each channel's last flush time
+      (see :mod:`healthd.alerting.grouping`).
 
     Passive checks (:mod:`healthd.passive`):
 
@@ -123,6 +129,26 @@ class Keys:
     def deliveries(self) -> str:
         return f"{self.tagged}deliveries"
 
+    @property
+    def groups(self) -> str:
+        return f"{self.tagged}groups"
+
+    @property
+    def group_members(self) -> str:
+        return f"{self.tagged}group-members"
+
+    @property
+    def group_events(self) -> str:
+        return f"{self.tagged}group-events"
+
+    @property
+    def group_due(self) -> str:
+        return f"{self.tagged}group-due"
+
+    @property
+    def group_last(self) -> str:
+        return f"{self.tagged}group-last"
+
     def passive_check(self, name: str) -> str:
         """The hash of one passive check's bookkeeping."""
         return f"{self.tagged}passive:{name}"
@@ -141,7 +167,8 @@ class Keys:
         test)."""
         return (self.latest, self.transitions, self.history_backlog,
                 self.history_dead_letter, self.stats, self.outbox, self.outbox_progress,
-                self.silences, self.deliveries, self.passive_names)
+                self.silences, self.deliveries, self.passive_names, self.groups,
+                self.group_members, self.group_events, self.group_due, self.group_last)
 
 
 def keys() -> Keys:
