@@ -32,8 +32,9 @@ def _delete_own_keys() -> None:
     layout = store.Keys(settings.KEY_PREFIX)
     client.delete(*layout.all_fixed())
     locks = list(client.scan_iter(match=layout.run_lock_pattern, count=1000))
-    locks += list(client.scan_iter(match=store.hash_tagged(settings.KEY_PREFIX) + "passive*",
-                                   count=1000))
+    for kind in ("passive*", "instance*", "test-mark*"):
+        locks += list(client.scan_iter(match=store.hash_tagged(settings.KEY_PREFIX) + kind,
+                                       count=1000))
     if locks:
         client.delete(*locks)
     client.close()
