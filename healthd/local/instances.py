@@ -25,13 +25,13 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from healthd import conf, store
 from healthd.local import draining, verdict
 from healthd.local.verdict import LocalVerdict
 from healthd.store import client as redis_client
 from healthd.util.logs import get_logger
+from healthd.util.memo import FreshFor
 from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
 
@@ -108,6 +108,10 @@ class Pod:
         return any(p.draining for p in self.processes)
 
     @property
+    def ready_count(self) -> int:
+        return sum(1 for p in self.processes if p.ready)
+
+    @property
     def failures(self) -> dict[str, str]:
         merged: dict[str, str] = {}
         for process in self.processes:
@@ -176,7 +180,43 @@ def pods(client: redis_client.Client | None = None) -> list[Pod]:
             for name in sorted(grouped)]
 
 
+def _read_pods_or_none() -> list[Pod] | None:
+    try:
+        return pods()
+    except (redis_client.StoreNotConfigured, ValueError, *REDIS_ERRORS) as exc:
+        logger.debug("could not read the pods' states: %s", redact(exc))
+        return None
+
+
+# For /metrics: read at most once per CACHE_SECONDS in a process, as its other values are.
+_recent = FreshFor(_read_pods_or_none)
+
+
+def recent_pods() -> list[Pod] | None:
+    """:func:`pods` as of at most CACHE_SECONDS ago; None when they could not be read."""
+    return _recent.get()
+
+
+def forget() -> None:
+    """Drop this process's copy of the pods (tests)."""
+    _recent.forget()
+
+
 # --- publishing ---------------------------------------------------------------------------
+
+
+def put(state: ProcessState, client: redis_client.Client | None = None,
+        replaces: str | None = None) -> None:
+    """Write one process's state with the TTL, in one round trip (``replaces``: a former
+    member of the same process, removed)."""
+    layout = store.keys()
+    pipe = (client or redis_client.writer()).pipeline(transaction=False)
+    if replaces is not None and replaces != state.member:
+        pipe.delete(layout.instance_process(replaces))
+    pipe.set(layout.instance_process(state.member), state.as_json(),
+             px=max(1, int(ttl() * 1000)))
+    pipe.sadd(layout.instances, state.member)
+    pipe.execute()
 
 
 class _Publisher:
@@ -234,14 +274,7 @@ class _Publisher:
 
     def write(self, given: LocalVerdict) -> None:
         state = self.state_of(given)
-        layout = store.keys()
-        pipe = redis_client.writer().pipeline(transaction=False)
-        if self.member is not None and self.member != state.member:  # renamed by a setting
-            pipe.delete(layout.instance_process(self.member))
-        pipe.set(layout.instance_process(state.member), state.as_json(),
-                 px=max(1, int(ttl() * 1000)))
-        pipe.sadd(layout.instances, state.member)
-        pipe.execute()
+        put(state, replaces=self.member)  # a member renamed by a setting goes
         self.member = state.member
         self.published_draining = state.draining
 
@@ -296,8 +329,3 @@ def withdraw() -> None:
     publisher = _publisher
     if publisher is not None:
         publisher.withdraw()
-
-
-def state_payload(states: list[ProcessState]) -> list[dict[str, Any]]:
-    """The processes as plain data (for JSON answers and tests)."""
-    return [json.loads(s.as_json()) for s in states]

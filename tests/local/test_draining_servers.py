@@ -19,6 +19,7 @@ from django.conf import settings
 
 from healthd.checks.base import Status
 from healthd.daemon.cli import processes
+from healthd.local import instances
 from healthd.store import client as redis_client
 from healthd.store import keys
 from tests.store.test_redis_topologies import _free_port
@@ -29,6 +30,10 @@ from tests.support.waiting import wait_for
 DRAIN = 2.0
 
 
+def _pod(name: str) -> instances.Pod | None:
+    return next((p for p in instances.pods() if p.name == name), None)
+
+
 def _get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback
@@ -37,10 +42,10 @@ def _get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def _start(asgi: bool) -> tuple[subprocess.Popen, str]:
+def _start(asgi: bool, pod: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
-           "PYTHONUNBUFFERED": "1",
+           "PYTHONUNBUFFERED": "1", "HOSTNAME": pod,
            "HEALTHD_TEST_OVERRIDES": json.dumps({"DRAIN_SECONDS": DRAIN})}
     log = open(Path(settings.STATE_DIR) / f"web-drain-{settings.RUN_ID}.log", "ab")  # noqa: SIM115
     # The web server exactly as `healthd run` starts it, on the tests' settings.
@@ -64,10 +69,13 @@ def _start(asgi: bool) -> tuple[subprocess.Popen, str]:
 @pytest.mark.parametrize("asgi", [False, True], ids=["gunicorn", "uvicorn"])
 def test_sigterm_drains_then_stops_without_cutting_a_request(asgi):
     write_all(Status.PASSING)
-    process, base = _start(asgi)
+    pod = f"drain-{'uvicorn' if asgi else 'gunicorn'}"
+    process, base = _start(asgi, pod)
     try:
         wait_for(lambda: all(_get(f"{base}/readyz") == (200, b"ok") for _ in range(10)),
                  timeout=10, message="every worker to answer ready")
+        wait_for(lambda: (p := _pod(pod)) and len(p.processes) == 2 and p.ready, timeout=10,
+                 message="both workers to publish their state")
         in_flight: dict[str, object] = {}
 
         def slow_request() -> None:
@@ -84,6 +92,9 @@ def test_sigterm_drains_then_stops_without_cutting_a_request(asgi):
         wait_for(lambda: _get(f"{base}/readyz")[0] == 503, timeout=1.0, interval=0.02,
                  message="/readyz to answer 503 within 1 s of SIGTERM")
         turned = time.monotonic() - told
+        # Published at once: the admin and /metrics see the pod draining.
+        wait_for(lambda: (p := _pod(pod)) and all(w.draining for w in p.processes),
+                 timeout=1.0, message="the drain to be published within 1 s")
         # Every worker, not only the one that answered first.
         assert [_get(f"{base}/readyz") for _ in range(6)] == [(503, b"draining")] * 6
         verbose = _get(f"{base}/readyz?verbose")
@@ -102,6 +113,7 @@ def test_sigterm_drains_then_stops_without_cutting_a_request(asgi):
         process.wait(DRAIN + 15)
         stopped = time.monotonic() - told
         assert stopped >= DRAIN - 0.1, "the server stopped before the drain window ended"
+        assert _pod(pod) is None  # withdrawn on the way out, not left for its TTL
         print(f"{'uvicorn' if asgi else 'gunicorn'}: /readyz 503 after {turned:.3f} s, "
               f"{len(plain)} plain requests served while draining, exited after {stopped:.2f} s")
     finally:
