@@ -13,7 +13,7 @@ import tests.site.celery_app  # noqa: F401 - makes the tests' Celery app the cur
 from healthd import conf, store
 from healthd.alerting.notify import metrics as notify_metrics
 from healthd.daemon import embedded
-from healthd.local import instances
+from healthd.local import draining, instances
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from tests.support.processes import WorkerHandle, start_worker, stop_process
@@ -48,6 +48,7 @@ def fresh_state() -> Iterator[None]:
     state.forget()
     notify_metrics.forget()
     instances.forget()
+    draining.reset()
     _delete_own_keys()
     yield
     conf.get.cache_clear()
