@@ -8,6 +8,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from healthd import store
+from healthd.checks.base import Status
 from healthd.history import write as history
 from healthd.local import instances, watch
 from healthd.store import client as redis_client
@@ -38,7 +39,12 @@ def watch_pods() -> dict:
         return {"error": type(exc).__name__}
     if recorded.news or recorded.outbox_waiting:
         deliver_outbox()
-    history.save(results, recorded.news, backlog=recorded.backlog)
+    # The history keeps the pods' incidents, not a row per pod per run: pods come and go
+    # with every deploy, and a healthy one has nothing to remember.
+    changed = {t.name for t in recorded.news}
+    worth_keeping = [r for r in results if r.status != Status.PASSING or r.name in changed]
+    if worth_keeping or recorded.backlog:
+        history.save(worth_keeping, recorded.news, backlog=recorded.backlog)
     return {"pods": len(pods), "ready": sum(1 for p in pods if p.ready),
             "transitions": len(recorded.news), "forgotten": len(forget)}
 

@@ -20,7 +20,7 @@ from healthd import signals
 from healthd.daemon.cli import processes
 from healthd.local import instances
 from healthd.local.instances import ProcessState
-from healthd.models import Transition
+from healthd.models import CheckResult, Transition
 from healthd.store import client as redis_client
 from healthd.store import keys
 from healthd.tasks.instances import watch_pods
@@ -123,6 +123,7 @@ def test_a_pod_unready_longer_than_the_grace_is_one_transition_signalled_and_not
             instances.put(_pod("pod-b"))
             assert watch_pods()["transitions"] == 0
             assert failed == [] and hook.received == []
+            assert not CheckResult.objects.filter(name__startswith="instance:").exists()
             # Longer than the grace: one transition, whichever number of runs see it.
             instances.put(_pod("pod-a", ready=False, failures={"database": "refused"},
                                unready_for=31))
