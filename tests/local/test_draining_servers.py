@@ -27,7 +27,7 @@ from tests.support.processes import ROOT
 from tests.support.results import write_all
 from tests.support.waiting import wait_for
 
-DRAIN = 2.0
+DRAIN = 1.5
 
 
 def _pod(name: str) -> instances.Pod | None:
@@ -79,7 +79,7 @@ def test_sigterm_drains_then_stops_without_cutting_a_request(asgi):
         in_flight: dict[str, object] = {}
 
         def slow_request() -> None:
-            in_flight["answer"] = _get(f"{base}/tests/slow/?seconds=1.5&mark=flight")
+            in_flight["answer"] = _get(f"{base}/tests/slow/?seconds=1.0&mark=flight")
 
         requester = threading.Thread(target=slow_request)
         requester.start()

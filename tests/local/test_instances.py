@@ -45,7 +45,7 @@ def _named(name: str) -> instances.Pod | None:
 
 def test_each_gunicorn_worker_publishes_and_a_killed_pod_disappears_after_the_ttl():
     port = _free_port()
-    ttl = 1.5
+    ttl = 1.0
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "HOSTNAME": "pod-ttl",  # the default instance name, as Kubernetes sets it
            "HEALTHD_TEST_OVERRIDES": json.dumps({"INSTANCE_TTL": ttl})}
@@ -57,7 +57,7 @@ def test_each_gunicorn_worker_publishes_and_a_killed_pod_disappears_after_the_tt
                        timeout=60, message="both workers of pod-ttl to publish")
         assert pod.ready and not pod.draining
         # Alive, it stays: each worker re-publishes before its key expires.
-        seen_until = time.monotonic() + 2 * ttl
+        seen_until = time.monotonic() + 1.5 * ttl
         while time.monotonic() < seen_until:
             assert _named("pod-ttl") is not None
             time.sleep(0.1)
