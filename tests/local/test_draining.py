@@ -4,12 +4,15 @@ and a process forked before the drain began sees it (gunicorn's workers)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from healthd.checks.base import Status
 from healthd.local import draining
+from tests.support.processes import ROOT
 from tests.support.results import write_all
 
 pytestmark = pytest.mark.django_db
@@ -51,3 +54,16 @@ def test_the_drain_window_a_worker_read_reaches_its_arbiter(settings):
     settings.HEALTHD = {**settings.HEALTHD, "DRAIN_SECONDS": 7.5}
     draining.share_window()
     assert draining.shared_window() == 7.5
+
+
+def test_the_standalone_site_reads_the_drain_window_and_instance_from_its_environment(
+        tmp_path):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "healthd.site.settings",
+           "HEALTHD_STATE_DIR": str(tmp_path), "HEALTHD_DRAIN_SECONDS": "2.5",
+           "HEALTHD_INSTANCE": "web-7f9c", "HEALTHD_INSTANCE_GRACE": "90"}
+    shown = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from healthd import conf; "
+         "c = conf.get(); print(c.drain_seconds, c.instance, c.instance_grace)"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["2.5", "web-7f9c", "90.0"]
