@@ -13,6 +13,7 @@ import tests.site.celery_app  # noqa: F401 - makes the tests' Celery app the cur
 from healthd import conf, store
 from healthd.alerting.notify import metrics as notify_metrics
 from healthd.daemon import embedded
+from healthd.local import draining, instances
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from tests.support.processes import WorkerHandle, start_worker, stop_process
@@ -32,8 +33,9 @@ def _delete_own_keys() -> None:
     layout = store.Keys(settings.KEY_PREFIX)
     client.delete(*layout.all_fixed())
     locks = list(client.scan_iter(match=layout.run_lock_pattern, count=1000))
-    locks += list(client.scan_iter(match=store.hash_tagged(settings.KEY_PREFIX) + "passive*",
-                                   count=1000))
+    for kind in ("passive*", "instance*", "test-mark*"):
+        locks += list(client.scan_iter(match=store.hash_tagged(settings.KEY_PREFIX) + kind,
+                                       count=1000))
     if locks:
         client.delete(*locks)
     client.close()
@@ -45,6 +47,8 @@ def fresh_state() -> Iterator[None]:
     conf.get.cache_clear()
     state.forget()
     notify_metrics.forget()
+    instances.forget()
+    draining.reset()
     _delete_own_keys()
     yield
     conf.get.cache_clear()

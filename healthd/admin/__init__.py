@@ -34,6 +34,7 @@ from healthd.admin.changelist import (
 )
 from healthd.checks import registry
 from healthd.history import reports
+from healthd.local import instances
 from healthd.models import CheckResult, CheckStatus, CurrentState, HourlyRollup, Transition
 from healthd.store import client as redis_client
 from healthd.store import health as state
@@ -232,6 +233,15 @@ def current_state_rows(now: datetime.datetime | None = None) -> tuple[list[Check
     return rows, health.error
 
 
+def pod_rows() -> tuple[list[instances.Pod], str | None]:
+    """The web pods that publish their state (healthd.local.instances), and why they
+    could not be read."""
+    try:
+        return instances.pods(), None
+    except (StoreNotConfigured, ValueError, *REDIS_ERRORS) as exc:
+        return [], f"the pods' states could not be read: {type(exc).__name__}"
+
+
 def claim_run_now(names: list[str] | None) -> float:
     """Take the slot for a run of these checks by hand for one INTERVAL.
 
@@ -328,12 +338,16 @@ class CheckStatusAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         rows, error = current_state_rows()
+        pods, pods_error = pod_rows()
         context = {
             **self.admin_site.each_context(request),
             "title": "Current state of the checks",
             "opts": self.opts,
             "rows": rows,
             "store_error": error,
+            "pods": pods,
+            "pods_summary": instances.summary(pods) if pods else "",
+            "pods_error": pods_error,
             "may_run": self.has_run_permission(request),
             "strip_length": reports.STRIP_LENGTH,
             "strip_width": reports.STRIP_LENGTH * 6,

@@ -73,6 +73,10 @@ class HealthdSettings:
     passive_sweep_interval: float
     groups: Mapping[str, list[str]]  # empty when not set
     public_status_page: bool
+    drain_seconds: float
+    instance: str | None  # None: HOSTNAME, else the host name (healthd.local.instances)
+    instance_ttl: float
+    instance_grace: float
     # --- the peer settings, under their own names ---
     dockerflow_checks: tuple[str, ...]
     dockerflow_version_callback: str | None
@@ -174,6 +178,10 @@ def get() -> HealthdSettings:
         passive_sweep_interval=merged["PASSIVE_SWEEP_INTERVAL"],
         groups=merged["GROUPS"] or {},
         public_status_page=bool(merged["PUBLIC_STATUS_PAGE"]),
+        drain_seconds=merged["DRAIN_SECONDS"],
+        instance=merged["INSTANCE"],
+        instance_ttl=merged["INSTANCE_TTL"],
+        instance_grace=merged["INSTANCE_GRACE"],
         dockerflow_checks=_strings(peers["DOCKERFLOW_CHECKS"]),
         dockerflow_version_callback=peers["DOCKERFLOW_VERSION_CALLBACK"],
         heartbeat_failed_status=peers["DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE"],

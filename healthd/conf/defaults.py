@@ -87,6 +87,17 @@ DEFAULTS: dict[str, Any] = {
     "GROUPS": None,
     # The uptime page and the badges answer anyone; off: only callers who may see details.
     "PUBLIC_STATUS_PAGE": False,
+    # --- each web process judged on its own (healthd.local) ---
+    # Seconds a web process told to stop (SIGTERM) answers 503 "draining" on /readyz while
+    # it still serves every other request, before its server starts its graceful stop.
+    "DRAIN_SECONDS": 5.0,
+    # The name a web process publishes its state under; None: the HOSTNAME environment
+    # variable (a Kubernetes pod's name), else the host name.
+    "INSTANCE": None,
+    # Seconds a published state lives in Redis unless refreshed: a dead pod disappears.
+    "INSTANCE_TTL": 30.0,
+    # Seconds a pod may stay unready before that is a transition (signals, Sentry, channels).
+    "INSTANCE_GRACE": 60.0,
 }
 
 PEER_DEFAULTS: dict[str, Any] = {

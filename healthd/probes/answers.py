@@ -37,6 +37,7 @@ from healthd import conf, signals
 from healthd.checks.base import Status
 from healthd.compat.watchman import reading as watchman_dialect
 from healthd.conf import per_process
+from healthd.local import draining
 from healthd.store import health as state
 
 JSON = "application/json"
@@ -124,7 +125,10 @@ def healthz(health: state.Health) -> Answer:
 def readyz(health: state.Health, excluded: tuple[str, ...] = (), verbose: bool = False,
            reasons: bool = False) -> Answer:
     """``/readyz``: the critical checks, Kubernetes style. ``health`` is evaluated without
-    the ``excluded`` checks; ``reasons`` shows why a check failed (else "reason withheld")."""
+    the ``excluded`` checks; ``reasons`` shows why a check failed (else "reason withheld").
+    A process told to stop answers 503 "draining" (:mod:`healthd.local.draining`)."""
+    if draining.is_draining():
+        return Answer(503, TEXT, b"[-]draining\nreadyz check failed\n" if verbose else b"draining")
     if not (excluded or verbose or reasons):
         return health.rendered("answer:readyz", lambda: _readyz(health, (), False, False))
     return _readyz(health, excluded, verbose, reasons)

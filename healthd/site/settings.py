@@ -142,6 +142,12 @@ HEALTHD = {
     # /status/uptime/ and the badges for anyone; GROUPS as JSON: {"Website": ["database"]}.
     "PUBLIC_STATUS_PAGE": env.bool("HEALTHD_PUBLIC_STATUS_PAGE", default=False),
     "GROUPS": env.json("HEALTHD_GROUPS", default=None),
+    # Seconds /readyz answers 503 "draining" after SIGTERM, before the server stops.
+    "DRAIN_SECONDS": env.float("HEALTHD_DRAIN_SECONDS", default=5.0),
+    # The name this pod publishes its state under (default: HOSTNAME, else the host name),
+    # and how long it may stay unready before that is a transition.
+    "INSTANCE": env.str("HEALTHD_INSTANCE", default="") or None,
+    "INSTANCE_GRACE": env.float("HEALTHD_INSTANCE_GRACE", default=60.0),
 }
 
 # Checks of the site's own (dotted paths, comma-separated), run beside the built-ins.

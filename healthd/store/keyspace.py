@@ -68,6 +68,13 @@ class Keys:
     - ``passive:<name>``: a hash, one check's bookkeeping (its definition, last success,
       a run started, the one-shot sweep armed for it);
     - ``passive-checks``: a set, the names of every passive check that has reported.
+
+    Web processes (:mod:`healthd.local.instances`):
+
+    - ``instance:<instance>/<pid>``: one web process's published state (JSON), with a TTL,
+      so a process that dies disappears;
+    - ``instances``: a set of the ``<instance>/<pid>`` that published, pruned by readers of
+      the members whose key expired.
     """
 
     prefix: str
@@ -157,6 +164,14 @@ class Keys:
     def passive_names(self) -> str:
         return f"{self.tagged}passive-checks"
 
+    def instance_process(self, member: str) -> str:
+        """One web process's published state (``member``: ``<instance>/<pid>``)."""
+        return f"{self.tagged}instance:{member}"
+
+    @property
+    def instances(self) -> str:
+        return f"{self.tagged}instances"
+
     @property
     def pattern(self) -> str:
         """A SCAN pattern matching every key healthd writes under this prefix."""
@@ -168,7 +183,8 @@ class Keys:
         return (self.latest, self.transitions, self.history_backlog,
                 self.history_dead_letter, self.stats, self.outbox, self.outbox_progress,
                 self.silences, self.deliveries, self.passive_names, self.groups,
-                self.group_members, self.group_events, self.group_due, self.group_last)
+                self.group_members, self.group_events, self.group_due, self.group_last,
+                self.instances)
 
 
 def keys() -> Keys:

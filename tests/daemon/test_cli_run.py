@@ -41,7 +41,9 @@ def site_env(state_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in SESSION_ONLY and not k.startswith("HEALTHD_TEST_")}
     env.update({"HEALTHD_STATE_DIR": str(state_dir), "PYTHONPATH": str(ROOT),
-                "PYTHONUNBUFFERED": "1"})
+                "PYTHONUNBUFFERED": "1",
+                # Stopping drains the web server first (tests/local covers it): not here.
+                "HEALTHD_DRAIN_SECONDS": "0"})
     env.update(extra)
     return env
 
