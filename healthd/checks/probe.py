@@ -42,7 +42,9 @@ def probe_each(targets: Iterable[tuple[str, Callable[[], object]]], answered: st
         try:
             probe()
         except Exception as exc:  # broad: a site's cache backend or driver may raise anything
-            details[label] = {"ok": False, "error": redact(f"{type(exc).__name__}: {exc}")}
+            # The class is kept apart too: watchman showed the message alone.
+            details[label] = {"ok": False, "error": redact(f"{type(exc).__name__}: {exc}"),
+                              "exception": type(exc).__name__}
             logger.warning("%s did not answer: %s", label, details[label]["error"])
             if message_id is not None:
                 messages.setdefault(message_id(exc), []).append(
