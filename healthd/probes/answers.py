@@ -35,6 +35,7 @@ from django.urls import Resolver404, resolve
 
 from healthd import conf, signals
 from healthd.checks.base import Status
+from healthd.compat.dockerflow import reading as dockerflow_dialect
 from healthd.compat.watchman import reading as watchman_dialect
 from healthd.conf import per_process
 from healthd.store import health as state
@@ -90,7 +91,8 @@ def heartbeat_status(health: state.Health) -> int:
 
 def heartbeat_summary(health: state.Health) -> dict[str, Any]:
     """The part of ``/__heartbeat__`` anyone may see: the status, and why the store failed."""
-    body: dict[str, Any] = {"status": DOCKERFLOW_STATUS[health.status]}
+    body: dict[str, Any] = {
+        "status": dockerflow_dialect.overall(health, DOCKERFLOW_STATUS[health.status])}
     if health.error:
         body["error"] = health.error
     return body
