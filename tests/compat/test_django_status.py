@@ -156,10 +156,6 @@ def test_api_stats_are_public(client, status_set):
 
 
 # status/providers/django/stats.py: the rest of each alias's stats
-@pytest.mark.xfail(strict=True, reason=(
-    "database stats carry vendor, display_name, engine, tables and is_usable; not "
-    "django-status's connection flags (allow_thread_sharing, autocommit, commit_on_exit, "
-    "in_atomic_block) nor its 'settings' (the connection settings without USER/PASSWORD)"))
 def test_api_stats_databases_connection_fields(details_client, status_set):
     gather_stats()
     default = details_client.get("/status/api/stats/databases").json()["default"]
@@ -180,9 +176,6 @@ def test_api_stats_code(details_client, status_set):
 
 
 # status/providers/stats.py: branch is {"local": name, "remote": name or "unknown"}
-@pytest.mark.xfail(strict=True, reason=(
-    "stats/code's branch is the branch name (a string); django-status's was "
-    "{\"local\": …, \"remote\": …}"))
 def test_api_stats_code_branch(details_client, status_set):
     gather_stats()
     branch = details_client.get("/status/api/stats/code").json()["branch"]
