@@ -307,7 +307,7 @@ def test_is_value_jsonlike(formatter):
 
 
 # test_logging.py::test_JsonLogFormatter_emits_warning
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=(
     "healthd's JsonLogFormatter is its supported name and emits no DeprecationWarning; "
     "dockerflow deprecated JsonLogFormatter for MozlogFormatter"))
 def test_JsonLogFormatter_emits_warning():
