@@ -1,5 +1,5 @@
 """The heartbeat's details as python-dockerflow shaped them, so a monitor keyed on them
-reads the same after a switch.
+(or an alert rule matching a message) reads the same after a switch.
 
 dockerflow's facts, from its tests and its Django checks: ``checks`` has every check's
 status, ``details`` only the checks with a message (a silenced one has none); its own
@@ -125,3 +125,47 @@ def test_the_signal_carries_the_worst_level(client, settings, monkeypatch):
     finally:
         signals.heartbeat_passed.disconnect(passed)
     assert heard == [0, 20]
+
+
+def _database_raises(exception):
+    def patch(monkeypatch):
+        from django.db import connection
+
+        monkeypatch.setattr(connection, "ensure_connection", _raise(exception))
+
+    return patch
+
+
+def _database_unusable(monkeypatch):
+    from django.db import connection
+
+    monkeypatch.setattr(connection, "is_usable", lambda: False)
+
+
+def _redis_ping_false(monkeypatch):
+    import redis
+
+    monkeypatch.setattr(redis.Redis, "ping", lambda self, **kwargs: False)
+
+
+# dockerflow's texts for its checks' messages (dockerflow.django.checks), one connection.
+@pytest.mark.parametrize(("check", "patch", "messages"), [
+    ("database", _database_raises(OperationalError("no route to db")),
+     {"dockerflow.health.E001": "Could not connect to database: no route to db"}),
+    ("database", _database_raises(ImproperlyConfigured("no NAME")),
+     {"dockerflow.health.E003": 'Database misconfigured: "no NAME"'}),
+    ("database", _database_unusable,
+     {"dockerflow.health.E002": "Database connection is not usable"}),
+    ("redis", _redis_ping_false, {"dockerflow.health.E007": "Redis ping failed"}),
+])
+def test_dockerflows_checks_speak_dockerflows_words(client, settings, monkeypatch, check,
+                                                    patch, messages):
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": ["database", "redis"]}
+    write_all()
+    with monkeypatch.context() as patched:
+        patch(patched)
+        run_here(check)
+    code, body = _heartbeat(client, settings)
+    assert code == 500
+    key = {"database": "check_database_connected", "redis": "check_redis_connected"}[check]
+    assert body["details"][key]["messages"] == messages
