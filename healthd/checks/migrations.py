@@ -38,6 +38,7 @@ class Migrations:
         status = Status(self.level or conf.get().migrations_level)
         details: dict[str, dict] = {}
         pending_total = 0
+        last = ""
         for alias in self.aliases or tuple(connections):
             try:
                 executor = MigrationExecutor(connections[alias])
@@ -53,9 +54,11 @@ class Migrations:
             plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
             pending = [f"{m.app_label}.{m.name}" for m, _backwards in plan]
             pending_total += len(pending)
+            last = pending[-1] if pending else last
             details[alias] = {"ok": not pending, "unapplied": pending[:20]}
         if pending_total:
             text = f"{pending_total} unapplied migration(s)"
-            details["messages"] = {WARNING_UNAPPLIED_MIGRATION: text}
+            # dockerflow's message: one per migration under one id, so the last one shows
+            details["messages"] = {WARNING_UNAPPLIED_MIGRATION: f"Unapplied migration {last}"}
             return Observation(text, status, pending_total, "migrations", details)
         return Observation("all migrations applied", value=0, unit="migrations", details=details)

@@ -169,3 +169,21 @@ def test_dockerflows_checks_speak_dockerflows_words(client, settings, monkeypatc
     assert code == 500
     key = {"database": "check_database_connected", "redis": "check_redis_connected"}[check]
     assert body["details"][key]["messages"] == messages
+
+
+class _Migration:
+    app_label = "app"
+    name = "0002_second"
+
+
+def test_an_unapplied_migration_in_dockerflows_words(client, settings, monkeypatch):
+    write_all()
+    with monkeypatch.context() as patched:
+        patched.setattr(migration_executor.MigrationExecutor, "migration_plan",
+                        lambda self, targets, clean_start=False: [(_Migration(), False)])
+        run_here("migrations")
+    code, body = _heartbeat(client, settings)
+    assert code == 200
+    detail = body["details"]["check_migrations_applied"]
+    assert detail["messages"] == {"dockerflow.health.W001": "Unapplied migration app.0002_second"}
+    assert (detail["status"], detail["level"]) == ("warning", 30)
