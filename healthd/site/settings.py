@@ -181,7 +181,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "healthd.logging.JsonLogFormatter", "logger_name": "healthd"},
+        "json": {"()": "healthd.logging.MozlogFormatter", "logger_name": "healthd"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
     # Every line one line, bounded and redacted, whichever library logged it.
