@@ -39,8 +39,10 @@ from healthd.util.redact import redact
 
 logger = get_logger("healthd.history")
 
-# Partitions made ahead of today: a week of beat running without the scheduled pass.
-AHEAD_DAYS = 7
+# Partitions made ahead of today by the hourly pass: three days of it failing before a
+# result lands in the default partition (where it is still stored). Not more: each
+# partition is a few files, and emptying the table (a test's TRUNCATE) pays for each.
+AHEAD_DAYS = 3
 _NAME = re.compile(rf"^{re.escape(sql.RESULT_TABLE)}_p(\d{{8}})$")
 
 
@@ -124,13 +126,15 @@ def drop_expired(cutoff: datetime) -> int:
 
 def partition(db: BaseDatabaseWrapper, now: datetime | None = None) -> None:
     """Convert the plain results table to a partitioned one (the migration's forward
-    step; nothing but on PostgreSQL, or when it is already)."""
+    step; nothing but on PostgreSQL, or when it is already), with a partition for each
+    day within the retention that has results, today and the days ahead."""
     if db.vendor != "postgresql" or sql.results_partitioned(db):
         return
     now = now or datetime.now(tz=UTC)
-    days = {first_kept_day(now) + timedelta(days=n)
-            for n in range((now.date() - first_kept_day(now)).days + 1)}
-    days |= set(wanted_days(now))
+    window = [first_kept_day(now) + timedelta(days=n)
+              for n in range((now.astimezone(UTC).date() - first_kept_day(now)).days + 1)]
+    starts = sql.days_with_results(db, [bounds(day)[0] for day in window])
+    days = {start.astimezone(UTC).date() for start in starts} | set(wanted_days(now))
     sql.convert_results_table(db, True, [(name_for(d), *bounds(d)) for d in sorted(days)])
 
 

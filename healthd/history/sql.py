@@ -434,6 +434,18 @@ def days_in_default_partition(connection: BaseDatabaseWrapper) -> list[datetime.
         return [day for (day,) in cursor.fetchall()]
 
 
+def days_with_results(connection: BaseDatabaseWrapper,
+                      starts: Sequence[datetime.datetime]) -> list[datetime.datetime]:
+    """Those of the days starting at ``starts`` that hold a result (one index probe each)."""
+    query = ("SELECT start FROM unnest(%s::timestamptz[]) AS start WHERE EXISTS ("
+             "SELECT 1 FROM {t} WHERE {checked_at} >= start "
+             "AND {checked_at} < start + interval '1 day') ORDER BY start"
+             ).format_map(_result_names(connection))
+    with connection.cursor() as cursor:
+        cursor.execute(query, [list(starts)])
+        return [start for (start,) in cursor.fetchall()]
+
+
 def attach_partition(connection: BaseDatabaseWrapper, name: str, start: datetime.datetime,
                      end: datetime.datetime) -> int:
     """Create the partition ``name`` for [start, end), moving into it the rows of that
