@@ -26,6 +26,7 @@ from typing import cast
 
 from django.db import DatabaseError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 
 from healthd.history import rows as rows_io
 from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
@@ -513,6 +514,20 @@ def delete_from_default_partition(connection: BaseDatabaseWrapper,
         return max(cursor.rowcount, 0)
 
 
+def _copy_committed(cursor: CursorWrapper, table: str, new: str, columns: str, after: int) -> int:
+    """Copy the rows of ``table`` after id ``after`` up to a barrier into ``new``; return
+    the barrier's id. The barrier (``LOCK … IN SHARE MODE``, a moment) waits for the
+    transactions writing results and holds new ones off, so every id up to the largest
+    one then seen is committed, and every later row gets a larger id."""
+    with transaction.atomic(using=cursor.db.alias):
+        cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")  # noqa: S608
+        upto = max(int(cursor.fetchone()[0]), after)
+    cursor.execute(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {table} "  # noqa: S608
+                   "WHERE id > %s AND id <= %s", [after, upto])
+    return upto
+
+
 def convert_results_table(connection: BaseDatabaseWrapper, partitioned: bool,
                           days: Sequence[tuple[str, datetime.datetime, datetime.datetime]]
                           ) -> None:
@@ -526,10 +541,11 @@ def convert_results_table(connection: BaseDatabaseWrapper, partitioned: bool,
        and holds new ones off for a moment, so every id up to the largest one seen is
        committed, and every later row gets a larger id from the sequence.
     2. The rows up to that id are copied, then the indexes are built (with temporary
-       names), all while workers write to the old table.
+       names), then the rows written meanwhile are copied under a second barrier, all
+       while workers write to the old table.
     3. One short transaction locks the old table against writes (readers go on), copies
-       the rows written since, carries the id sequence on, and swaps the tables' and the
-       indexes' names. The old table is dropped after.
+       the rows written since the second barrier, carries the id sequence on, and swaps
+       the tables' and the indexes' names. The old table is dropped after.
 
     Must run outside a transaction (each step commits its own). A row deleted from the
     old table during step 2 is copied all the same.
@@ -551,14 +567,8 @@ def convert_results_table(connection: BaseDatabaseWrapper, partitioned: bool,
             for name, start, end in days:
                 cursor.execute(f"CREATE TABLE {quote(name)} PARTITION OF {new} FOR VALUES "
                                f"FROM ({_timestamp(start)}) TO ({_timestamp(end)})")
-        # 1. The barrier.
-        with transaction.atomic(using=connection.alias):
-            cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
-            cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")  # noqa: S608
-            copied_to = int(cursor.fetchone()[0])
-        # 2. The copy, then the indexes.
-        cursor.execute(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {table} "  # noqa: S608
-                       "WHERE id <= %s", [copied_to])
+        # 1 and 2: the bulk under a first barrier, then the indexes.
+        copied_to = _copy_committed(cursor, table, new, columns, 0)
         cursor.execute(
             "SELECT index.relname, pg_get_indexdef(index.oid) FROM pg_index "
             "JOIN pg_class AS index ON index.oid = pg_index.indexrelid "
@@ -571,6 +581,9 @@ def convert_results_table(connection: BaseDatabaseWrapper, partitioned: bool,
             definition = definition.replace(f"INDEX {quote(index)} ", f"INDEX {temporary} ", 1)
             definition = definition.replace(f"INDEX {index} ", f"INDEX {temporary} ", 1)
             cursor.execute(_INDEX_TARGET.sub(f" ON {new} USING ", definition, count=1))
+        # What was written during the bulk copy and the index builds, under a second
+        # barrier, so that the step under the lock has only seconds' worth left.
+        copied_to = _copy_committed(cursor, table, new, columns, copied_to)
         # 3. The rows written meanwhile, and the swap.
         with transaction.atomic(using=connection.alias):
             cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
