@@ -200,12 +200,15 @@ def main() -> None:
           f"{drop_seconds * 1000:.0f} ms (DELETE: {delete_seconds * 1000:.0f} ms, "
           f"{delete_seconds / drop_seconds:.0f}x); dead tuples left: {dead_after_drop}; "
           f"the admin's newest page meanwhile: {reads}", flush=True)
-    half = midnight - timedelta(days=args.days // 2)
-    started = time.perf_counter()
-    dropped = partitions.drop_expired(half)
-    print(f"after: a retention pass over {dropped:,} more rows (to half the table): "
-          f"{(time.perf_counter() - started) * 1000:.0f} ms; {count():,} rows left",
-          flush=True)
+    if args.days >= 4:
+        half = midnight - timedelta(days=args.days // 2)
+        started = time.perf_counter()
+        dropped = partitions.drop_expired(half)
+        print(f"after: a retention pass over {dropped:,} more rows (to half the table): "
+              f"{(time.perf_counter() - started) * 1000:.0f} ms; {count():,} rows left",
+              flush=True)
+    if count() < 1000:
+        return
 
     # The cost of more partitions (90 days' worth more, empty).
     some_id = CheckResult.objects.order_by("-checked_at").values_list("id", flat=True)[500]
