@@ -18,7 +18,14 @@ STATUS_CHOICES = [
 
 
 class CheckResult(models.Model):
-    """One result of one run of one check. ``name`` rather than ``check``: Model.check()."""
+    """One result of one run of one check. ``name`` rather than ``check``: Model.check().
+
+    On PostgreSQL the table is partitioned by day (migration 0009,
+    :mod:`healthd.history.partitions`): there its primary key is (id, checked_at), as a
+    partitioned table requires, while Django keeps ``id`` as the key (unique all the
+    same: one sequence). Not a ``CompositePrimaryKey``: the admin does not take one, and
+    the other databases keep a plain table.
+    """
 
     name = models.CharField(max_length=100)
     status = models.CharField(max_length=10, choices=STATUS_CHOICES)

@@ -1,4 +1,5 @@
-"""Delete old history in small batches, so no long lock blocks the admin or the workers."""
+"""Delete old history in small batches, so no long lock blocks the admin or the workers;
+on PostgreSQL drop the results' whole days instead (:mod:`healthd.history.partitions`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import models, transaction
 
 from healthd import conf
+from healthd.history import partitions
 from healthd.models import CheckResult, Delivery, HourlyRollup, Transition
 
 # The current-state page reads a week of rollups (and a day before it, to tell a new
@@ -33,15 +35,22 @@ def prune(now: datetime | None = None, batch: int = 5000) -> dict[str, int]:
     """Delete results past RETENTION_DAYS, and transitions, their deliveries and hourly
     rollups past TRANSITION_RETENTION_DAYS.
 
+    Where results are partitioned (PostgreSQL) their expired days are dropped whole: a
+    day only partly past the retention is kept until all of it is.
+
     Rollups are the long-range uptime, so they live as long as the transitions (no
     setting of their own), but never less than the week the current-state page reads.
     """
     settings = conf.get()
     now = now or datetime.now(tz=UTC)
     long_range = timedelta(days=settings.transition_retention_days)
+    results_cutoff = now - timedelta(days=settings.retention_days)
+    if partitions.enabled():
+        results = partitions.drop_expired(results_cutoff)
+    else:
+        results = _delete_before(CheckResult, "checked_at", results_cutoff, batch)
     return {
-        "results": _delete_before(
-            CheckResult, "checked_at", now - timedelta(days=settings.retention_days), batch),
+        "results": results,
         "transitions": _delete_before(Transition, "at", now - long_range, batch),
         "deliveries": _delete_before(Delivery, "created_at", now - long_range, batch),
         "rollups": _delete_before(

@@ -19,12 +19,14 @@ quoted table; only the model's own names are put into SQL, every value is a para
 from __future__ import annotations
 
 import datetime
+import re
 import sqlite3
 from collections.abc import Sequence
 from typing import cast
 
-from django.db import DatabaseError, connections, models, router
+from django.db import DatabaseError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 
 from healthd.history import rows as rows_io
 from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
@@ -272,10 +274,14 @@ def estimated_row_count(model: type[models.Model]) -> int | None:
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-                       [connection.ops.quote_name(model._meta.db_table)])
+        # A partitioned table keeps no estimate of its own: its partitions' are summed.
+        cursor.execute(
+            "SELECT sum(greatest(reltuples, 0))::bigint FROM pg_class WHERE oid = "
+            "to_regclass(%s) OR oid IN (SELECT inhrelid FROM pg_inherits "
+            "WHERE inhparent = to_regclass(%s))",
+            [connection.ops.quote_name(model._meta.db_table)] * 2)
         row = cursor.fetchone()
-    # -1 (PostgreSQL 14+) or 0 means the table was never analysed: no estimate.
+    # -1 (PostgreSQL 14+, counted as 0 here) or 0 means never analysed: no estimate.
     if not row or row[0] is None or row[0] <= 0:
         return None
     return int(row[0])
@@ -342,20 +348,264 @@ def create_search_index(connection: BaseDatabaseWrapper) -> None:
         except DatabaseError as exc:
             print(f"\n  healthd: no trigram index for the admin's search ({exc})".rstrip())
             return
+        columns = "((UPPER(name::text)) gin_trgm_ops, (UPPER(message::text)) gin_trgm_ops)"
+        if results_partitioned(connection):
+            # No CONCURRENTLY on a partitioned table: the parent's index is made for it
+            # alone, each partition's concurrently and then attached, which makes it whole.
+            cursor.execute(f"CREATE INDEX IF NOT EXISTS {SEARCH_INDEX} ON ONLY {table} "
+                           f"USING gin {columns}")
+            for partition in result_partitions(connection):
+                child = connection.ops.quote_name(f"{partition[:45]}_search_trgm")
+                cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {child} ON "
+                               f"{connection.ops.quote_name(partition)} USING gin {columns}")
+                cursor.execute(f"ALTER INDEX {SEARCH_INDEX} ATTACH PARTITION {child}")
+            return
         # A build interrupted earlier leaves an invalid index under the name: start again.
         cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
                        [SEARCH_INDEX])
         invalid = cursor.fetchone()
         if invalid and invalid[0]:
             cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {SEARCH_INDEX}")
-        cursor.execute(
-            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {SEARCH_INDEX} ON {table} USING gin "
-            "((UPPER(name::text)) gin_trgm_ops, (UPPER(message::text)) gin_trgm_ops)")
+        cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {SEARCH_INDEX} ON {table} "
+                       f"USING gin {columns}")
 
 
 def drop_search_index(connection: BaseDatabaseWrapper) -> None:
     """Undo :func:`create_search_index` (nothing elsewhere than on PostgreSQL)."""
     if connection.vendor != "postgresql":
         return
+    concurrently = "" if results_partitioned(connection) else "CONCURRENTLY "  # not there
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {SEARCH_INDEX}")
+        cursor.execute(f"DROP INDEX {concurrently}IF EXISTS {SEARCH_INDEX}")
+
+
+# --- results partitioned by day, on PostgreSQL -------------------------------------------
+#
+# Only on PostgreSQL; the names and days come from healthd.history.partitions, which
+# decides when. A DDL statement takes no parameters: the only values put into these
+# statements are the model's own names, partition names healthd makes ("…_p20261206")
+# and ISO timestamps it formats from dates.
+
+RESULT_TABLE = CheckResult._meta.db_table
+DEFAULT_PARTITION = f"{RESULT_TABLE}_default"
+# What the conversion names the table it replaces, until it drops it; and the new one.
+REPLACED_TABLE = f"{RESULT_TABLE}_replaced"
+NEW_TABLE = f"{RESULT_TABLE}_new"
+# How long a partition's DDL waits for its lock before giving up until the next pass: a
+# waiting ACCESS EXCLUSIVE request queues every later reader and writer behind it.
+LOCK_TIMEOUT = "3s"
+# Serialises healthd's partition DDL between processes (any constant of healthd's own).
+_ADVISORY_LOCK = 0x6865616C
+_INDEX_TARGET = re.compile(r" ON (?:ONLY )?\S+ USING ")
+
+
+def _timestamp(moment: datetime.datetime) -> str:
+    return "'" + moment.astimezone(datetime.UTC).isoformat() + "'"
+
+
+def results_partitioned(connection: BaseDatabaseWrapper) -> bool:
+    """Whether the results table is a partitioned table (only ever on PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)",
+                       [connection.ops.quote_name(RESULT_TABLE)])
+        row = cursor.fetchone()
+    return bool(row and row[0] == "p")
+
+
+def result_partitions(connection: BaseDatabaseWrapper) -> list[str]:
+    """The names of the results table's partitions (the default one included)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT child.relname FROM pg_inherits JOIN pg_class AS child "
+            "ON child.oid = pg_inherits.inhrelid WHERE pg_inherits.inhparent = to_regclass(%s) "
+            "ORDER BY child.relname", [connection.ops.quote_name(RESULT_TABLE)])
+        return [name for (name,) in cursor.fetchall()]
+
+
+def days_in_default_partition(connection: BaseDatabaseWrapper) -> list[datetime.date]:
+    """The UTC days of the rows that landed in the default partition (it is small: only
+    results for a day that had no partition yet)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT (checked_at AT TIME ZONE 'UTC')::date "  # noqa: S608
+            f"FROM {quote(DEFAULT_PARTITION)} ORDER BY 1")
+        return [day for (day,) in cursor.fetchall()]
+
+
+def days_with_results(connection: BaseDatabaseWrapper,
+                      starts: Sequence[datetime.datetime]) -> list[datetime.datetime]:
+    """Those of the days starting at ``starts`` that hold a result (one index probe each)."""
+    query = ("SELECT start FROM unnest(%s::timestamptz[]) AS start WHERE EXISTS ("
+             "SELECT 1 FROM {t} WHERE {checked_at} >= start "
+             "AND {checked_at} < start + interval '1 day') ORDER BY start"
+             ).format_map(_result_names(connection))
+    with connection.cursor() as cursor:
+        cursor.execute(query, [list(starts)])
+        return [start for (start,) in cursor.fetchall()]
+
+
+def attach_partition(connection: BaseDatabaseWrapper, name: str, start: datetime.datetime,
+                     end: datetime.datetime) -> int:
+    """Create the partition ``name`` for [start, end), moving into it the rows of that
+    range the default partition holds; returns how many moved (0 when it existed).
+
+    Made as a plain table and then attached, because ``CREATE TABLE … PARTITION OF``
+    locks the whole results table (ACCESS EXCLUSIVE) while ``ATTACH PARTITION`` takes
+    only SHARE UPDATE EXCLUSIVE on it: reads and writes go on. The CHECK constraint
+    spares the attach a scan of the new table; the default partition is locked while its
+    rows of the range move, so none can arrive there between the move and the attach.
+    """
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(f.column)) for f in CheckResult._meta.concrete_fields)
+    lower, upper = _timestamp(start), _timestamp(end)
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK])
+        cursor.execute("SELECT to_regclass(%s)", [quote(name)])
+        if cursor.fetchone()[0] is not None:
+            return 0
+        cursor.execute(f"LOCK TABLE {quote(DEFAULT_PARTITION)} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute(f"CREATE TABLE {quote(name)} (LIKE {quote(RESULT_TABLE)} "
+                       "INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+        cursor.execute(f"ALTER TABLE {quote(name)} ADD CONSTRAINT {quote(name + '_range')} "
+                       f"CHECK (checked_at >= {lower} AND checked_at < {upper})")
+        cursor.execute(
+            f"WITH moved AS (DELETE FROM {quote(DEFAULT_PARTITION)} "  # noqa: S608
+            f"WHERE checked_at >= {lower} AND checked_at < {upper} RETURNING {columns}) "
+            f"INSERT INTO {quote(name)} ({columns}) SELECT {columns} FROM moved")
+        moved = cursor.rowcount
+        cursor.execute(f"ALTER TABLE {quote(RESULT_TABLE)} ATTACH PARTITION {quote(name)} "
+                       f"FOR VALUES FROM ({lower}) TO ({upper})")
+        cursor.execute(f"ALTER TABLE {quote(name)} DROP CONSTRAINT {quote(name + '_range')}")
+    return max(moved, 0)
+
+
+def drop_partition(connection: BaseDatabaseWrapper, name: str) -> int:
+    """Detach and drop one partition; returns how many rows it held.
+
+    The count reads the partition before any lock that stops anyone; the detach and the
+    drop take the results table's ACCESS EXCLUSIVE lock for a moment (a detach
+    ``CONCURRENTLY`` is refused while a default partition exists), under a lock timeout.
+    """
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {quote(name)}")  # noqa: S608
+        rows = int(cursor.fetchone()[0])
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK])
+        cursor.execute(f"ALTER TABLE {quote(RESULT_TABLE)} DETACH PARTITION {quote(name)}")
+        cursor.execute(f"DROP TABLE {quote(name)}")
+    return rows
+
+
+def delete_from_default_partition(connection: BaseDatabaseWrapper,
+                                  cutoff: datetime.datetime) -> int:
+    """Delete the default partition's rows older than ``cutoff`` (the only DELETE on a
+    partitioned results table: that partition holds only strays — results for a day no
+    partition was made for, because it was already past the retention)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {quote(DEFAULT_PARTITION)} WHERE checked_at < %s",  # noqa: S608
+                       [cutoff])
+        return max(cursor.rowcount, 0)
+
+
+def _copy_committed(cursor: CursorWrapper, table: str, new: str, columns: str, after: int) -> int:
+    """Copy the rows of ``table`` after id ``after`` up to a barrier into ``new``; return
+    the barrier's id. The barrier (``LOCK … IN SHARE MODE``, a moment) waits for the
+    transactions writing results and holds new ones off, so every id up to the largest
+    one then seen is committed, and every later row gets a larger id."""
+    with transaction.atomic(using=cursor.db.alias):
+        cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")  # noqa: S608
+        upto = max(int(cursor.fetchone()[0]), after)
+    cursor.execute(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {table} "  # noqa: S608
+                   "WHERE id > %s AND id <= %s", [after, upto])
+    return upto
+
+
+def convert_results_table(connection: BaseDatabaseWrapper, partitioned: bool,
+                          days: Sequence[tuple[str, datetime.datetime, datetime.datetime]]
+                          ) -> None:
+    """Replace the results table by a partitioned one (``partitioned``, with a default
+    partition and ``days``: (name, start, end)) or back by a plain one, keeping every row.
+
+    Writes go on while the rows are copied and the indexes built; they wait only for
+    the final step, which copies the rows written meanwhile and swaps the names:
+
+    1. A barrier: ``LOCK … IN SHARE MODE`` waits for every transaction writing results
+       and holds new ones off for a moment, so every id up to the largest one seen is
+       committed, and every later row gets a larger id from the sequence.
+    2. The rows up to that id are copied, then the indexes are built (with temporary
+       names), then the rows written meanwhile are copied under a second barrier, all
+       while workers write to the old table.
+    3. One short transaction locks the old table against writes (readers go on), copies
+       the rows written since the second barrier, carries the id sequence on, and swaps
+       the tables' and the indexes' names. The old table is dropped after.
+
+    Must run outside a transaction (each step commits its own). A row deleted from the
+    old table during step 2 is copied all the same.
+    """
+    quote = connection.ops.quote_name
+    table, new, replaced = quote(RESULT_TABLE), quote(NEW_TABLE), quote(REPLACED_TABLE)
+    columns = ", ".join(quote(str(f.column)) for f in CheckResult._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        # What an interrupted run may have left.
+        cursor.execute(f"DROP TABLE IF EXISTS {new}, {replaced} CASCADE")
+        # The new table, its primary key and partitions (no other index yet: faster).
+        cursor.execute(f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS "
+                       "INCLUDING IDENTITY INCLUDING CONSTRAINTS)"
+                       + (" PARTITION BY RANGE (checked_at)" if partitioned else ""))
+        cursor.execute(f"ALTER TABLE {new} ADD CONSTRAINT {quote(NEW_TABLE + '_pkey')} "
+                       f"PRIMARY KEY (id{', checked_at' if partitioned else ''})")
+        if partitioned:
+            cursor.execute(f"CREATE TABLE {quote(DEFAULT_PARTITION)} PARTITION OF {new} DEFAULT")
+            for name, start, end in days:
+                cursor.execute(f"CREATE TABLE {quote(name)} PARTITION OF {new} FOR VALUES "
+                               f"FROM ({_timestamp(start)}) TO ({_timestamp(end)})")
+        # 1 and 2: the bulk under a first barrier, then the indexes.
+        copied_to = _copy_committed(cursor, table, new, columns, 0)
+        cursor.execute(
+            "SELECT index.relname, pg_get_indexdef(index.oid) FROM pg_index "
+            "JOIN pg_class AS index ON index.oid = pg_index.indexrelid "
+            "WHERE pg_index.indrelid = to_regclass(%s) AND NOT pg_index.indisprimary "
+            "AND NOT pg_index.indisunique", [table])
+        indexes = cursor.fetchall()
+        for index, definition in indexes:
+            temporary = quote(f"{index[:55]}_swap")
+            cursor.execute(f"DROP INDEX IF EXISTS {temporary}")
+            definition = definition.replace(f"INDEX {quote(index)} ", f"INDEX {temporary} ", 1)
+            definition = definition.replace(f"INDEX {index} ", f"INDEX {temporary} ", 1)
+            cursor.execute(_INDEX_TARGET.sub(f" ON {new} USING ", definition, count=1))
+        # What was written during the bulk copy and the index builds, under a second
+        # barrier, so that the step under the lock has only seconds' worth left.
+        copied_to = _copy_committed(cursor, table, new, columns, copied_to)
+        # 3. The rows written meanwhile, and the swap.
+        with transaction.atomic(using=connection.alias):
+            cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            cursor.execute(f"INSERT INTO {new} ({columns}) SELECT {columns} FROM {table} "  # noqa: S608
+                           "WHERE id > %s", [copied_to])
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id'), "
+                           "pg_get_serial_sequence(%s, 'id')", [table, new])
+            old_sequence, new_sequence = cursor.fetchone()
+            if new_sequence and new_sequence != old_sequence:
+                cursor.execute(f"SELECT setval(%s, greatest((SELECT max(id) FROM {new}), "  # noqa: S608
+                               f"(SELECT last_value FROM {old_sequence}), 1))", [new_sequence])
+            elif old_sequence:  # a serial column: its sequence goes to the new table
+                cursor.execute(f"ALTER SEQUENCE {old_sequence} OWNED BY {new}.id")
+            cursor.execute(f"ALTER TABLE {table} RENAME TO {replaced}")
+            cursor.execute(f"ALTER TABLE {new} RENAME TO {table}")
+            for index, _ in indexes:
+                cursor.execute(f"ALTER INDEX {quote(index)} RENAME TO {quote(index[:55] + '_old')}")
+                cursor.execute(f"ALTER INDEX {quote(index[:55] + '_swap')} RENAME TO "
+                               f"{quote(index)}")
+        cursor.execute(f"DROP TABLE {replaced}")
+        cursor.execute(f"ALTER TABLE {table} RENAME CONSTRAINT "
+                       f"{quote(NEW_TABLE + '_pkey')} TO {quote(RESULT_TABLE + '_pkey')}")
+        if new_sequence and new_sequence != old_sequence:
+            cursor.execute(f"ALTER SEQUENCE {new_sequence} RENAME TO "
+                           f"{quote(RESULT_TABLE + '_id_seq')}")

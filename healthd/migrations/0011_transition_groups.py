@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("healthd", "0008_delivery_channel_labels"),
+        ("healthd", "0009_partition_results_postgres"),
     ]
 
     operations = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from healthd.history.partitions import maintain
 from healthd.history.retention import prune
 from healthd.tasks.deliver import deliver_notification, deliver_outbox_task, flush_groups_task
 from healthd.tasks.instances import watch_instances
@@ -16,8 +17,8 @@ from healthd.util.logs import get_logger
 logger = get_logger("healthd.tasks")
 
 __all__ = ["claim_run", "deliver_notification", "deliver_outbox_task", "flush_groups_task",
-           "gather_stats", "run_and_record", "run_checks", "sweep_passive", "sync_schedule",
-           "watch_instances"]
+           "gather_stats", "maintain_partitions", "run_and_record", "run_checks",
+           "sweep_passive", "sync_schedule", "watch_instances"]
 
 
 @shared_task(name="healthd.tasks.run_checks", ignore_result=True)
@@ -39,3 +40,10 @@ def run_checks(names: list[str] | None = None, once_per: float | None = None) ->
 def prune_history() -> dict:
     """Delete history older than the retention settings, in batches."""
     return prune()
+
+
+@shared_task(name="healthd.tasks.maintain_partitions", ignore_result=True)
+def maintain_partitions() -> dict:
+    """Make the results' partitions ahead and for days that landed in the default one
+    (PostgreSQL; nothing elsewhere)."""
+    return maintain()

@@ -30,6 +30,7 @@ from django.dispatch import receiver
 from healthd import conf, passive, store
 from healthd.checks import registry
 from healthd.checks.passive import is_passive
+from healthd.history import partitions
 from healthd.local import watch
 from healthd.store.client import StoreNotConfigured
 from healthd.util.logs import get_logger
@@ -47,6 +48,8 @@ SWEEP_TASK = "healthd.tasks.sweep_passive"
 SWEEP_ROW = f"{PREFIX}passive checks sweep"
 INSTANCES_TASK = "healthd.tasks.watch_instances"
 INSTANCES_ROW = f"{PREFIX}instances watch"
+PARTITIONS_TASK = "healthd.tasks.maintain_partitions"
+PARTITIONS_ROW = f"{PREFIX}results partitions"
 MANAGED = "managed by healthd (sync_schedule)"
 # The interval healthd gave a row, as its description records it.
 _WRITTEN_EVERY = re.compile(r"every (\d+) s\b")
@@ -72,6 +75,8 @@ def wanted_rows() -> dict[str, tuple[str, int, dict]]:
         for interval, names in groups.items()
     }
     rows[PRUNE_ROW] = (PRUNE_TASK, 3600, {})
+    if partitions.connection().vendor == "postgresql":  # no query: the backend's name
+        rows[PARTITIONS_ROW] = (PARTITIONS_TASK, 3600, {})
     settings = conf.get()
     if settings.stats:
         rows[STATS_ROW] = (STATS_TASK, max(1, round(settings.stats_interval)), {})
