@@ -71,6 +71,9 @@ class HealthdSettings:
     passive_sweep_interval: float
     groups: Mapping[str, list[str]]  # empty when not set
     public_status_page: bool
+    local_checks: Any  # None or a list of entries (see healthd.local.checks)
+    local_check_seconds: float
+    local_disk_min_free_mb: float
     # --- the peer settings, under their own names ---
     dockerflow_checks: tuple[str, ...]
     dockerflow_version_callback: str | None
@@ -170,6 +173,9 @@ def get() -> HealthdSettings:
         passive_sweep_interval=merged["PASSIVE_SWEEP_INTERVAL"],
         groups=merged["GROUPS"] or {},
         public_status_page=bool(merged["PUBLIC_STATUS_PAGE"]),
+        local_checks=merged["LOCAL_CHECKS"],
+        local_check_seconds=merged["LOCAL_CHECK_SECONDS"],
+        local_disk_min_free_mb=merged["LOCAL_DISK_MIN_FREE_MB"],
         dockerflow_checks=_strings(peers["DOCKERFLOW_CHECKS"]),
         dockerflow_version_callback=peers["DOCKERFLOW_VERSION_CALLBACK"],
         heartbeat_failed_status=peers["DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE"],

@@ -14,6 +14,7 @@ from healthd import conf
 from healthd.checks import registry
 from healthd.checks.base import Check
 from healthd.checks.passive import is_passive
+from healthd.local import checks as local_checks
 from healthd.system_checks import alerting as notify_checks  # noqa: F401 - registers NOTIFY's check
 from healthd.system_checks import database as database_checks  # noqa: F401 - registers its checks
 from healthd.util import redis_connect
@@ -31,11 +32,14 @@ E_NOT_WHOLE = "healthd.E006"
 E_BAD_FAILED_STATUS = "healthd.E007"
 E_BAD_GROUPS = "healthd.E008"
 E_NOT_A_BOOL = "healthd.E009"
+E_BAD_LOCAL_CHECKS = "healthd.E010"
+E_NOT_NON_NEGATIVE = "healthd.E011"
 W_RUN_LONGER_THAN_INTERVAL = "healthd.W001"
 
 POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
             "CELERY_TIMEOUT", "STATS_INTERVAL", "SCHEDULE_REFRESH_SECONDS",
-            "PASSIVE_SWEEP_INTERVAL")
+            "PASSIVE_SWEEP_INTERVAL", "LOCAL_CHECK_SECONDS")
+NON_NEGATIVE = ("LOCAL_DISK_MIN_FREE_MB",)
 WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://",
                  *redis_connect.CLUSTER_SCHEMES)
@@ -52,6 +56,11 @@ def _number_problems(user: dict[str, Any]) -> list[django_checks.CheckMessage]:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             found.append(_error(f'HEALTHD["{name}"]', f"must be a positive number, not {value!r}",
                                 E_NOT_POSITIVE))
+    for name in NON_NEGATIVE:
+        value = user.get(name, conf.DEFAULTS.get(name))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            found.append(_error(f'HEALTHD["{name}"]', f"must be a number >= 0, not {value!r}",
+                                E_NOT_NON_NEGATIVE))
     for name in WHOLE:
         value = user.get(name, conf.DEFAULTS.get(name))
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -99,6 +108,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[django_checks
         # The checks are resolved from the other settings, so only once those are sound.
         for problem in registry.problems():
             found.append(_error('HEALTHD["CHECKS"]', problem, E_BAD_CHECKS))
+        for problem in local_checks.problems():
+            found.append(_error('HEALTHD["LOCAL_CHECKS"]', problem, E_BAD_LOCAL_CHECKS))
         if not found:
             found += _unknown_group_members(user.get("GROUPS"))
     if not found:
