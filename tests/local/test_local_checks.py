@@ -4,6 +4,9 @@ that hangs costs its timeout once, never once per probe, under WSGI and ASGI ali
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +23,7 @@ from healthd.checks.memory import Memory
 from healthd.local import instances, verdict
 from tests.site import localchecks
 from tests.support.endpoints import call_asgi, call_wsgi
+from tests.support.processes import ROOT
 from tests.support.results import write_all
 from tests.support.waiting import wait_for
 
@@ -189,3 +193,13 @@ def test_memory_against_a_cgroup_v1_limit(tmp_path):
 def test_the_default_local_checks_pass_here():
     found = verdict.current()
     assert found.ready and found.checks == ("connection", "disk", "memory")
+
+
+def test_the_standalone_site_reads_local_check_seconds(tmp_path):
+    env = {**os.environ, "HEALTHD_LOCAL_CHECK_SECONDS": "2.5", "HEALTHD_BASE_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": "healthd.site.settings"}
+    shown = subprocess.run(
+        [sys.executable, "-c", "from healthd.site import settings; "
+                               "print(settings.HEALTHD['LOCAL_CHECK_SECONDS'])"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    assert shown.stdout.strip() == "2.5"
