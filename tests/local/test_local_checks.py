@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.asgi import get_asgi_application
 from django.core.wsgi import get_wsgi_application
+from django.db import connection
 from django.test import Client
 
 from healthd import asgi, wsgi
@@ -203,3 +204,29 @@ def test_the_standalone_site_reads_local_check_seconds(tmp_path):
                                "print(settings.HEALTHD['LOCAL_CHECK_SECONDS'])"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     assert shown.stdout.strip() == "2.5"
+
+
+def test_the_connection_check_leaves_no_connection_behind(settings):
+    """Under ASGI the evaluation runs in a pool thread that lives on: were the check run
+    there, each such thread would keep a connection open for good."""
+    if connection.vendor != "postgresql":
+        pytest.skip("counts PostgreSQL's backends")
+    _local(settings, "connection", seconds=60)
+
+    def backends() -> int:
+        with connection.cursor() as cursor:
+            # The statistics are a snapshot per transaction, and the test runs in one.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT count(*) FROM pg_stat_activity "
+                           "WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    before = backends()
+    early_asgi = asgi.probes(get_asgi_application())
+    client = Client()
+    for _ in range(8):
+        verdict.forget()
+        assert call_asgi(early_asgi, "/readyz").status == 200
+        verdict.forget()
+        assert client.get("/readyz").status_code == 200
+    assert backends() == before
