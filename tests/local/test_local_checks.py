@@ -229,4 +229,5 @@ def test_the_connection_check_leaves_no_connection_behind(settings):
         assert call_asgi(early_asgi, "/readyz").status == 200
         verdict.forget()
         assert client.get("/readyz").status_code == 200
-    assert backends() == before
+    # A backend whose client left may show for a moment while it exits; a leaked one stays.
+    wait_for(lambda: backends() <= before, timeout=5, message="no backend left behind")

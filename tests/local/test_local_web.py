@@ -74,7 +74,8 @@ def test_a_pod_whose_database_is_cut_leaves_the_pool_and_a_shared_failure_does_n
     write_result("redis", Status.FAILING)  # critical, shared by every pod
     wait_for(lambda: _get(base + "/__heartbeat__")[0] == 500, timeout=5,
              message="the shared failure on the heartbeat")
-    assert _get(base + "/readyz") == (200, b"ok")
+    wait_for(lambda: _get(base + "/readyz") == (200, b"ok"), timeout=5,
+             message="the pod to be ready despite the shared failure")
     proxy.cut()
     # LOCAL_CHECK_SECONDS (1) + 1 s.
     wait_for(lambda: _get(base + "/readyz")[0] == 503, timeout=2,
