@@ -2,7 +2,7 @@
 
 Add ``healthd.middleware.RequestSummaryMiddleware`` to ``MIDDLEWARE`` (after
 AuthenticationMiddleware, so ``uid`` is known) and send the ``request.summary`` logger
-to a handler using :class:`healthd.logging.JsonLogFormatter`. Each record carries
+to a handler using :class:`healthd.logging.MozlogFormatter`. Each record carries
 dockerflow's fields: ``errno`` (0, or 500 for an unhandled exception), ``agent``,
 ``lang``, ``method``, ``path``, ``uid``, ``rid`` (the ``X-Request-ID`` header when it
 is sane, else a new id) and ``t`` (milliseconds), and ``querystring`` (decoded, secrets

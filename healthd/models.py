@@ -8,6 +8,8 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from healthd.util import durations, recurrence
+
 STATUS_CHOICES = [
     ("passing", "passing"),
     ("warning", "warning"),
@@ -73,6 +75,12 @@ class Transition(models.Model):
     transition_id = models.CharField(max_length=64, unique=True, null=True, blank=True,
                                      editable=False)
     silenced = models.BooleanField(default=False, help_text="nobody was notified: a silence")
+    suppressed_by = models.CharField(
+        max_length=100, blank=True, default="",
+        help_text="nobody was notified: this dependency was failing")
+    # The notification group it was first told in (HEALTHD["GROUP_WAIT"]); its
+    # Idempotency-Key, and the Delivery key of the group's notifications.
+    group = models.CharField(max_length=100, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -119,13 +127,28 @@ class Silence(models.Model):
 
     While a check is silenced a failure counts as a warning for the health views; when
     the silence ends and the check's state differs from its state when the silence
-    began, that change is told once.
+    began, that change is told once. A silence with ``every`` (a cron expression)
+    repeats: a window of ``duration`` each time it fires in ``time_zone``, between
+    ``starts_at`` and ``ends_at`` (none: for ever); each window is a silence of its own.
     """
 
     checks = models.JSONField(default=list, blank=True,
                               help_text="check names; empty: every check")
     starts_at = models.DateTimeField(default=timezone.now)
-    ends_at = models.DateTimeField()
+    ends_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="when it ends; for a repeating silence, when it stops repeating "
+                  "(empty: never)")
+    every = models.CharField(
+        max_length=100, blank=True,
+        help_text="repeats: a cron expression (minute hour day-of-month month "
+                  "day-of-week) for when each window starts; empty: once")
+    duration = models.DurationField(null=True, blank=True,
+                                    help_text="how long each window of a repeating "
+                                              "silence lasts")
+    time_zone = models.CharField(max_length=64, blank=True,
+                                 help_text="the IANA time zone of a repeating silence's "
+                                           "times; empty: the site's TIME_ZONE")
     reason = models.TextField(blank=True)
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -133,12 +156,20 @@ class Silence(models.Model):
     class Meta:
         ordering = ["-starts_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")),
-                                   name="healthd_silence_ends_after_start"),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at"))
+                | (models.Q(ends_at__isnull=True) & ~models.Q(every="")),
+                name="healthd_silence_ends_after_start"),
+            models.CheckConstraint(
+                condition=models.Q(every="") | models.Q(duration__gt=datetime.timedelta(0)),
+                name="healthd_silence_repeats_for_a_while"),
         ]
 
     def __str__(self) -> str:
         which = ", ".join(self.checks) if self.checks else "every check"
+        if self.every:
+            length = durations.format_duration(self.duration or datetime.timedelta(0))
+            return f"{which} every {self.every} for {length} ({self.zone_name})"
         return f"{which} until {self.ends_at:%Y-%m-%d %H:%M}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
@@ -148,12 +179,41 @@ class Silence(models.Model):
             self.checks = list(dict.fromkeys(self.checks))  # each name once
         super().save(*args, **kwargs)
 
+    @property
+    def zone_name(self) -> str:
+        return self.time_zone or str(timezone.get_default_timezone())
+
+    def recurrence(self) -> recurrence.Recurrence | None:
+        """The windows of a repeating silence (None for a one-off one); ValueError when
+        its cron expression or time zone is not one."""
+        if not self.every:
+            return None
+        return recurrence.Recurrence(recurrence.normal_cron(self.every),
+                                     self.duration or datetime.timedelta(0),
+                                     recurrence.parse_zone(self.zone_name))
+
+    def windows(self, since: datetime.datetime, until: datetime.datetime,
+                limit: int = 1000) -> list[tuple[datetime.datetime, datetime.datetime]]:
+        """Its windows (start, end) overlapping [since, until), cut to [starts_at, ends_at)."""
+        first, last = self.starts_at, self.ends_at
+        rule = self.recurrence()
+        if rule is None:
+            assert last is not None  # a one-off silence ends (the constraint says so)
+            return [(first, last)] if first < until and last > since else []
+        found = []
+        for start, end in rule.windows(max(since, first), until if last is None
+                                       else min(until, last), limit):
+            start, end = max(start, first), end if last is None else min(end, last)
+            if start < end:
+                found.append((start, end))
+        return found
+
     def covers(self, name: str) -> bool:
         return not self.checks or name in self.checks
 
     def is_active(self, now: datetime.datetime | None = None) -> bool:
         now = now or timezone.now()
-        return self.starts_at <= now < self.ends_at
+        return bool(self.windows(now, now + datetime.timedelta(microseconds=1), limit=1))
 
 
 class Delivery(models.Model):

@@ -4,12 +4,15 @@ Each dialect can also be included on its own: ``healthd.urls_dockerflow`` (at th
 root), ``healthd.urls_status`` (under ``status/``), ``healthd.urls_watchman`` (under
 ``watchman/``), ``healthd.urls_probes`` (``healthz``, ``livez``, ``readyz``, ``metrics``),
 ``healthd.passive.urls`` (under ``healthd/ping/``: passive checks' pings).
+``healthd/silence`` (POST, with a token) opens a silence: see
+:mod:`healthd.alerting.silence_api`.
 """
 
 from django.urls import URLPattern, include, path, re_path
 from django.urls.resolvers import RegexPattern
 
 from healthd import urls_dockerflow, urls_probes, urls_status, urls_watchman
+from healthd.alerting import silence_api
 
 
 def _under(prefix: str, patterns: list[URLPattern]) -> list[URLPattern]:
@@ -36,4 +39,5 @@ urlpatterns = [
     *_under("watchman/", urls_watchman.urlpatterns),
     *_under("status/", urls_status.urlpatterns),
     path("healthd/ping/", include("healthd.passive.urls")),
+    path("healthd/silence", silence_api.open_silence, name="healthd-silence"),
 ]

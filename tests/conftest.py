@@ -13,6 +13,7 @@ import tests.site.celery_app  # noqa: F401 - makes the tests' Celery app the cur
 from healthd import conf, store
 from healthd.alerting.notify import metrics as notify_metrics
 from healthd.daemon import embedded
+from healthd.local import draining, instances
 from healthd.local import verdict as local_verdict
 from healthd.probes import answers as probe_answers
 from healthd.store import client as redis_client
@@ -34,8 +35,9 @@ def _delete_own_keys() -> None:
     layout = store.Keys(settings.KEY_PREFIX)
     client.delete(*layout.all_fixed())
     locks = list(client.scan_iter(match=layout.run_lock_pattern, count=1000))
-    locks += list(client.scan_iter(match=store.hash_tagged(settings.KEY_PREFIX) + "passive*",
-                                   count=1000))
+    for kind in ("passive*", "instance*", "test-mark*"):
+        locks += list(client.scan_iter(match=store.hash_tagged(settings.KEY_PREFIX) + kind,
+                                       count=1000))
     if locks:
         client.delete(*locks)
     client.close()
@@ -49,6 +51,8 @@ def fresh_state() -> Iterator[None]:
     local_verdict.forget()
     probe_answers.forget_startup()
     notify_metrics.forget()
+    instances.forget()
+    draining.reset()
     _delete_own_keys()
     yield
     conf.get.cache_clear()

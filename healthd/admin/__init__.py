@@ -11,6 +11,7 @@ import datetime
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -19,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
@@ -33,6 +34,7 @@ from healthd.admin.changelist import (
 )
 from healthd.checks import registry
 from healthd.history import reports
+from healthd.local import instances
 from healthd.models import CheckResult, CheckStatus, CurrentState, HourlyRollup, Transition
 from healthd.store import client as redis_client
 from healthd.store import health as state
@@ -68,13 +70,25 @@ class CheckResultAdmin(ReadOnlyHistoryAdmin):
 
 @admin.register(Transition)
 class TransitionAdmin(ReadOnlyHistoryAdmin):
-    list_display = ("at", "name", "previous", "status", "silenced", "message")
-    list_filter = (ConfiguredCheckFilter, FixedStatusFilter, "silenced")
+    """Every transition; which were held back by a failing dependency (suppressed by) and
+    which notification group told each (its link lists the group's transitions)."""
+
+    list_display = ("at", "name", "previous", "status", "silenced", "suppressed_by",
+                    "group_link", "message")
+    list_filter = (ConfiguredCheckFilter, FixedStatusFilter, "silenced",
+                   ("suppressed_by", admin.EmptyFieldListFilter),
+                   ("group", admin.EmptyFieldListFilter))
     inlines = (DeliveryInline,)
     date_hierarchy = "at"
-    search_fields = ("name", "message")
+    search_fields = ("name", "message", "=group")
     ordering = ("-at", "-id")
     sortable_by = ("at",)
+
+    @admin.display(description="group")
+    def group_link(self, obj: Transition) -> str:
+        if not obj.group:
+            return "-"
+        return format_html('<a href="?{}">{}</a>', urlencode({"q": obj.group}), obj.group)
 
 
 @admin.register(HourlyRollup)
@@ -219,6 +233,15 @@ def current_state_rows(now: datetime.datetime | None = None) -> tuple[list[Check
     return rows, health.error
 
 
+def pod_rows() -> tuple[list[instances.Pod], str | None]:
+    """The web pods that publish their state (healthd.local.instances), and why they
+    could not be read."""
+    try:
+        return instances.pods(), None
+    except (StoreNotConfigured, ValueError, *REDIS_ERRORS) as exc:
+        return [], f"the pods' states could not be read: {type(exc).__name__}"
+
+
 def claim_run_now(names: list[str] | None) -> float:
     """Take the slot for a run of these checks by hand for one INTERVAL.
 
@@ -315,12 +338,16 @@ class CheckStatusAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         rows, error = current_state_rows()
+        pods, pods_error = pod_rows()
         context = {
             **self.admin_site.each_context(request),
             "title": "Current state of the checks",
             "opts": self.opts,
             "rows": rows,
             "store_error": error,
+            "pods": pods,
+            "pods_summary": instances.summary(pods) if pods else "",
+            "pods_error": pods_error,
             "may_run": self.has_run_permission(request),
             "strip_length": reports.STRIP_LENGTH,
             "strip_width": reports.STRIP_LENGTH * 6,

@@ -23,6 +23,8 @@ from django.utils.dateparse import parse_datetime
 from healthd.admin.lookups import OfferedLookupsAdmin
 from healthd.alerting import silences
 from healthd.models import Delivery, Silence
+from healthd.util import recurrence
+from healthd.util.durations import format_duration, parse_duration
 
 DELIVERY_FIELDS = ("channel_label", "reminder", "outcome", "attempts", "delivered_at",
                    "failed_at", "last_error")
@@ -86,17 +88,32 @@ class SilenceForm(forms.ModelForm):
     checks = forms.CharField(
         required=False,
         help_text="Check names, separated by commas; empty silences every check.")
+    every = forms.CharField(
+        required=False, max_length=100, label="Repeats",
+        help_text='Empty: once, from the start to the end. To repeat, a cron expression '
+                  'for when each window starts ("0 2 * * 0": Sundays at 02:00, with a '
+                  'duration) or days and hours ("sun 02:00-04:00", "sat,sun 23:00-01:00"); '
+                  'the end (if any) is when it stops repeating.')
+    duration = forms.CharField(
+        required=False, label="Each window lasts",
+        help_text="With a cron expression: 90s, 15m, 2h, 1h30m, 1d.")
+    time_zone = forms.CharField(
+        required=False, max_length=64,
+        help_text="The time zone of a repeating silence (IANA: Europe/Paris, UTC…); "
+                  "empty: the site's.")
     reason = forms.CharField(required=False, max_length=silences.REASON_LONGEST,
                              widget=forms.Textarea)
 
     class Meta:
         model = Silence
-        fields = ["checks", "starts_at", "ends_at", "reason"]
+        fields = ["checks", "starts_at", "ends_at", "every", "duration", "time_zone", "reason"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.is_bound:
             self.initial["checks"] = ", ".join(self.instance.checks or [])
+            if self.instance.duration:
+                self.initial["duration"] = format_duration(self.instance.duration)
 
     def clean_checks(self) -> list[str]:
         try:
@@ -104,11 +121,54 @@ class SilenceForm(forms.ModelForm):
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
 
+    def clean_time_zone(self) -> str:
+        name = str(self.cleaned_data.get("time_zone") or "").strip()
+        if name:
+            try:
+                recurrence.parse_zone(name)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return name
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         starts, ends = data.get("starts_at"), data.get("ends_at")
+        every = str(data.get("every") or "").strip()
+        length = str(data.get("duration") or "").strip()
+        data["every"], data["duration"] = "", None
         if starts and ends and ends <= starts:
             self.add_error("ends_at", "A silence ends after it starts.")
+        if not every:
+            if "ends_at" in data and not ends:
+                self.add_error("ends_at", "A silence that does not repeat ends.")
+            if length:
+                self.add_error("duration", "A duration is for a repeating silence (with a "
+                                           "cron expression).")
+            if data.get("time_zone"):
+                self.add_error("time_zone", "A time zone is for a repeating silence.")
+            return data
+        try:
+            window = recurrence.parse_window(every)
+            if window is not None:
+                if length:
+                    raise forms.ValidationError(
+                        {"duration": "Days and hours say how long each window lasts: leave "
+                                     "this empty."})
+                data["every"], data["duration"] = window
+            else:
+                data["every"] = recurrence.normal_cron(every)
+                if not length:
+                    raise forms.ValidationError(
+                        {"duration": "With a cron expression, say how long each window "
+                                     "lasts (2h, 90m…)."})
+                try:
+                    data["duration"] = parse_duration(length)
+                except ValueError as exc:
+                    raise forms.ValidationError({"duration": str(exc)}) from None
+        except ValueError as exc:
+            self.add_error("every", f"{exc} (or days and hours: sun 02:00-04:00)")
+        except forms.ValidationError as exc:
+            self.add_error(None, exc)
         return data
 
 
@@ -126,8 +186,10 @@ class SilenceAdmin(OfferedLookupsAdmin):
     @admin.display(description="in force")
     def in_force(self, obj: Silence) -> str:
         now = timezone.now()
-        if obj.ends_at <= now:
+        if obj.ends_at is not None and obj.ends_at <= now:
             return "ended"
+        if obj.every:
+            return "yes (a window)" if obj.is_active(now) else "repeats"
         return "yes" if obj.starts_at <= now else "to come"
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
@@ -154,7 +216,7 @@ class SilenceAdmin(OfferedLookupsAdmin):
     def end_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         ended = 0
         for silence in queryset:
-            if silence.ends_at > timezone.now():
+            if silence.ends_at is None or silence.ends_at > timezone.now():
                 silences.end(silence)
                 ended += 1
         messages.success(request, f"Ended {ended} silence(s). A check whose state changed "

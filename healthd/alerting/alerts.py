@@ -36,10 +36,12 @@ def keep_runs_out_of_sentry() -> None:
         ignore_logger(name)
 
 
-def _send(signal: Signal, transition: Transition, transition_id: str, silenced: bool) -> None:
+def _send(signal: Signal, transition: Transition, transition_id: str, silenced: bool,
+          suppressed_by: str) -> None:
     replies = signal.send_robust(
         sender=Transition, check=transition.name, previous=transition.previous,
         result=transition.result, transition_id=transition_id, silenced=silenced,
+        suppressed_by=suppressed_by,
     )
     for receiver, reply in replies:
         if isinstance(reply, Exception):
@@ -50,16 +52,18 @@ def _send(signal: Signal, transition: Transition, transition_id: str, silenced: 
 
 
 def send_signals(transition: Transition, transition_id: str = "",
-                 silenced: bool = False) -> None:
-    """``check_changed``, then ``check_failed`` or ``check_recovered``, for one transition."""
-    logger.warning("check %s: %s -> %s%s: %s", transition.name, transition.previous,
-                   transition.current, " (silenced)" if silenced else "",
+                 silenced: bool = False, suppressed_by: str = "") -> None:
+    """``check_changed``, then ``check_failed`` or ``check_recovered``, for one transition
+    (``suppressed_by``: the failing dependency that holds its notifications back, or '')."""
+    held = f" (suppressed: {suppressed_by} failing)" if suppressed_by else ""
+    logger.warning("check %s: %s -> %s%s%s: %s", transition.name, transition.previous,
+                   transition.current, " (silenced)" if silenced else "", held,
                    redact(transition.result.message))
-    _send(signals.check_changed, transition, transition_id, silenced)
+    _send(signals.check_changed, transition, transition_id, silenced, suppressed_by)
     if transition.current == "failing":
-        _send(signals.check_failed, transition, transition_id, silenced)
+        _send(signals.check_failed, transition, transition_id, silenced, suppressed_by)
     elif transition.previous == "failing":
-        _send(signals.check_recovered, transition, transition_id, silenced)
+        _send(signals.check_recovered, transition, transition_id, silenced, suppressed_by)
 
 
 def _sentry(transition: Transition, transition_id: str) -> None:

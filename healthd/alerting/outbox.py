@@ -8,6 +8,7 @@ two. Each entry has the fields:
   ``<transition id>-reminder-<n>`` for a reminder; receivers deduplicate on it;
 - ``kind``: ``transition`` or ``reminder``;
 - ``check``, ``previous``, ``status``; ``silenced`` (``1`` while a silence covers it);
+- ``suppressed_by``: the dependency whose failure holds it back ('' when none);
 - ``transition`` (the transition a reminder is about), ``reminder`` (its number, or 0);
 - ``result``: the result that caused it, as JSON (already redacted).
 
@@ -70,6 +71,7 @@ class Entry:
     transition_id: str
     reminder: int
     result: Result
+    suppressed_by: str = ""
 
     @property
     def is_reminder(self) -> bool:
@@ -92,6 +94,7 @@ class Entry:
             transition_id=fields.get("transition") or fields["id"],
             reminder=int(fields.get("reminder") or 0),
             result=Result.from_dict(json.loads(fields["result"])),
+            suppressed_by=fields.get("suppressed_by", ""),
         )
 
 

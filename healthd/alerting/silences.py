@@ -7,6 +7,11 @@ receivers, which also mark the latest records so the views say "silenced" at onc
 and rewritten from the database at the start of each run, so a silence made by a bulk
 update, a fixture or another site still counts, and one deleted behind Django's back
 stops counting. While the database is away the last mirror holds.
+
+A repeating silence (``every``: a cron expression) is mirrored as its windows, each a
+field ``<id>@<start>`` that the record script judges like a one-off silence (so what
+changed under a window is told once at its end): those from KEEP_ENDED ago to HORIZON
+ahead, at most WINDOWS_KEPT of them, rewritten at each run.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
@@ -22,6 +28,7 @@ from healthd import store
 from healthd.checks import registry
 from healthd.models import Silence
 from healthd.store.client import StoreNotConfigured
+from healthd.util import recurrence
 from healthd.util.logs import get_logger
 from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
 from healthd.util.redact import redact
@@ -31,6 +38,11 @@ logger = get_logger("healthd.silences")
 # A result may be recorded a little after it was taken: a silence stays in the mirror
 # this long after it ended, so such a result is still judged by it.
 KEEP_ENDED = timedelta(hours=1)
+# A repeating silence's windows in the mirror: this far ahead (a weekly one always has
+# its next window, for the views and for runs while the database is away), at most this
+# many (a window every minute would otherwise fill the hash the record script reads).
+HORIZON = timedelta(days=8)
+WINDOWS_KEPT = 100
 REASON_LONGEST = 500
 # How many names an error about unknown ones repeats.
 NAMES_SHOWN = 10
@@ -64,24 +76,47 @@ def checked_reason(reason: str) -> str:
 
 
 def as_window(silence: Silence) -> dict[str, Any]:
-    """What the record script reads of one silence: checks and epoch seconds."""
+    """What the record script reads of one one-off silence: checks and epoch seconds."""
+    assert silence.ends_at is not None
+    return _window(silence, silence.starts_at, silence.ends_at)
+
+
+def _window(silence: Silence, starts_at: Any, ends_at: Any) -> dict[str, Any]:
     checks = ([silence.checks] if isinstance(silence.checks, str)
               else list(dict.fromkeys(str(name) for name in silence.checks or [])))
-    return {"checks": checks, "starts_at": silence.starts_at.timestamp(),
-            "ends_at": silence.ends_at.timestamp()}
+    return {"checks": checks, "starts_at": starts_at.timestamp(),
+            "ends_at": ends_at.timestamp()}
+
+
+def as_windows(silence: Silence, now: Any = None) -> dict[str, dict[str, Any]]:
+    """The mirror's fields for one silence: ``{id: window}`` for a one-off one, and
+    ``{"<id>@<start>": window}`` for each window of a repeating one (see the module's
+    docstring); none for a repeating one whose cron expression or zone is not one."""
+    if not silence.every:
+        return {str(silence.pk): as_window(silence)}
+    now = now or timezone.now()
+    try:
+        found = silence.windows(now - KEEP_ENDED, now + HORIZON, limit=WINDOWS_KEPT)
+    except ValueError as exc:  # saved behind the form's back: nothing to judge by
+        logger.warning("silence %s does not repeat: %s", silence.pk, redact(exc))
+        return {}
+    return {f"{silence.pk}@{int(start.timestamp())}": _window(silence, start, end)
+            for start, end in found}
 
 
 def current() -> list[Silence]:
     """The silences in force now or to come (and those ended within KEEP_ENDED)."""
-    return list(Silence.objects.filter(ends_at__gt=timezone.now() - KEEP_ENDED))
+    return list(Silence.objects.filter(Q(ends_at__gt=timezone.now() - KEEP_ENDED)
+                                       | Q(ends_at__isnull=True)))
 
 
 def windows() -> dict[str, dict[str, Any]] | None:
-    """What the Redis mirror is to hold, by silence id; None when the database cannot be
-    read (then the last mirror holds). A run hands it to the record script, which
-    replaces the mirror in the same round trip as it records the results."""
+    """What the Redis mirror is to hold, by silence id (and window); None when the
+    database cannot be read (then the last mirror holds). A run hands it to the record
+    script, which replaces the mirror in the same round trip as it records the results."""
     try:
-        return {str(s.pk): as_window(s) for s in current()}
+        now = timezone.now()
+        return {key: window for s in current() for key, window in as_windows(s, now).items()}
     except DATABASE_ERRORS as exc:
         logger.warning("could not read the silences, keeping the last known: %s", redact(exc))
         return None
@@ -103,7 +138,7 @@ def sync() -> bool:
 
 def _saved(sender: type, instance: Silence, **kwargs: Any) -> None:
     try:
-        store.put_silence(str(instance.pk), as_window(instance))
+        store.put_silence_windows(str(instance.pk), as_windows(instance))
         store.show_silences()
     except (StoreNotConfigured, *REDIS_ERRORS) as exc:  # saved; the next run mirrors it
         logger.warning("could not mirror silence %s to Redis: %s", instance.pk, redact(exc))
@@ -131,9 +166,29 @@ def create(names: list[str], duration: timedelta, reason: str = "", created_by: 
                                   created_by=created_by[:150])
 
 
+def create_recurring(names: list[str], every: str, duration: timedelta, time_zone: str = "",
+                     reason: str = "", created_by: str = "", starts_at: Any = None,
+                     ends_at: Any = None) -> Silence:
+    """A silence of ``names`` (empty: every check) for ``duration`` each time the cron
+    expression ``every`` fires in ``time_zone`` (empty: the site's), from now (or
+    ``starts_at``) until ``ends_at`` (None: for ever); ValueError when a field is wrong."""
+    cron = recurrence.normal_cron(every)
+    if time_zone:
+        recurrence.parse_zone(time_zone)
+    if duration <= timedelta(0):
+        raise ValueError("a silence lasts more than nothing")
+    start = starts_at or timezone.now()
+    if ends_at is not None and ends_at <= start:
+        raise ValueError("a silence ends after it starts")
+    return Silence.objects.create(checks=checked_names(names), every=cron, duration=duration,
+                                  time_zone=time_zone.strip(), starts_at=start, ends_at=ends_at,
+                                  reason=checked_reason(reason), created_by=created_by[:150])
+
+
 def end(silence: Silence) -> None:
-    """End a silence now (kept for the record); what changed under it is told once."""
+    """End a silence now (kept for the record); what changed under it is told once. A
+    repeating one stops repeating, its window in force (if any) ending now."""
     now = timezone.now()
-    if silence.ends_at > now:
+    if silence.ends_at is None or silence.ends_at > now:
         silence.ends_at = max(now, silence.starts_at + timedelta(microseconds=1))
         silence.save(update_fields=["ends_at"])

@@ -64,6 +64,9 @@ class Check:
     # A failure of this scheduled check makes every web process unready (/readyz 503);
     # off by default, since every pod would fail together (see healthd.probes.answers).
     readiness: bool = False
+    # Checks this one needs: while one of them fails, this one's transitions are recorded
+    # but told to nobody (see healthd.checks.dependencies).
+    depends_on: tuple[str, ...] = ()
 
     @property
     def effective_stale_after(self) -> float:

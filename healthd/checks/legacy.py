@@ -48,6 +48,26 @@ ERROR_MISCONFIGURED_REDIS = "dockerflow.health.E006"
 ERROR_REDIS_PING_FAILED = "dockerflow.health.E007"
 
 
+# dockerflow's texts for those ids ({error}: the exception's message).
+TEXTS = {
+    ERROR_CANNOT_CONNECT_DATABASE: "Could not connect to database: {error}",
+    ERROR_UNUSABLE_DATABASE: "Database connection is not usable",
+    ERROR_MISCONFIGURED_DATABASE: 'Database misconfigured: "{error}"',
+    ERROR_CANNOT_CONNECT_REDIS: "Could not connect to redis: {error}",
+    ERROR_MISSING_REDIS_CLIENT: "Redis client not available: {error}",
+    ERROR_MISCONFIGURED_REDIS: 'Redis misconfigured: "{error}"',
+    ERROR_REDIS_PING_FAILED: "Redis ping failed",
+}
+
+
+def message_text(message_id: str, exc: BaseException) -> str:
+    """dockerflow's text for a message id, the exception's message in it (redacted)."""
+    template = TEXTS.get(message_id)
+    if template is None:
+        return redact(f"{type(exc).__name__}: {exc}")
+    return template.format(error=redact(exc))
+
+
 class UnusableDatabase(Exception):
     """The connection answered, yet reports itself unusable (``is_usable()`` is false)."""
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from healthd.checks.base import Observation, Status
+from healthd.checks.legacy import message_text
 from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
@@ -32,21 +33,25 @@ def probe_each(targets: Iterable[tuple[str, Callable[[], object]]], answered: st
     ``answered`` completes the passing message ("3 database(s) answered"); ``extra`` adds
     fields (already safe to show) to a target's details. With ``message_id``, a failure
     also lists its targets' errors under the id that function gives each exception, in
-    ``details["messages"]`` (the heartbeat shows them as dockerflow's messages).
+    ``details["messages"]``, in dockerflow's words (the heartbeat shows them as
+    dockerflow's messages): one target's alone, as dockerflow's single connection read,
+    several each after its name.
     """
     details: dict[str, dict] = {}
-    messages: dict[str, list[str]] = {}
+    messages: dict[str, list[tuple[str, str]]] = {}
     worst = 0.0
     for label, probe in targets:
         started = time.perf_counter()
         try:
             probe()
         except Exception as exc:  # broad: a site's cache backend or driver may raise anything
-            details[label] = {"ok": False, "error": redact(f"{type(exc).__name__}: {exc}")}
+            # The class is kept apart too: watchman showed the message alone.
+            details[label] = {"ok": False, "error": redact(f"{type(exc).__name__}: {exc}"),
+                              "exception": type(exc).__name__}
             logger.warning("%s did not answer: %s", label, details[label]["error"])
             if message_id is not None:
-                messages.setdefault(message_id(exc), []).append(
-                    f"{label}: {details[label]['error']}")
+                key = message_id(exc)
+                messages.setdefault(key, []).append((label, message_text(key, exc)))
         else:
             latency = (time.perf_counter() - started) * 1000
             worst = max(worst, latency)
@@ -56,7 +61,10 @@ def probe_each(targets: Iterable[tuple[str, Callable[[], object]]], answered: st
     if failed:
         message = "; ".join(f"{label}: {details[label]['error']}" for label in failed)
         if messages:
-            details["messages"] = {key: "; ".join(texts) for key, texts in messages.items()}
+            details["messages"] = {
+                key: texts[0][1] if len(texts) == 1 else "; ".join(
+                    f"{label}: {text}" for label, text in texts)
+                for key, texts in messages.items()}
         return Observation(message, Status.FAILING, details=details)
     return Observation(f"{len(details)} {answered}", value=round(worst, 2), unit="ms",
                        details=details)

@@ -12,6 +12,7 @@ A plain function is run as it is.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from healthd import conf
-from healthd.checks import passive
+from healthd.checks import dependencies, passive
 from healthd.checks.base import Check
 from healthd.checks.cache import Cache
 from healthd.checks.celery import Celery
@@ -51,7 +52,7 @@ Adapter = Callable[[Callable[..., Any]], Any]
 
 CHECK_KEYS = {
     "check", "name", "interval", "timeout", "critical", "failures_before_failing",
-    "successes_before_passing", "stale_after", "description", "readiness",
+    "successes_before_passing", "stale_after", "description", "readiness", "depends_on",
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -140,6 +141,9 @@ def build_check(entry: Any, adapter: Adapter | None = None,
     target = LEGACY_PATHS.get(configured, configured)
     options = {k: v for k, v in entry.items() if k not in CHECK_KEYS}
     name, func = _resolve(target, options, adapter, entry, builtins)
+    depends_on = dependencies.declared(entry)
+    if depends_on is None:
+        depends_on = dependencies.implied(target, options) if target in BUILTINS else ()
     name = entry.get("name") or name
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or len(name) > 100:
         raise ImproperlyConfigured(
@@ -167,6 +171,7 @@ def build_check(entry: Any, adapter: Adapter | None = None,
         ),
         description=str(entry.get("description", "")),
         readiness=bool(entry.get("readiness", False)),
+        depends_on=depends_on,
         **counts,
     )
 
@@ -186,11 +191,26 @@ def _entries() -> list[tuple[Any, Adapter | None]]:
     return entries
 
 
+def _declares(entry: Any) -> bool:
+    return isinstance(entry, dict) and "depends_on" in entry
+
+
+def _settled(checks: dict[str, Check], declaring: set[str]) -> tuple[Check, ...]:
+    """The checks, a built-in's own dependencies kept only where the check it names is
+    configured (one the site declares is kept as it is: the system check names it)."""
+    return tuple(
+        check if check.name in declaring or not check.depends_on
+        else dataclasses.replace(check, depends_on=tuple(d for d in check.depends_on
+                                                         if d in checks))
+        for check in checks.values())
+
+
 @per_process.memoised
 def configured_checks() -> tuple[Check, ...]:
     """Every configured check, by the settings in force (built once, until a setting
     changes); raises ImproperlyConfigured."""
     checks: dict[str, Check] = {}
+    declaring: set[str] = set()
     for entry, adapter in _entries():
         check = build_check(entry, adapter)
         if check.name in checks:
@@ -198,7 +218,9 @@ def configured_checks() -> tuple[Check, ...]:
                 continue  # a legacy setting naming a check already configured
             raise ImproperlyConfigured(f"check name {check.name!r} is configured twice")
         checks[check.name] = check
-    return tuple(checks.values())
+        if _declares(entry):
+            declaring.add(check.name)
+    return _settled(checks, declaring)
 
 
 def problems() -> list[str]:
@@ -208,17 +230,20 @@ def problems() -> list[str]:
         entries = _entries()
     except ImproperlyConfigured as exc:
         return [str(exc)]
-    names: set[str] = set()
+    built: dict[str, Check] = {}
+    declaring: set[str] = set()
     for entry, adapter in entries:
         try:
             check = build_check(entry, adapter)
         except ImproperlyConfigured as exc:
             found.append(str(exc))
             continue
-        if check.name in names and adapter is None:
+        if check.name in built and adapter is None:
             found.append(f"check name {check.name!r} is configured twice")
-        names.add(check.name)
-    return found
+        built.setdefault(check.name, check)
+        if _declares(entry):
+            declaring.add(check.name)
+    return found + dependencies.problems(_settled(built, declaring))
 
 
 def checks_named(names: Iterable[str] | None) -> list[Check]:

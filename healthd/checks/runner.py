@@ -53,8 +53,10 @@ def run_one(check: Check) -> Result:
             "check %s raised %s\n%s", check.name, type(exc).__name__,
             redact("".join(traceback.format_exception(exc))),
         )
+        # The class is kept apart too: watchman showed the message alone.
         return Result(check.name, Status.FAILING, redact(f"{type(exc).__name__}: {exc}"),
-                      checked_at, time.perf_counter() - started, critical=check.critical)
+                      checked_at, time.perf_counter() - started, critical=check.critical,
+                      details={"exception": type(exc).__name__})
     return _outcome_to_result(check, outcome, started, checked_at)
 
 

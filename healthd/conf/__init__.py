@@ -65,6 +65,8 @@ class HealthdSettings:
     notify_backoff: float
     notify_backoff_max: float
     outbox_visibility_timeout: float
+    group_wait: float  # 0: no grouping
+    group_interval: float
     outbox_maxlen: int
     schedule_refresh_seconds: float
     watch_periodic_tasks: Any  # False, True or {"grace": …, "critical": …}
@@ -74,6 +76,10 @@ class HealthdSettings:
     local_checks: Any  # None or a list of entries (see healthd.local.checks)
     local_check_seconds: float
     local_disk_min_free_mb: float
+    drain_seconds: float
+    instance: str | None  # None: HOSTNAME, else the host name (healthd.local.instances)
+    instance_ttl: float
+    instance_grace: float
     # --- the peer settings, under their own names ---
     dockerflow_checks: tuple[str, ...]
     dockerflow_version_callback: str | None
@@ -167,6 +173,8 @@ def get() -> HealthdSettings:
         notify_backoff=merged["NOTIFY_BACKOFF"],
         notify_backoff_max=merged["NOTIFY_BACKOFF_MAX"],
         outbox_visibility_timeout=merged["OUTBOX_VISIBILITY_TIMEOUT"],
+        group_wait=merged["GROUP_WAIT"],
+        group_interval=merged["GROUP_INTERVAL"],
         outbox_maxlen=merged["OUTBOX_MAXLEN"],
         schedule_refresh_seconds=merged["SCHEDULE_REFRESH_SECONDS"],
         watch_periodic_tasks=merged["WATCH_PERIODIC_TASKS"],
@@ -176,6 +184,10 @@ def get() -> HealthdSettings:
         local_checks=merged["LOCAL_CHECKS"],
         local_check_seconds=merged["LOCAL_CHECK_SECONDS"],
         local_disk_min_free_mb=merged["LOCAL_DISK_MIN_FREE_MB"],
+        drain_seconds=merged["DRAIN_SECONDS"],
+        instance=merged["INSTANCE"],
+        instance_ttl=merged["INSTANCE_TTL"],
+        instance_grace=merged["INSTANCE_GRACE"],
         dockerflow_checks=_strings(peers["DOCKERFLOW_CHECKS"]),
         dockerflow_version_callback=peers["DOCKERFLOW_VERSION_CALLBACK"],
         heartbeat_failed_status=peers["DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE"],

@@ -65,6 +65,12 @@ DEFAULTS: dict[str, Any] = {
     # Seconds after which a transition a worker took from the outbox and stopped renewing
     # its claim on (it died) is taken again by the next run on any worker.
     "OUTBOX_VISIBILITY_TIMEOUT": 15.0,
+    # Transitions decided within GROUP_WAIT seconds of the first reach each channel as one
+    # notification (root causes first, dependents held back listed as suppressed); later
+    # ones within GROUP_INTERVAL seconds of that notification join one follow-up.
+    # GROUP_WAIT 0: one notification per transition, as soon as it is decided.
+    "GROUP_WAIT": 10.0,
+    "GROUP_INTERVAL": 60.0,
     # The outbox stream is trimmed to the entries not yet delivered, and never holds more
     # than about this many.
     "OUTBOX_MAXLEN": 100_000,
@@ -88,6 +94,17 @@ DEFAULTS: dict[str, Any] = {
     "LOCAL_CHECK_SECONDS": 5.0,
     # The local check "disk" fails below this many megabytes free where the site writes.
     "LOCAL_DISK_MIN_FREE_MB": 100.0,
+    # --- each web process judged on its own (healthd.local) ---
+    # Seconds a web process told to stop (SIGTERM) answers 503 "draining" on /readyz while
+    # it still serves every other request, before its server starts its graceful stop.
+    "DRAIN_SECONDS": 5.0,
+    # The name a web process publishes its state under; None: the HOSTNAME environment
+    # variable (a Kubernetes pod's name), else the host name.
+    "INSTANCE": None,
+    # Seconds a published state lives in Redis unless refreshed: a dead pod disappears.
+    "INSTANCE_TTL": 30.0,
+    # Seconds a pod may stay unready before that is a transition (signals, Sentry, channels).
+    "INSTANCE_GRACE": 60.0,
 }
 
 PEER_DEFAULTS: dict[str, Any] = {

@@ -2,9 +2,10 @@
 
 Tokens come from HEALTHD["TOKENS"], WATCHMAN_TOKEN and WATCHMAN_TOKENS; a caller
 presents one in the query string (WATCHMAN_TOKEN_NAME, default ``watchman-token``) or
-in ``Authorization: WATCHMAN-TOKEN Token="..."`` (quotes optional, as watchman reads
-it) or ``Authorization: Bearer ...``. Every configured token is compared in constant
-time.
+in ``Authorization: WATCHMAN-TOKEN Token="..."`` or ``Authorization: Bearer ...``.
+The WATCHMAN-TOKEN header is read as watchman read it: every ``name=value`` parameter
+(quotes optional), ``Token`` wherever it stands among them. Every configured token is
+compared in constant time.
 """
 
 from __future__ import annotations
@@ -17,18 +18,28 @@ from django.http import HttpRequest
 
 from healthd import conf
 
-_HEADER = re.compile(
-    r'^\s*WATCHMAN-TOKEN\s+Token=\s?(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s",]+))\s*$',
-    re.IGNORECASE)
+_SCHEME = re.compile(r"^\s*WATCHMAN-TOKEN\s+", re.IGNORECASE)
+# One ``name=value`` parameter of the header, its value quoted or bare.
+_PARAMETER = re.compile(r'(\w+)\s*=\s?(?:"([^"]*)"|([^\s",]+))')
+
+
+def _watchman_token(parameters: str) -> str | None:
+    """The ``Token`` parameter of a WATCHMAN-TOKEN header, wherever it stands."""
+    for name, quoted, bare in _PARAMETER.findall(parameters):
+        if name.lower() == "token":
+            return quoted or bare
+    return None
 
 
 def presented_token(request: HttpRequest) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
-        match = _HEADER.match(header)
-        if match:
-            return match["quoted"] if match["quoted"] is not None else match["bare"]
-        if header[:7].lower() == "bearer ":
+        scheme = _SCHEME.match(header)
+        if scheme:
+            token = _watchman_token(header[scheme.end():])
+            if token is not None:
+                return token
+        elif header[:7].lower() == "bearer ":
             return header[7:].strip()
     return request.GET.get(conf.get().token_name)
 

@@ -2,15 +2,15 @@
 ``JsonLogFormatter``) writes it, and the health-probe paths that request logs and Sentry
 traces leave out.
 
-Both of dockerflow's names are here, the same formatter (``MozlogFormatter``,
-``JsonLogFormatter``), and so is its ``MozlogHandler`` (a stream handler with the
-formatter, whose ``name`` becomes each record's ``Logger``). Use them in ``LOGGING``
-exactly as dockerflow documents (only the dotted path changes)::
+Both of dockerflow's names are here, the same formatter (``MozlogFormatter``, and
+``JsonLogFormatter``, deprecated as in dockerflow), and so is its ``MozlogHandler`` (a
+stream handler with the formatter, whose ``name`` becomes each record's ``Logger``). Use
+them in ``LOGGING`` exactly as dockerflow documents (only the dotted path changes)::
 
     LOGGING = {
         "version": 1,
         "formatters": {
-            "json": {"()": "healthd.logging.JsonLogFormatter", "logger_name": "myproject"},
+            "json": {"()": "healthd.logging.MozlogFormatter", "logger_name": "myproject"},
         },
         "handlers": {
             "console": {"level": "DEBUG", "class": "logging.StreamHandler",
@@ -45,6 +45,7 @@ import json
 import logging
 import socket
 import traceback
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
@@ -162,9 +163,15 @@ class MozlogFormatter(logging.Formatter):
         return json.dumps(self.convert_record(record), cls=SafeJSONEncoder)
 
 
-# dockerflow's former name for the formatter, the name healthd documented first. Unlike
-# dockerflow's, it is not deprecated: both names stay supported.
-JsonLogFormatter = MozlogFormatter
+class JsonLogFormatter(MozlogFormatter):
+    """dockerflow's former name for the formatter: the same formatter, deprecated in
+    favour of :class:`MozlogFormatter` with dockerflow's ``DeprecationWarning``, so a
+    site's warning filters and tests see what they saw before a switch."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn("JsonLogFormatter has been deprecated. Use MozlogFormatter instead",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)
 
 
 class MozlogHandler(logging.StreamHandler):

@@ -13,13 +13,14 @@ query string, no ``Authorization`` header, neither ``DEBUG`` nor
 ``HEALTHD["PUBLIC_DETAILS"]`` (both show details to everyone), and a path the root
 URLconf routes to healthd's own view. A token, a query, a path the site serves
 otherwise (or not at all), a site listening to the heartbeat signals, watchman tokens
-(Django decides who may see ``bare/``) and a request ``SecurityMiddleware`` would
-redirect to HTTPS all go to Django. :func:`headers` gives an early answer the headers
-Django's middleware would have added to it: ``SecurityMiddleware``'s,
-``XFrameOptionsMiddleware``'s and ``CommonMiddleware``'s ``Content-Length``, for the
-middleware the site uses, in the order Django adds them. No other middleware runs for
-an early answer, and the ``Host`` header is not read: ``ALLOWED_HOSTS`` does not refuse
-a probe sent to a pod's IP address.
+(Django decides who may see ``bare/``), a request ``SecurityMiddleware`` would redirect
+to HTTPS, and every probe of a site whose ``CommonMiddleware`` answers some requests
+itself (``PREPEND_WWW``, ``DISALLOWED_USER_AGENTS``) all go to Django. :func:`headers`
+gives an early answer the headers Django's middleware would have added to it:
+``SecurityMiddleware``'s, ``XFrameOptionsMiddleware``'s and ``CommonMiddleware``'s
+``Content-Length``, for the middleware the site uses, in the order Django adds them. No
+other middleware runs for an early answer, and the ``Host`` header is not read:
+``ALLOWED_HOSTS`` does not refuse a probe sent to a pod's IP address.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from django.urls import Resolver404, resolve
 from healthd import conf, signals
 from healthd.checks import passive, registry
 from healthd.checks.base import Status
+from healthd.compat.dockerflow import reading as dockerflow_dialect
 from healthd.compat.watchman import reading as watchman_dialect
 from healthd.conf import per_process
 from healthd.local import verdict
@@ -94,7 +96,8 @@ def heartbeat_status(health: state.Health) -> int:
 
 def heartbeat_summary(health: state.Health) -> dict[str, Any]:
     """The part of ``/__heartbeat__`` anyone may see: the status, and why the store failed."""
-    body: dict[str, Any] = {"status": DOCKERFLOW_STATUS[health.status]}
+    body: dict[str, Any] = {
+        "status": dockerflow_dialect.overall(health, DOCKERFLOW_STATUS[health.status])}
     if health.error:
         body["error"] = health.error
     return body
@@ -139,6 +142,7 @@ def readiness_health(exclude: tuple[str, ...] = ()) -> state.Health | None:
     return state.health(names) if names else None
 
 
+DRAINING = Answer(503, TEXT, b"draining")
 # The anonymous answer last rendered, with what it was rendered from.
 _last_readyz: tuple[state.Health | None, LocalVerdict, Answer] | None = None
 
@@ -152,8 +156,11 @@ def readyz(health: state.Health | None, local: LocalVerdict, excluded: tuple[str
     check that did not opt in never counts, critical or not: it fails for every process
     at once, and taking every process out of the pool turns a partial outage into a
     total one. Neither does the store being unreadable, for the same reason. ``reasons``
-    shows why a check failed (else "reason withheld")."""
+    shows why a check failed (else "reason withheld"). A process told to stop answers
+    503 "draining" (:mod:`healthd.local.draining`); ``verbose`` says why line by line."""
     global _last_readyz
+    if local.draining and not verbose:
+        return DRAINING  # as short as it gets: a stopping process's probes are many
     if excluded or verbose or reasons:
         return _readyz(health, local, excluded, verbose, reasons)
     last = _last_readyz
@@ -360,14 +367,23 @@ def _security_headers(secure: bool) -> list[tuple[str, str | None]]:
     return headers
 
 
+def _common_may_answer(middleware: list[str]) -> bool:
+    """True when CommonMiddleware may answer a probe itself, before any view: a redirect to
+    the ``www.`` host (PREPEND_WWW) or a refused user agent (DISALLOWED_USER_AGENTS). Both
+    read headers an early answer does not, so Django answers every probe then. (APPEND_SLASH
+    redirects only a path the URLconf does not route; early paths are routed ones.)"""
+    return "django.middleware.common.CommonMiddleware" in middleware and bool(
+        settings.PREPEND_WWW or settings.DISALLOWED_USER_AGENTS)
+
+
 @per_process.memoised
 def site() -> Site:
     """The site as the settings in force describe it (the URLconf, DEBUG, the middleware
     and their settings); worked out once, until a setting changes."""
-    paths: frozenset[str] = frozenset()
-    if not (settings.DEBUG or conf.get().public_details):
-        paths = frozenset(path for path, route in ROUTES.items() if _routed_to(path, route.view))
     middleware = list(settings.MIDDLEWARE)
+    paths: frozenset[str] = frozenset()
+    if not (settings.DEBUG or conf.get().public_details or _common_may_answer(middleware)):
+        paths = frozenset(path for path, route in ROUTES.items() if _routed_to(path, route.view))
     security = "django.middleware.security.SecurityMiddleware" in middleware
     proxy_header = settings.SECURE_PROXY_SSL_HEADER
     return Site(

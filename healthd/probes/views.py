@@ -15,7 +15,9 @@
 - ``metrics``: Prometheus text from a collector reading the cached state: per check
   ``healthd_check_status`` (one-hot by ``status``), ``healthd_check_duration_seconds``,
   ``healthd_check_age_seconds``, ``healthd_check_critical``,
-  ``healthd_check_transitions_total``; ``healthd_up`` and ``healthd_store_up``. Always 200,
+  ``healthd_check_transitions_total``; ``healthd_up`` and ``healthd_store_up``; per web
+  pod ``healthd_instance_ready``, ``healthd_instance_draining`` and
+  ``healthd_instance_processes`` (label ``instance``). Always 200,
   so a scrape records a failure instead of losing it.
 
 Who sees what: anyone gets the status. ``healthz``'s ``checks`` and ``readyz``'s reasons
@@ -43,6 +45,7 @@ from healthd.checks import registry
 from healthd.checks.base import Status
 from healthd.http.auth import may_see_details
 from healthd.http.responses import Refusal, json_response, never_raise
+from healthd.local import instances
 from healthd.local import verdict as local_verdict
 from healthd.probes import answers as probe_answers
 from healthd.probes.answers import DRAFT_STATUS, HEALTH_JSON
@@ -199,9 +202,35 @@ class CachedStateCollector(Collector):
             yield transitions
 
 
+class InstanceCollector(Collector):
+    """Per web pod (healthd.local.instances): ready or not, draining, live processes; read
+    at most once per CACHE_SECONDS. Nothing when the store cannot be read (healthd_store_up
+    says so)."""
+
+    def collect(self) -> Iterator[Metric]:
+        pods = instances.recent_pods()
+        if pods is None:
+            return
+        ready = GaugeMetricFamily("healthd_instance_ready",
+                                  "1 while every process of the web pod is ready.",
+                                  labels=["instance"])
+        drain = GaugeMetricFamily("healthd_instance_draining",
+                                  "1 while the web pod drains (it was told to stop).",
+                                  labels=["instance"])
+        alive = GaugeMetricFamily("healthd_instance_processes",
+                                  "The web pod's processes that publish their state.",
+                                  labels=["instance"])
+        for pod in pods:
+            ready.add_metric([pod.name], 1 if pod.ready else 0)
+            drain.add_metric([pod.name], 1 if pod.draining else 0)
+            alive.add_metric([pod.name], len(pod.processes))
+        yield from (ready, drain, alive)
+
+
 # A registry of its own: the process's default registry is the site's business.
 METRICS_REGISTRY = CollectorRegistry()
 METRICS_REGISTRY.register(CachedStateCollector())
+METRICS_REGISTRY.register(InstanceCollector())
 METRICS_REGISTRY.register(notify_metrics.DeliveryCollector())
 
 

@@ -134,6 +134,9 @@ HEALTHD = {
     # A JSON list of channels: Apprise URLs or dicts (see the README's Notifications).
     "NOTIFY": env.json("HEALTHD_NOTIFY", default=[]),
     "REMIND_EVERY": env.float("HEALTHD_REMIND_EVERY", default=None),
+    # Transitions close together reach a channel as one notification (0: one each).
+    "GROUP_WAIT": env.float("HEALTHD_GROUP_WAIT", default=10.0),
+    "GROUP_INTERVAL": env.float("HEALTHD_GROUP_INTERVAL", default=60.0),
     # Tokens that unlock per-check details (?watchman-token=...), comma-separated.
     "TOKENS": _env_names("HEALTHD_TOKENS"),
     # /status/uptime/ and the badges for anyone; GROUPS as JSON: {"Website": ["database"]}.
@@ -141,6 +144,12 @@ HEALTHD = {
     "GROUPS": env.json("HEALTHD_GROUPS", default=None),
     # Seconds each web process keeps its local checks' answers (/readyz).
     "LOCAL_CHECK_SECONDS": env.float("HEALTHD_LOCAL_CHECK_SECONDS", default=5.0),
+    # Seconds /readyz answers 503 "draining" after SIGTERM, before the server stops.
+    "DRAIN_SECONDS": env.float("HEALTHD_DRAIN_SECONDS", default=5.0),
+    # The name this pod publishes its state under (default: HOSTNAME, else the host name),
+    # and how long it may stay unready before that is a transition.
+    "INSTANCE": env.str("HEALTHD_INSTANCE", default="") or None,
+    "INSTANCE_GRACE": env.float("HEALTHD_INSTANCE_GRACE", default=60.0),
 }
 
 # Checks of the site's own (dotted paths, comma-separated), run beside the built-ins.
@@ -174,7 +183,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "healthd.logging.JsonLogFormatter", "logger_name": "healthd"},
+        "json": {"()": "healthd.logging.MozlogFormatter", "logger_name": "healthd"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
     # Every line one line, bounded and redacted, whichever library logged it.

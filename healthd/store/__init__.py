@@ -38,7 +38,13 @@ from healthd.store.recording import (
     state_changes,
 )
 from healthd.store.results import Part, StoredResult, decode
-from healthd.store.silences import drop_silence, put_silence, replace_silences, show_silences
+from healthd.store.silences import (
+    drop_silence,
+    put_silence,
+    put_silence_windows,
+    replace_silences,
+    show_silences,
+)
 
 __all__ = [
     "INTERVALS_FIELD",
@@ -55,6 +61,7 @@ __all__ = [
     "hash_tagged",
     "keys",
     "put_silence",
+    "put_silence_windows",
     "queue_record",
     "read_latest",
     "read_latest_async",

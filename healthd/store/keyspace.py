@@ -52,15 +52,29 @@ class Keys:
       not yet delivered;
     - ``outbox-progress``: a hash, ``<entry>:<step>`` for each step of a delivery done,
       so an entry taken again after a crash repeats only what was not done;
-    - ``silences``: a hash, one field per :class:`healthd.models.Silence` (its id) holding
+    - ``silences``: a hash, one field per :class:`healthd.models.Silence` (its id; a
+      repeating one has one per window, ``<id>@<start>``) holding
       ``{"checks", "starts_at", "ends_at"}``, read by the record script;
-    - ``deliveries``: a hash of notification counters, ``<channel>\t<outcome>``, for /metrics.
+    - ``deliveries``: a hash of notification counters, ``<channel>\t<outcome>``, for /metrics;
+    - ``groups``: a hash, the open notification group of each channel (its id, when it is
+      due, whether it is a follow-up); ``group-members``: ``<group>\t<channel>`` to the
+      ids of its events, one a line; ``group-events``: ``<group>\t<channel>\t<event id>``
+      to the event; ``group-due``: a sorted set of ``<group>\t<channel>`` by the time it is
+      due (or its flusher's lease ends); ``group-last``: each channel's last flush time
+      (see :mod:`healthd.alerting.grouping`).
 
     Passive checks (:mod:`healthd.passive`):
 
     - ``passive:<name>``: a hash, one check's bookkeeping (its definition, last success,
       a run started, the one-shot sweep armed for it);
     - ``passive-checks``: a set, the names of every passive check that has reported.
+
+    Web processes (:mod:`healthd.local.instances`):
+
+    - ``instance:<instance>/<pid>``: one web process's published state (JSON), with a TTL,
+      so a process that dies disappears;
+    - ``instances``: a set of the ``<instance>/<pid>`` that published, pruned by readers of
+      the members whose key expired.
     """
 
     prefix: str
@@ -122,6 +136,26 @@ class Keys:
     def deliveries(self) -> str:
         return f"{self.tagged}deliveries"
 
+    @property
+    def groups(self) -> str:
+        return f"{self.tagged}groups"
+
+    @property
+    def group_members(self) -> str:
+        return f"{self.tagged}group-members"
+
+    @property
+    def group_events(self) -> str:
+        return f"{self.tagged}group-events"
+
+    @property
+    def group_due(self) -> str:
+        return f"{self.tagged}group-due"
+
+    @property
+    def group_last(self) -> str:
+        return f"{self.tagged}group-last"
+
     def passive_check(self, name: str) -> str:
         """The hash of one passive check's bookkeeping."""
         return f"{self.tagged}passive:{name}"
@@ -129,6 +163,14 @@ class Keys:
     @property
     def passive_names(self) -> str:
         return f"{self.tagged}passive-checks"
+
+    def instance_process(self, member: str) -> str:
+        """One web process's published state (``member``: ``<instance>/<pid>``)."""
+        return f"{self.tagged}instance:{member}"
+
+    @property
+    def instances(self) -> str:
+        return f"{self.tagged}instances"
 
     @property
     def pattern(self) -> str:
@@ -140,7 +182,9 @@ class Keys:
         test)."""
         return (self.latest, self.transitions, self.history_backlog,
                 self.history_dead_letter, self.stats, self.outbox, self.outbox_progress,
-                self.silences, self.deliveries, self.passive_names)
+                self.silences, self.deliveries, self.passive_names, self.groups,
+                self.group_members, self.group_events, self.group_due, self.group_last,
+                self.instances)
 
 
 def keys() -> Keys:

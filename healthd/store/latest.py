@@ -11,6 +11,9 @@ from healthd.store.keyspace import keys
 # The field of the ``latest`` hash that holds each check's real run interval (a check
 # name cannot hold a colon, so it is never a check's; the record script skips it too).
 INTERVALS_FIELD = ":intervals"
+# The fields of the web pods' results, which the instance watch records and forgets
+# (healthd.local.watch): no setting configures them.
+INSTANCE_FIELDS = "instance:"
 
 
 def write_intervals(intervals: dict[str, float]) -> None:
@@ -34,10 +37,12 @@ def parse_intervals(stored: str | bytes | None) -> dict[str, float]:
 
 
 def forget_unconfigured(configured: set[str]) -> list[str]:
-    """Drop the stored state of checks no longer configured; return their names."""
+    """Drop the stored state of checks no longer configured; return their names (the web
+    pods' results are the instance watch's to forget)."""
     client = redis_client.writer()
     gone = [str(name) for name in client.hkeys(keys().latest)
-            if name not in configured and name != INTERVALS_FIELD]
+            if name not in configured and name != INTERVALS_FIELD
+            and not str(name).startswith(INSTANCE_FIELDS)]
     if gone:
         client.hdel(keys().latest, *gone)
     return gone

@@ -4,17 +4,22 @@
 -- silence covers a check, and what the outbox is to tell.
 --
 -- KEYS[1] latest hash, KEYS[2] transitions hash, KEYS[3] outbox stream, KEYS[4] silences
--- hash, KEYS[5] history backlog list: all under one hash tag, so this works on a cluster.
+-- hash, KEYS[5] history backlog list, KEYS[6] the notification groups by when they are due
+-- (a sorted set): all under one hash tag, so this works on a cluster.
 -- ARGV[1] seconds between reminders while failing (0: none), ARGV[2] the outbox's MAXLEN,
 -- ARGV[3] '1': leave alone a result of a check with no stored state and no state known
 -- elsewhere (answered 'unseen': the caller asks the database, then records it again),
 -- ARGV[4] the outbox's consumer group, ARGV[5] an epoch time to show the silences at
 -- ('' when recording; see "Showing the silences" below), ARGV[6] how many silences follow
 -- (-1: keep the stored ones), then that many pairs (silence id, its JSON) to store
--- instead, then five arguments per result: name, result JSON (an object),
--- failures_before_failing, successes_before_passing, state known elsewhere ('' if none).
+-- instead, then six arguments per result: name, result JSON (an object),
+-- failures_before_failing, successes_before_passing, state known elsewhere ('' if none),
+-- the checks it depends on (names joined by commas; '' if none). The caller passes the
+-- results dependencies first, so a dependency that fails in this call holds back its
+-- dependents' news in the same call.
 --
--- Returns {runs parked in the backlog, 1 if the outbox holds something to deliver (else 0),
+-- Returns {runs parked in the backlog, 1 if the outbox holds something to deliver or a
+-- notification group is due (else 0),
 -- then per result {outcome, previous, state, news}} where outcome is 'changed', 'same',
 -- 'out-of-order', 'unseen' or 'error' (then previous is the error), and news is '1' when
 -- the change is worth announcing (see news() below), else '0'. An error in one result
@@ -32,6 +37,12 @@
 -- failure goes on. The record keeps what that needs: transition_id, told_id,
 -- told_status, told_at, reminders, silence_baseline, silence (the window [from, until]
 -- covering or next covering the check) and silenced.
+--
+-- Dependencies work like silences: while one of a check's dependencies is failing, its
+-- transitions are appended marked suppressed_by=<that dependency> (nobody is told), and
+-- when none fails any more a state that differs from the one it had when the first began
+-- is told once. silence_baseline is shared (a check is "quiet" while silenced or held
+-- back); held_by keeps the dependency that held it back, suppressed_by the one now.
 --
 -- Showing the silences: called with ARGV[5] set and no results, it writes into every
 -- check's record the silence window at that time (only the "silence" field changes), so
@@ -150,7 +161,20 @@ if show_at ~= nil then
   return {changed}
 end
 
-local function record(name, result_json, need_fail, need_pass, known)
+-- The first of a check's dependencies (names joined by commas) now failing, or nil.
+local function failing_dependency(deps)
+  if deps == nil or deps == '' then return nil end
+  for dep in string.gmatch(deps, '[^,]+') do
+    local raw = redis.call('HGET', KEYS[1], dep)
+    if raw then
+      local ok, rec = pcall(cjson.decode, raw)
+      if ok and type(rec) == 'table' and rec.state == 'failing' then return dep end
+    end
+  end
+  return nil
+end
+
+local function record(name, result_json, need_fail, need_pass, known, deps)
   local current = redis.call('HGET', KEYS[1], name)
   if not current and known == '' and defer_unseen then
     return {'unseen', '', '', '0'}
@@ -222,6 +246,9 @@ local function record(name, result_json, need_fail, need_pass, known)
 
   local window, upcoming = silence_at(name, checked_at)
   local silenced = window ~= nil
+  local suppressor = failing_dependency(deps)
+  local quiet = silenced or suppressor ~= nil
+  local held_by = present(old.held_by)
 
   local before = previous or 'unknown'
   local worth = changed and news(before, state)
@@ -234,21 +261,27 @@ local function record(name, result_json, need_fail, need_pass, known)
   local reminders = tonumber(present(old.reminders) or 0) or 0
   local entry_previous = nil
   local entry_silenced = false
-  if silenced then
+  local entry_suppressed_by = ''
+  if quiet then
     if baseline == nil then baseline = before end
+    if suppressor ~= nil then held_by = suppressor end
     if worth then
       entry_previous = before
       entry_silenced = true
+      entry_suppressed_by = suppressor or ''
     end
   elseif baseline ~= nil then
     if state ~= baseline and news(baseline, state) then
       entry_previous = baseline
     elseif worth then
-      -- back where it was when the silence began: recorded, but nothing to tell
+      -- back where it was when the silence (or the dependency's failure) began: recorded,
+      -- but nothing to tell
       entry_previous = before
       entry_silenced = true
+      entry_suppressed_by = held_by or ''
     end
     baseline = nil
+    held_by = nil
   elseif worth then
     entry_previous = before
   end
@@ -256,7 +289,8 @@ local function record(name, result_json, need_fail, need_pass, known)
     transition_id = new.id
     local flag = '0'
     if entry_silenced then
-      flag = '1'
+      -- held back by a dependency alone: marked so rather than silenced
+      if silenced or entry_suppressed_by == '' then flag = '1' end
     else
       told_id = new.id
       told_status = state
@@ -266,8 +300,9 @@ local function record(name, result_json, need_fail, need_pass, known)
     redis.call('XADD', KEYS[3], 'MAXLEN', maxlen, '*',
                'id', new.id, 'kind', 'transition', 'check', name,
                'previous', entry_previous, 'status', state, 'silenced', flag,
+               'suppressed_by', entry_suppressed_by,
                'transition', new.id, 'reminder', '0', 'result', result_json)
-  elseif remind_every > 0 and not silenced and state == 'failing' and told_status == 'failing'
+  elseif remind_every > 0 and not quiet and state == 'failing' and told_status == 'failing'
       and told_id ~= nil and told_at ~= nil and checked_at - told_at >= remind_every then
     reminders = reminders + 1
     told_at = checked_at
@@ -285,7 +320,8 @@ local function record(name, result_json, need_fail, need_pass, known)
                  transition_id = transition_id or cjson.null, told_id = told_id or cjson.null,
                  told_status = told_status or cjson.null, told_at = told_at or cjson.null,
                  reminders = reminders, silence_baseline = baseline or cjson.null,
-                 silence = window or upcoming or cjson.null, silenced = silenced}
+                 silence = window or upcoming or cjson.null, silenced = silenced,
+                 held_by = held_by or cjson.null, suppressed_by = suppressor or cjson.null}
   local tail = cjson.encode(extra)
   local body = string.gsub(result_json, '}%s*$', '')
   redis.call('HSET', KEYS[1], name, body .. ',' .. string.sub(tail, 2))
@@ -296,9 +332,9 @@ local function record(name, result_json, need_fail, need_pass, known)
 end
 
 local replies = {}
-for i = first, #ARGV, 5 do
+for i = first, #ARGV, 6 do
   local ok, reply = pcall(record, ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]),
-                          tonumber(ARGV[i + 3]), ARGV[i + 4])
+                          tonumber(ARGV[i + 3]), ARGV[i + 4], ARGV[i + 5])
   if not ok then
     local message = reply
     if type(reply) == 'table' then message = reply.err or cjson.encode(reply) end
@@ -332,6 +368,12 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
     local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
     if #last > 0 and id_after(last[1][1], group['last-delivered-id']) then waiting = 1 end
   end
+end
+if waiting == 0 and KEYS[6] ~= nil then
+  -- a group due (its flush task may have died with its worker): the run flushes it
+  local now = redis.call('TIME')
+  local due = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', tonumber(now[1]), 'LIMIT', 0, 1)
+  if #due > 0 then waiting = 1 end
 end
 local answer = {redis.call('LLEN', KEYS[5]), waiting}
 for _, reply in ipairs(replies) do table.insert(answer, reply) end

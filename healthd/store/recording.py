@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthd.checks import dependencies
 from healthd.checks.base import Check, Result
 from healthd.store.results import as_json
 from healthd.store.script import leading_args, record_script, script_keys
@@ -84,6 +85,7 @@ def record_run(results: list[Result], checks: list[Check],
     """
     if not results and silences is None:
         return Recorded()
+    results = dependencies.in_order(results, checks)
     args = _args(results, checks, known_states, silences, defer_unseen)
     return _recorded(results, record_script()(keys=script_keys(), args=args))
 
@@ -94,7 +96,7 @@ def queue_record(pipe: Any, results: list[Result], checks: list[Check],
     client: for a caller whose writes must go in one transaction with its own (a passive
     check's report, in :mod:`healthd.passive`). Read its reply with :func:`state_changes`.
     """
-    args = _args(results, checks, known_states, None, False)
+    args = _args(results, checks, known_states, None, False)  # one passive check's result
     record_script()(keys=script_keys(), args=args, client=pipe)
 
 
@@ -110,7 +112,7 @@ def state_changes(results: list[Result], replies: list[Any]) -> list[StateChange
 
 def _args(results: list[Result], checks: list[Check], known_states: dict[str, str] | None,
           silences: dict[str, dict[str, Any]] | None, defer_unseen: bool) -> list[Any]:
-    """The arguments of one call of the record script: five per result."""
+    """The arguments of one call of the record script: six per result, dependencies first."""
     by_name = {c.name: c for c in checks}
     args = leading_args(silences, defer_unseen=defer_unseen)
     known = known_states or {}
@@ -119,7 +121,8 @@ def _args(results: list[Result], checks: list[Check], known_states: dict[str, st
         args += [result.name, as_json(result),
                  check.failures_before_failing if check else 1,
                  check.successes_before_passing if check else 1,
-                 known.get(result.name, "")]
+                 known.get(result.name, ""),
+                 ",".join(check.depends_on) if check else ""]
     return args
 
 

@@ -34,10 +34,11 @@ def record_script() -> Script:
 
 
 def script_keys() -> list[str]:
-    """KEYS of every call: latest, transitions, outbox, silences, history backlog."""
+    """KEYS of every call: latest, transitions, outbox, silences, history backlog, and the
+    notification groups by when they are due."""
     layout = keys()
     return [layout.latest, layout.transitions, layout.outbox, layout.silences,
-            layout.history_backlog]
+            layout.history_backlog, layout.group_due]
 
 
 def leading_args(silences: dict[str, dict[str, Any]] | None = None,

@@ -32,8 +32,23 @@ def put_silence(key: str, silence: dict[str, Any]) -> None:
 
 
 def drop_silence(key: str) -> None:
-    """Forget one silence by its id."""
-    redis_client.writer().hdel(keys().silences, key)
+    """Forget one silence by its id (and each window of a repeating one)."""
+    put_silence_windows(key, {})
+
+
+def put_silence_windows(key: str, windows: dict[str, dict[str, Any]]) -> None:
+    """Make the stored windows of silence ``key`` exactly these: the fields ``key`` and
+    ``key@…`` (a repeating silence has a field per window) are replaced."""
+    writer = redis_client.writer()
+    stale = [field for field in writer.hkeys(keys().silences)
+             if (field.decode() if isinstance(field, bytes) else field).split("@")[0] == key]
+    pipe = writer.pipeline(transaction=True)
+    if stale:
+        pipe.hdel(keys().silences, *stale)
+    if windows:
+        pipe.hset(keys().silences,
+                  mapping={field: json.dumps(value) for field, value in windows.items()})
+    pipe.execute()
 
 
 def show_silences() -> int:

@@ -33,13 +33,14 @@ E_BAD_FAILED_STATUS = "healthd.E007"
 E_BAD_GROUPS = "healthd.E008"
 E_NOT_A_BOOL = "healthd.E009"
 E_BAD_LOCAL_CHECKS = "healthd.E010"
-E_NOT_NON_NEGATIVE = "healthd.E011"
+E_BAD_INSTANCE = "healthd.E020"
 W_RUN_LONGER_THAN_INTERVAL = "healthd.W001"
 
 POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
             "CELERY_TIMEOUT", "STATS_INTERVAL", "SCHEDULE_REFRESH_SECONDS",
-            "PASSIVE_SWEEP_INTERVAL", "LOCAL_CHECK_SECONDS")
-NON_NEGATIVE = ("LOCAL_DISK_MIN_FREE_MB",)
+            "PASSIVE_SWEEP_INTERVAL", "INSTANCE_TTL", "INSTANCE_GRACE", "LOCAL_CHECK_SECONDS")
+# Zero turns the feature off (DRAIN_SECONDS) or is a meaningful floor.
+NOT_NEGATIVE = ("DRAIN_SECONDS", "LOCAL_DISK_MIN_FREE_MB")
 WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://",
                  *redis_connect.CLUSTER_SCHEMES)
@@ -56,11 +57,15 @@ def _number_problems(user: dict[str, Any]) -> list[django_checks.CheckMessage]:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             found.append(_error(f'HEALTHD["{name}"]', f"must be a positive number, not {value!r}",
                                 E_NOT_POSITIVE))
-    for name in NON_NEGATIVE:
+    for name in NOT_NEGATIVE:
         value = user.get(name, conf.DEFAULTS.get(name))
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             found.append(_error(f'HEALTHD["{name}"]', f"must be a number >= 0, not {value!r}",
-                                E_NOT_NON_NEGATIVE))
+                                E_NOT_POSITIVE))
+    instance = user.get("INSTANCE")
+    if instance is not None and (not isinstance(instance, str) or not instance.strip()):
+        found.append(_error('HEALTHD["INSTANCE"]', f"must be a non-empty string or None, not "
+                            f"{instance!r}", E_BAD_INSTANCE))
     for name in WHOLE:
         value = user.get(name, conf.DEFAULTS.get(name))
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -33,6 +33,12 @@ def _number_problems(user: dict[str, Any]) -> list[django_checks.CheckMessage]:
             found.append(django_checks.Error(
                 f'HEALTHD["{name}"]: must be a positive number, not {value!r}',
                 id=E_BAD_ALERTING_NUMBER))
+    for name in ("GROUP_WAIT", "GROUP_INTERVAL"):
+        value = user.get(name, conf.DEFAULTS[name])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            found.append(django_checks.Error(
+                f'HEALTHD["{name}"]: must be a number of seconds >= 0, not {value!r}',
+                id=E_BAD_ALERTING_NUMBER))
     remind = user.get("REMIND_EVERY")
     if remind is not None and (isinstance(remind, bool) or not isinstance(remind, int | float)
                                or remind <= 0):

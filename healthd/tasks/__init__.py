@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from healthd.history.retention import prune
-from healthd.tasks.deliver import deliver_notification, deliver_outbox_task
+from healthd.tasks.deliver import deliver_notification, deliver_outbox_task, flush_groups_task
+from healthd.tasks.instances import watch_instances
 from healthd.tasks.run import claim_run, run_and_record
 from healthd.tasks.schedule import sync_schedule
 from healthd.tasks.stats import gather_stats
@@ -14,8 +15,9 @@ from healthd.util.logs import get_logger
 
 logger = get_logger("healthd.tasks")
 
-__all__ = ["claim_run", "deliver_notification", "deliver_outbox_task", "gather_stats",
-           "run_and_record", "run_checks", "sweep_passive", "sync_schedule"]
+__all__ = ["claim_run", "deliver_notification", "deliver_outbox_task", "flush_groups_task",
+           "gather_stats", "run_and_record", "run_checks", "sweep_passive", "sync_schedule",
+           "watch_instances"]
 
 
 @shared_task(name="healthd.tasks.run_checks", ignore_result=True)

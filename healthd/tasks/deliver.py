@@ -5,10 +5,15 @@ transitions and any a dead worker left behind. One entry's delivery is four step
 marked done as it completes so that a delivery cut short repeats only what was not done:
 
 1. the signals (``check_changed`` and ``check_failed`` / ``check_recovered``), with
-   ``transition_id`` and ``silenced``;
-2. one Sentry event (not for a silenced transition);
+   ``transition_id``, ``silenced`` and ``suppressed_by``;
+2. one Sentry event (not for a silenced transition, nor one a failing dependency
+   suppressed: Sentry gets one event per root transition);
 3. the :class:`healthd.models.Transition` row, unique on the transition id;
-4. one :func:`deliver_notification` task per channel that wants it.
+4. for each channel that wants it: with grouping on (``GROUP_WAIT``), the event joins the
+   channel's open group (:mod:`healthd.alerting.grouping`; :func:`flush_groups` sends it
+   when due); else one :func:`deliver_notification` task, unless a dependency suppressed
+   it. A suppressed transition is counted (``suppressed``) for each channel that would
+   have been told.
 
 Then the entry is acknowledged. A step that fails (the database is away for the row,
 the broker for the tasks) leaves the entry pending; it is taken again after
@@ -28,7 +33,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from healthd import conf
-from healthd.alerting import alerts, notify, outbox
+from healthd.alerting import alerts, grouping, notify, outbox
 from healthd.alerting.notify import metrics
 from healthd.models import Delivery, Transition
 from healthd.store.client import StoreNotConfigured
@@ -46,6 +51,7 @@ def _save_transition(entry: outbox.Entry) -> None:
         Transition.objects.get_or_create(transition_id=entry.id, defaults={
             "name": entry.check[:100], "previous": entry.previous[:10],
             "status": entry.status[:10], "silenced": entry.silenced,
+            "suppressed_by": entry.suppressed_by[:100],
             "at": datetime.fromtimestamp(result.checked_at, tz=UTC),
             "message": result.message[:10_000],
         })
@@ -60,19 +66,73 @@ def event_of(entry: outbox.Entry) -> dict[str, Any]:
         id=entry.id, check=entry.check, previous=entry.previous, status=entry.status,
         message=entry.result.message, checked_at=entry.result.checked_at,
         host=entry.result.host, silenced=entry.silenced, transition_id=entry.transition_id,
-        reminder=entry.reminder,
+        reminder=entry.reminder, suppressed_by=entry.suppressed_by,
     )
 
 
 def _queue_notifications(entry: outbox.Entry) -> int:
     event = event_of(entry)
+    grouped = grouping.enabled()
     queued = 0
     for channel in notify.configured():
-        if channel.wants(entry.check, entry.status, entry.silenced):
+        if not channel.wants(entry.check, entry.status, entry.silenced):
+            continue
+        if entry.suppressed_by:
+            _count(channel.label, "suppressed")
+        if grouped:
+            joined = grouping.join(channel.id, event)
+            if joined.opened:
+                flush_groups_task.apply_async(countdown=max(0.0, joined.due - time.time()),
+                                              expires=joined.due - time.time() + 3600)
+        elif not entry.suppressed_by:
             deliver_notification.apply_async(
                 kwargs={"channel_id": channel.id, "event": event, "first_try_at": time.time()})
-            queued += 1
+        queued += 1
     return queued
+
+
+def _tag_transitions(gid: str, events: list[dict[str, Any]]) -> None:
+    """The group a transition was first told in, on its row (best effort: the admin's)."""
+    ids = [e.get("transition") or e["id"] for e in events if not e.get("reminder")]
+    try:
+        Transition.objects.filter(transition_id__in=ids, group="").update(group=gid[:100])
+    except DATABASE_ERRORS as exc:
+        logger.warning("could not mark the transitions of group %s: %s", gid, redact(exc))
+
+
+def flush_groups(now: float | None = None) -> int:
+    """Send the notification groups due by ``now`` (default: now); how many were sent.
+
+    A group is queued as one :func:`deliver_notification` (its id the Idempotency-Key),
+    then dropped; a group of suppressed transitions alone is dropped unsent. Never raises
+    for Redis or the broker away: a group not dropped is taken again when its lease ends.
+    """
+    try:
+        claimed = grouping.claim_due(now)
+    except (StoreNotConfigured, *REDIS_ERRORS) as exc:
+        logger.error("could not read the notification groups: %s", redact(exc))
+        return 0
+    sent = 0
+    for gid, channel_id in claimed:
+        try:
+            follow_up, events = grouping.members(gid, channel_id)
+            if any(not e.get("suppressed_by") for e in events):
+                deliver_notification.apply_async(kwargs={
+                    "channel_id": channel_id, "first_try_at": time.time(),
+                    "event": grouping.group_event(gid, events, follow_up)})
+                _tag_transitions(gid, events)
+                sent += 1
+            grouping.forget(gid, channel_id, [e["id"] for e in events])
+        except (*BROKER_ERRORS, *REDIS_ERRORS) as exc:
+            logger.warning("could not send notification group %s yet, will retry: %s", gid,
+                           redact(exc))
+    return sent
+
+
+@shared_task(name="healthd.tasks.flush_groups", ignore_result=True)
+def flush_groups_task() -> dict:
+    """Send the notification groups due (queued for when a group opened is due)."""
+    return {"sent": flush_groups()}
 
 
 def deliver_entry(entry: outbox.Entry) -> bool:
@@ -82,10 +142,10 @@ def deliver_entry(entry: outbox.Entry) -> bool:
     transition = entry.transition
     if not entry.is_reminder:
         if "signals" not in done:
-            alerts.send_signals(transition, entry.id, entry.silenced)
+            alerts.send_signals(transition, entry.id, entry.silenced, entry.suppressed_by)
             outbox.mark_done(entry, "signals")
         if "sentry" not in done:
-            if not entry.silenced:
+            if not entry.silenced and not entry.suppressed_by:
                 alerts.sentry_event(transition, entry.id)
             outbox.mark_done(entry, "sentry")
         if "row" not in done:
@@ -134,6 +194,7 @@ def deliver_outbox(limit: int = 100) -> int:
             outbox.trim()
         except REDIS_ERRORS as exc:
             logger.warning("could not trim the outbox: %s", redact(exc))
+    flush_groups()  # those due, whose flush task may have died with its worker
     return delivered
 
 

@@ -30,6 +30,7 @@ from django.dispatch import receiver
 from healthd import conf, passive, store
 from healthd.checks import registry
 from healthd.checks.passive import is_passive
+from healthd.local import watch
 from healthd.store.client import StoreNotConfigured
 from healthd.util.logs import get_logger
 from healthd.util.outages import DATABASE_ERRORS, REDIS_ERRORS
@@ -44,6 +45,8 @@ STATS_TASK = "healthd.tasks.gather_stats"
 STATS_ROW = f"{PREFIX}gather stats"
 SWEEP_TASK = "healthd.tasks.sweep_passive"
 SWEEP_ROW = f"{PREFIX}passive checks sweep"
+INSTANCES_TASK = "healthd.tasks.watch_instances"
+INSTANCES_ROW = f"{PREFIX}instances watch"
 MANAGED = "managed by healthd (sync_schedule)"
 # The interval healthd gave a row, as its description records it.
 _WRITTEN_EVERY = re.compile(r"every (\d+) s\b")
@@ -73,6 +76,7 @@ def wanted_rows() -> dict[str, tuple[str, int, dict]]:
     if settings.stats:
         rows[STATS_ROW] = (STATS_TASK, max(1, round(settings.stats_interval)), {})
     rows[SWEEP_ROW] = (SWEEP_TASK, max(1, round(settings.passive_sweep_interval)), {})
+    rows[INSTANCES_ROW] = (INSTANCES_TASK, watch.watch_interval(), {})
     return rows
 
 

@@ -186,8 +186,8 @@ def test_the_command_makes_lists_and_ends_silences(webhook, capsys):
     assert silence.ends_at <= timezone.now()
     with pytest.raises(CommandError, match="not a configured check: databse"):
         call_command("healthd_silence", "databse", "--for", "1h")
-    with pytest.raises(CommandError, match="--all"):
-        call_command("healthd_silence", "--for", "1h")
+    with pytest.raises(CommandError, match="either names or --all"):
+        call_command("healthd_silence", "toggled", "--all", "--for", "1h")
     with pytest.raises(CommandError, match="not a duration"):
         call_command("healthd_silence", "toggled", "--for", "soon")
 

@@ -3,8 +3,9 @@
 Source: mozilla-services/python-dockerflow ``tests/core/test_logging.py``, its latest
 version (``MozlogFormatter``, ``MozlogHandler``, ``JsonLogFormatter`` deprecated) and,
 where marked, the earlier version whose formatter was ``JsonLogFormatter`` (commit
-033310f). docs/switching.md maps ``dockerflow.logging.JsonLogFormatter`` to
-``healthd.logging.JsonLogFormatter``, so the formatter under test is that class.
+033310f). The formatter under test is ``healthd.logging.MozlogFormatter`` (the earlier
+version's ini test names ``JsonLogFormatter``, the same formatter, deprecated as in
+dockerflow).
 Adapted setup: dockerflow reloaded the ``logging`` module around each test; here the
 root logger's handlers and level are put back instead, and the mozlog JSON schema is
 checked by a small function rather than jsonschema (not a dependency).
@@ -22,7 +23,7 @@ import textwrap
 import pytest
 
 import healthd.logging as healthd_logging
-from healthd.logging import JsonLogFormatter
+from healthd.logging import JsonLogFormatter, MozlogFormatter
 
 LOGGER_NAME = "tests"
 
@@ -43,7 +44,7 @@ def _restore_logging():
 
 @pytest.fixture
 def formatter():
-    return JsonLogFormatter(logger_name=LOGGER_NAME)
+    return MozlogFormatter(logger_name=LOGGER_NAME)
 
 
 def _field_value_ok(value) -> bool:
@@ -180,7 +181,7 @@ def test_set_logger_name_through_handler(caplog):
 def test_set_logger_name_through_formatter(caplog):
     logger_name = "logger_name_formatter"
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonLogFormatter(logger_name=logger_name))
+    handler.setFormatter(MozlogFormatter(logger_name=logger_name))
     logger = logging.getLogger("test")
     logger.addHandler(handler)
     try:
@@ -307,9 +308,6 @@ def test_is_value_jsonlike(formatter):
 
 
 # test_logging.py::test_JsonLogFormatter_emits_warning
-@pytest.mark.xfail(strict=True, reason=(
-    "healthd's JsonLogFormatter is its supported name and emits no DeprecationWarning; "
-    "dockerflow deprecated JsonLogFormatter for MozlogFormatter"))
 def test_JsonLogFormatter_emits_warning():
     with pytest.deprecated_call():
         JsonLogFormatter(logger_name="deprecated")

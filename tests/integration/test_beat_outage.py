@@ -36,7 +36,8 @@ REFRESH = 3  # seconds between beat's full re-reads of the schedule
 HEALTHD_SCHEDULER = "healthd.beat:Scheduler"
 STOCK_SCHEDULER = pytest.param(
     "tests.site.beat_stock:Scheduler",
-    marks=pytest.mark.xfail(strict=True, reason="the reproduction: django-celery-beat's "
+    marks=pytest.mark.xfail(strict=True, raises=AssertionError,
+                            reason="the reproduction: django-celery-beat's "
                             "DatabaseScheduler exits on a re-read the database refuses"),
     id="django-celery-beat")
 COULD_NOT = "beat could not"

@@ -306,7 +306,7 @@ def test_a_hanging_check_fails_alone(site, client, flags, settings):
     wait_for(hanging_reported, timeout=30, message="the hanging check to fail")
     body = client.get("/__heartbeat__").json()
     assert "TimeoutError" in body["details"]["hanging"]["messages"]["healthd.hanging"]
-    assert body["checks"]["flappy"] == "ok" and body["checks"]["database"] == "ok"
+    assert body["checks"]["flappy"] == "ok" and body["checks"]["check_database_connected"] == "ok"
 
 
 def test_three_workers_and_a_flapping_check_each_flip_signalled_once(site, flags):

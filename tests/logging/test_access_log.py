@@ -28,7 +28,8 @@ from tests.support.waiting import wait_for
 SECRET = "s3cr3t-t0ken-value"
 HEALTHD_CONFIG = ["-c", "python:healthd.site.gunicorn_conf"]
 FORMER_PROCFILE = pytest.param(
-    [], marks=pytest.mark.xfail(strict=True, reason="the reproduction: gunicorn's own "
+    [], marks=pytest.mark.xfail(strict=True, raises=AssertionError,
+                                reason="the reproduction: gunicorn's own "
                                 "logger writes every probe and every token"),
     id="former-procfile")
 

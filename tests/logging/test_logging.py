@@ -14,7 +14,7 @@ from django.test import RequestFactory
 
 from healthd.logging import (
     PROBE_PATHS,
-    JsonLogFormatter,
+    MozlogFormatter,
     is_probe_path,
     probe_free_sampler,
     sentry_traces_sampler,
@@ -33,7 +33,7 @@ def _record(message: str = "hello %s", args: tuple = ("world",), level: int = lo
 
 def test_formatter_writes_the_mozlog_envelope():
     before = time.time_ns()
-    line = JsonLogFormatter(logger_name="myproject").format(_record(answer=42))
+    line = MozlogFormatter(logger_name="myproject").format(_record(answer=42))
     data = json.loads(line)
     assert set(data) == {"Timestamp", "Type", "Logger", "Hostname", "EnvVersion", "Severity",
                          "Pid", "Fields"}
@@ -52,7 +52,7 @@ def test_formatter_writes_the_mozlog_envelope():
     (logging.DEBUG, 7), (5, 7),
 ])
 def test_levels_map_to_syslog_severities(level, severity):
-    data = json.loads(JsonLogFormatter().format(_record(level=level)))
+    data = json.loads(MozlogFormatter().format(_record(level=level)))
     assert data["Severity"] == severity
     assert data["Logger"] == "Dockerflow"
 
@@ -64,7 +64,7 @@ def test_an_exception_carries_its_error_and_traceback_without_secrets():
         import sys
 
         record = _record("failed", (), logging.ERROR, exc_info=sys.exc_info())
-    data = json.loads(JsonLogFormatter().format(record))
+    data = json.loads(MozlogFormatter().format(record))
     fields = data["Fields"]
     assert fields["msg"] == "failed"
     assert fields["error"].startswith("ValueError(")
@@ -74,7 +74,7 @@ def test_an_exception_carries_its_error_and_traceback_without_secrets():
 
 
 def test_a_json_message_and_unencodable_extras_do_not_break_a_line():
-    data = json.loads(JsonLogFormatter().format(_record('{"k": 1}', (), thing=object())))
+    data = json.loads(MozlogFormatter().format(_record('{"k": 1}', (), thing=object())))
     assert "msg" not in data["Fields"]
     assert data["Fields"]["thing"].startswith("<object object")
 
@@ -85,7 +85,7 @@ def test_the_formatter_plugs_into_logging_config_like_dockerflows(capsys):
     logging.config.dictConfig({
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "healthd.logging.JsonLogFormatter",
+        "formatters": {"json": {"()": "healthd.logging.MozlogFormatter",
                                 "logger_name": "site"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json",
                                  "stream": "ext://sys.stdout"}},
@@ -151,7 +151,7 @@ def test_a_request_summary_has_dockerflows_fields(summaries):
     assert record.uid == 7
     assert record.rid == "abc-123"
     assert 20 <= record.t < 2000
-    data = json.loads(JsonLogFormatter().format(record))
+    data = json.loads(MozlogFormatter().format(record))
     assert data["Type"] == "request.summary"
     assert {"errno", "agent", "lang", "method", "path", "uid", "rid", "t"} <= set(data["Fields"])
     assert "msg" not in data["Fields"]

@@ -111,7 +111,7 @@ def _write_state(case: str, settings, monkeypatch) -> None:
         write_all()
         write_result("database", Status.FAILING)
     elif case == "draining":
-        monkeypatch.setattr(draining, "_draining_since", time.monotonic())
+        draining.begin()  # the session's fixture resets it
         write_all()
     state.forget()
 
@@ -240,7 +240,7 @@ def test_a_site_listening_to_the_heartbeat_signals_gets_them(settings):
         assert ways.early("/__heartbeat__") == ways.django("/__heartbeat__")
     finally:
         signals.heartbeat_passed.disconnect(passed)
-    assert heard == [20, 20, 20, 20]
+    assert heard == [0, 0, 0, 0]  # dockerflow: level 0 when no check has a message
 
 
 def test_with_watchman_tokens_bare_is_still_answered_early(settings):
@@ -439,3 +439,44 @@ def test_readyz_and_startupz_answered_early_judge_this_process(settings, monkeyp
     assert {sent.status for sent in ways.early("/readyz")} == {readyz}
     assert {sent.status for sent in ways.early("/startupz")} == {startupz}
     assert ways.passed_to_django() == []
+
+
+def test_under_prepend_www_django_answers_with_its_redirect(settings):
+    """CommonMiddleware sends a host without ``www.`` to the ``www.`` one (301) before any
+    view: the early layer must not answer 200 where Django would redirect."""
+    settings.PREPEND_WWW = True
+    settings.ALLOWED_HOSTS = ["healthd.example", "www.healthd.example"]
+    write_all()
+    state.forget()
+    ways = FourWays()
+    for path in PROBES:
+        by_django = ways.django(path, host="healthd.example")
+        assert {sent.status for sent in by_django} == {301}, path
+        assert ways.early(path, host="healthd.example") == by_django, path
+
+
+def test_a_user_agent_django_refuses_goes_to_django(settings):
+    """CommonMiddleware refuses DISALLOWED_USER_AGENTS (403) before any view."""
+    import re
+
+    settings.DISALLOWED_USER_AGENTS = [re.compile(r"^BadBot")]
+    write_all()
+    state.forget()
+    ways = FourWays()
+    for path in PROBES:
+        by_django = ways.django(path, headers={"User-Agent": "BadBot/1.0"})
+        assert {sent.status for sent in by_django} == {403}, path
+        assert ways.early(path, headers={"User-Agent": "BadBot/1.0"}) == by_django, path
+
+
+def test_append_slash_never_redirects_a_probe_answered_early(settings):
+    """APPEND_SLASH redirects only a path the URLconf does not route: the early layer
+    answers only paths routed to healthd's views, so both answer alike, with and without
+    the slash (a form the URLconf lacks is Django's redirect)."""
+    settings.APPEND_SLASH = True
+    write_all()
+    state.forget()
+    ways = FourWays()
+    for path in [*PROBES, "/__heartbeat__/", "/watchman/bare"]:
+        assert ways.early(path) == ways.django(path), path
+    assert {sent.status for sent in ways.early("/watchman/bare")} == {301}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
@@ -46,3 +47,16 @@ def count_signals() -> None:
 
     for kind in ("failed", "recovered", "changed"):
         getattr(signals, f"check_{kind}").connect(recorder(kind), weak=False)
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """A check (``{"check": "tests.site.faultchecks.Flagged", "flag": "db"}``) that fails
+    while the test sets its flag to "fail"."""
+
+    flag: str
+
+    def run(self) -> str:
+        if _flags().get(flag_key(self.flag)) == b"fail":
+            raise RuntimeError(f"{self.flag} was told to fail")
+        return f"{self.flag} is fine"

@@ -17,7 +17,13 @@ from healthd import store
 from healthd.checks.base import Status
 from healthd.store import client as redis_client
 from healthd.store import health as state
-from healthd.tasks.schedule import PRUNE_ROW, STATS_ROW, SWEEP_ROW, sync_schedule
+from healthd.tasks.schedule import (
+    INSTANCES_ROW,
+    PRUNE_ROW,
+    STATS_ROW,
+    SWEEP_ROW,
+    sync_schedule,
+)
 from tests.support.results import write_all, write_result
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +39,10 @@ def test_checks_sharing_an_interval_share_a_row_and_others_run_at_their_own_pace
     sync_schedule()
     rows = _rows()
     assert set(rows) == {"healthd: checks every 30s", "healthd: checks every 300s", PRUNE_ROW,
-                         STATS_ROW, SWEEP_ROW}
+                         STATS_ROW, SWEEP_ROW, INSTANCES_ROW}
+    # A quarter of INSTANCE_GRACE (60 s by default).
+    assert (rows[INSTANCES_ROW].task, rows[INSTANCES_ROW].interval.every) == (
+        "healthd.tasks.watch_instances", 15)
     assert rows[STATS_ROW].task == "healthd.tasks.gather_stats"
     assert rows[STATS_ROW].interval.every == 60
     fast = rows["healthd: checks every 30s"]

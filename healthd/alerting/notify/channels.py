@@ -83,7 +83,7 @@ def kind_of(status: str) -> str:
 
 def make_event(*, id: str, check: str, previous: str, status: str, message: str,
                checked_at: float, host: str, silenced: bool, transition_id: str,
-               reminder: int) -> dict[str, Any]:
+               reminder: int, suppressed_by: str = "") -> dict[str, Any]:
     """What a channel is told about one transition (or reminder): plain JSON values.
 
     Passed as is to the delivery task, so the worker needs neither the database nor the
@@ -94,6 +94,7 @@ def make_event(*, id: str, check: str, previous: str, status: str, message: str,
         "message": redact(message),
         "at": datetime.fromtimestamp(checked_at, UTC).isoformat().replace("+00:00", "Z"),
         "host": host, "silenced": silenced, "transition": transition_id, "reminder": reminder,
+        "suppressed_by": suppressed_by,
     }
 
 
@@ -226,11 +227,7 @@ class Channel:
             url = f"{url}{separator}cto={timeout:g}&rto={timeout:g}"
         if not notifier.add(url):
             raise DeliveryFailed("Apprise cannot use this URL")
-        reminder = f" (reminder {event['reminder']})" if event.get("reminder") else ""
-        title = f"healthd: {event['check']} is {event['status']}{reminder}"
-        body = (f"{event['message']}\n\n{event['check']}: {event['previous']} → "
-                f"{event['status']} at {event['at']} on {event['host']}"
-                f"{' (silenced)' if event.get('silenced') else ''}")
+        title, body = _text(event)
         result = notifier.notify(body=body, title=title,
                                  notify_type=APPRISE_TYPES[kind_of(event["status"])],
                                  timeout=timeout * 2)
@@ -238,6 +235,24 @@ class Channel:
             problems = [entry.message for entry in result.logs()
                         if entry.level in ("WARNING", "ERROR", "CRITICAL")]
             raise DeliveryFailed(self.scrub("; ".join(problems[-3:]) or result.status.name))
+
+
+def _line(event: dict[str, Any]) -> str:
+    held = f" (suppressed: {event['suppressed_by']} failing)" if event.get("suppressed_by") \
+        else ""
+    return (f"{event['check']}: {event['previous']} → {event['status']} at {event['at']} on "
+            f"{event['host']}{' (silenced)' if event.get('silenced') else ''}{held}")
+
+
+def _text(event: dict[str, Any]) -> tuple[str, str]:
+    """The title and body a person reads: one transition, or a group (roots first)."""
+    if "events" in event:
+        follow = " (follow-up)" if event.get("follow_up") else ""
+        body = "\n".join(f"{_line(item)}: {item['message']}" for item in event["events"])
+        return f"healthd: {event['summary']}{follow}", body
+    reminder = f" (reminder {event['reminder']})" if event.get("reminder") else ""
+    return (f"healthd: {event['check']} is {event['status']}{reminder}",
+            f"{event['message']}\n\n{_line(event)}")
 
 
 def _names(value: object, what: str) -> frozenset[str]:

@@ -1,7 +1,9 @@
 """Notification counters for ``/metrics``: kept in Redis, so the view runs no SQL.
 
 ``healthd_notifications_total{channel, outcome}``: ``delivered``, ``retried`` (an attempt
-failed and another is scheduled) or ``failed`` (the retries ran out). ``channel`` is the
+failed and another is scheduled), ``failed`` (the retries ran out) or ``suppressed`` (a
+transition the channel would have been told of, held back while a check it depends on
+failed). A group of transitions sent as one notification counts once. ``channel`` is the
 channel's label: its name, or its service and position (``slack#1``), never its URL.
 Counters a former version kept under a channel's masked URL (whose path is the secret of
 most Apprise services) are not shown.
@@ -24,7 +26,7 @@ from healthd.util.redact import redact
 
 logger = get_logger("healthd.notify")
 
-OUTCOMES = ("delivered", "retried", "failed")
+OUTCOMES = ("delivered", "retried", "failed", "suppressed")
 _SEPARATOR = "\t"
 
 

@@ -2,7 +2,10 @@
 
 A POST of ``{"id", "check", "previous", "status", "message", "at", "host", "silenced"}``
 with ``X-Healthd-Signature: sha256=<HMAC-SHA256 of the body with the secret>`` and
-``Idempotency-Key: <the transition id>``. Credentials in the URL
+``Idempotency-Key: <the transition id>``. With grouping on (``GROUP_WAIT``), a POST of
+``{"group", "follow_up", "summary", "transitions": [...]}`` instead, each transition with
+the fields above plus ``suppressed_by``, roots first, and ``Idempotency-Key: <the group
+id>``. Credentials in the URL
 (``https://user:password@host/hook``) are sent as HTTP Basic auth, the URL without them:
 ``urllib`` would take ``user:password@host`` for the host name. A redirect is a failure:
 the receiver has not taken the POST.
@@ -33,6 +36,12 @@ class WebhookFailed(Exception):
 
 
 def webhook_payload(event: dict[str, Any]) -> dict[str, Any]:
+    if "events" in event:  # a group (healthd.alerting.grouping)
+        return {"group": event["group"], "follow_up": event["follow_up"],
+                "summary": event["summary"],
+                "transitions": [{**webhook_payload(item),
+                                 "suppressed_by": item.get("suppressed_by") or None}
+                                for item in event["events"]]}
     payload = {name: event[name] for name in PAYLOAD_FIELDS}
     if event.get("reminder"):
         payload.update(reminder=event["reminder"], transition=event["transition"])

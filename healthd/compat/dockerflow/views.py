@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from django.core import checks as django_checks
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
 from healthd import conf, signals
 from healthd.checks.base import Status
+from healthd.compat.dockerflow import reading as dockerflow_dialect
 from healthd.http.auth import may_see_details
 from healthd.http.responses import json_response, never_raise
 from healthd.probes import answers as probe_answers
-from healthd.probes.answers import DOCKERFLOW_STATUS
 from healthd.probes.serving import async_under_asgi, http_response
 from healthd.store import health as state
 from healthd.util.logs import get_logger
@@ -22,15 +21,6 @@ from healthd.util.version_json import (
 )
 
 logger = get_logger("healthd.views")
-
-LEVEL = {
-    Status.PASSING: django_checks.INFO,
-    Status.WARNING: django_checks.WARNING,
-    Status.FAILING: django_checks.ERROR,
-    Status.STALE: django_checks.ERROR,
-    Status.UNKNOWN: django_checks.ERROR,
-}
-
 
 def _messages(check_state: state.CheckState) -> dict[str, str]:
     """dockerflow's ``{message id: text}`` for one check.
@@ -47,10 +37,10 @@ def _messages(check_state: state.CheckState) -> dict[str, str]:
     return {f"healthd.{check_state.name}": check_state.message}
 
 
-def _details(check_state: state.CheckState) -> dict:
+def _details(check_state: state.CheckState, level: int) -> dict:
     return {
-        "status": DOCKERFLOW_STATUS[check_state.status],
-        "level": LEVEL[check_state.status],
+        "status": dockerflow_dialect.level_text(level),
+        "level": level,
         "messages": _messages(check_state),
         "healthd_status": str(check_state.status),
         "critical": check_state.critical,
@@ -68,14 +58,19 @@ def heartbeat(request: HttpRequest) -> HttpResponse:
     """200 while every critical check passes (warnings allowed); else 500 or the set code."""
     health = state.health()
     if may_see_details(request):
+        # As dockerflow: every check's status in ``checks``, and in ``details`` only the
+        # checks with something to say (a level above 0), keyed by dockerflow's names.
         body = probe_answers.heartbeat_summary(health)
-        body["checks"] = {c.name: DOCKERFLOW_STATUS[c.status] for c in health.checks}
-        body["details"] = {c.name: _details(c) for c in health.checks}
+        levels = [(c, dockerflow_dialect.level(c)) for c in health.checks]
+        body["checks"] = {dockerflow_dialect.key(c): dockerflow_dialect.level_text(level)
+                          for c, level in levels}
+        body["details"] = {dockerflow_dialect.key(c): _details(c, level)
+                           for c, level in levels if level > 0}
         response = json_response(body, probe_answers.heartbeat_status(health))
     else:
         response = http_response(probe_answers.heartbeat(health))
     if signals.heartbeat_passed.receivers or signals.heartbeat_failed.receivers:
-        worst = max((LEVEL[c.status] for c in health.checks), default=django_checks.INFO)
+        worst = max((dockerflow_dialect.level(c) for c in health.checks), default=0)
         signal = signals.heartbeat_passed if health.healthy else signals.heartbeat_failed
         signal.send(sender=heartbeat, level=worst)
     return response

@@ -14,8 +14,9 @@ ones are taken out; a name that means nothing selects nothing.
 (narrowed by ``WATCHMAN_DATABASES`` and ``WATCHMAN_CACHES``), ``email`` and ``storage``
 are ``{"ok": …}``, a custom ``WATCHMAN_CHECKS`` entry shows the dict it returned on its
 last run, and any other check shows as ``{name: {"ok": …}}``. A part that is not ok
-carries an ``"error"`` for callers who may see details; never a stack trace. A stale or
-never-run check is not ok, and its error says why.
+carries an ``"error"`` for callers who may see details, the exception's message alone as
+watchman gave it (``"test error"``; healthd's own views name the class too); never a
+stack trace. A stale or never-run check is not ok, and its error says why.
 """
 
 from __future__ import annotations
@@ -120,6 +121,20 @@ class Entry:
     fails: bool
 
 
+def _message_alone(text: str | None, exception: object) -> str | None:
+    """watchman's error text: an exception's message without healthd's ``Class: `` prefix
+    (the run records the class it raised as ``exception``)."""
+    if text and isinstance(exception, str) and exception:
+        return text.removeprefix(f"{exception}: ")
+    return text
+
+
+def _check_error(check_state: state.CheckState) -> str:
+    """The check's own message, as watchman's error text."""
+    exception = check_state.result.details.get("exception") if check_state.result else None
+    return _message_alone(check_state.message, exception) or check_state.message
+
+
 def _part(ok: bool, error: str | None, details: bool) -> dict[str, Any]:
     if ok:
         return {"ok": True}
@@ -156,9 +171,10 @@ def _aliases(check_state: state.CheckState) -> list[tuple[str, bool, str | None]
     for label in labels:
         part = recorded.get(label)
         if part is not None and check_state.fresh and attributable:
-            shown.append((label, part.ok, part.error or check_state.message))
+            shown.append((label, part.ok, _message_alone(part.error, part.extra.get("exception"))
+                           or _check_error(check_state)))
         else:
-            shown.append((label, check_state.ok, check_state.message))
+            shown.append((label, check_state.ok, _check_error(check_state)))
     return shown
 
 
@@ -171,12 +187,12 @@ def entry(check_state: state.CheckState, details: bool) -> Entry:
                               for alias, ok, error in aliases]}
         return Entry(shown, check_state.counts_against and any(not ok for _, ok, _ in aliases))
     if name in KEYS:
-        return Entry({KEYS[name]: _part(check_state.ok, check_state.message, details)},
+        return Entry({KEYS[name]: _part(check_state.ok, _check_error(check_state), details)},
                      check_state.counts_against)
     returned = check_state.result.watchman if check_state.result else None
     if returned and check_state.fresh:
         return Entry(_cleaned(returned, details), check_state.counts_against)
-    return Entry({name: _part(check_state.ok, check_state.message, details)},
+    return Entry({name: _part(check_state.ok, _check_error(check_state), details)},
                  check_state.counts_against)
 
 

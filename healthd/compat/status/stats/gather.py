@@ -32,8 +32,22 @@ from healthd.util.version_json import read_version_json
 logger = get_logger("healthd.stats")
 
 
+# Connection settings that are credentials (django-status left out USER and PASSWORD; a
+# password may also sit in OPTIONS, under the driver's own name).
+_CREDENTIAL_WORDS = ("user", "pass", "secret", "token", "key", "credential")
+
+
+def _without_credentials(value: Any) -> Any:
+    """The connection settings without any key that names a credential, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without_credentials(v) for k, v in value.items()
+                if not any(word in str(k).lower() for word in _CREDENTIAL_WORDS)}
+    return value
+
+
 def database_stats() -> dict[str, dict[str, Any]]:
-    """Cheap facts per database alias: vendor, engine, whether it answers, its table count."""
+    """Per database alias: django-status's facts (vendor, is_usable, the connection's
+    flags, its settings without credentials), plus engine, display name and table count."""
     found: dict[str, dict[str, Any]] = {}
     for alias in connections:
         connection = connections[alias]
@@ -49,6 +63,13 @@ def database_stats() -> dict[str, dict[str, Any]]:
             entry["is_usable"] = False
             entry["error"] = redact(f"{type(exc).__name__}: {exc}")
             logger.warning("database %s did not answer: %s", alias, entry["error"])
+        entry.update({
+            "allow_thread_sharing": connection.allow_thread_sharing,
+            "autocommit": connection.autocommit,
+            "commit_on_exit": connection.commit_on_exit,
+            "in_atomic_block": connection.in_atomic_block,
+            "settings": _without_credentials(dict(connection.settings_dict)),
+        })
         found[alias] = entry
     return found
 
@@ -112,7 +133,8 @@ def _git(base_dir: str, *args: str) -> str | None:
 
 
 def code_stats() -> dict[str, Any]:
-    """Branch and last commit (from git, else version.json), the version, and DEBUG."""
+    """Branch (``{"local", "remote"}``, as django-status gave it) and last commit (from
+    git, else version.json), the version, and DEBUG."""
     base_dir = _base_dir()
     version = _version_facts(base_dir)
     found: dict[str, Any] = {"debug": bool(settings.DEBUG), "scm": None, "branch": None,
@@ -121,12 +143,16 @@ def code_stats() -> dict[str, Any]:
     if last:
         commit_id, summary, author, date = [*last.split("\x1f"), "", "", ""][:4]
         found["scm"] = "git"
-        found["branch"] = _git(base_dir, "rev-parse", "--abbrev-ref", "HEAD")
+        local = _git(base_dir, "rev-parse", "--abbrev-ref", "HEAD")
+        if local:
+            # django-status's shape: the upstream branch, else "unknown"
+            remote = _git(base_dir, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}")
+            found["branch"] = {"local": local, "remote": remote or "unknown"}
         found["commit"] = {"id": commit_id, "summary": summary, "author": author, "date": date}
     elif version.get("commit"):
         found["commit"] = {"id": str(version["commit"])}
     if version.get("branch") and not found["branch"]:
-        found["branch"] = str(version["branch"])
+        found["branch"] = {"local": str(version["branch"]), "remote": "unknown"}
     for name in ("version", "source", "build"):
         if version.get(name):
             found[name] = version[name]

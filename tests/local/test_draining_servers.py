@@ -1,0 +1,122 @@
+"""SIGTERM to the web servers ``healthd run`` starts (gunicorn with the site's gunicorn
+config, and uvicorn with ``--asgi``): /readyz turns 503 at once, every other request is
+served through the drain window, a request in flight completes, then the server exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from healthd.checks.base import Status
+from healthd.daemon.cli import processes
+from healthd.local import instances
+from healthd.store import client as redis_client
+from healthd.store import keys
+from tests.store.test_redis_topologies import _free_port
+from tests.support.processes import ROOT
+from tests.support.results import write_all
+from tests.support.waiting import wait_for
+
+DRAIN = 1.5
+
+
+def _pod(name: str) -> instances.Pod | None:
+    return next((p for p in instances.pods() if p.name == name), None)
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _start(asgi: bool, pod: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
+           "PYTHONUNBUFFERED": "1", "HOSTNAME": pod,
+           "HEALTHD_TEST_OVERRIDES": json.dumps({"DRAIN_SECONDS": DRAIN})}
+    log = open(Path(settings.STATE_DIR) / f"web-drain-{settings.RUN_ID}.log", "ab")  # noqa: SIM115
+    # The web server exactly as `healthd run` starts it, on the tests' settings.
+    command = processes(port, "127.0.0.1", asgi=asgi)["web"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"the web server exited with {process.returncode}; see its log")
+        try:
+            return _get(f"{base}/tests/plain/")[0] == 200
+        except OSError:
+            return False
+
+    wait_for(serving, timeout=60, message="the web server to serve")
+    return process, base
+
+
+@pytest.mark.parametrize("asgi", [False, True], ids=["gunicorn", "uvicorn"])
+def test_sigterm_drains_then_stops_without_cutting_a_request(asgi):
+    write_all(Status.PASSING)
+    pod = f"drain-{'uvicorn' if asgi else 'gunicorn'}"
+    process, base = _start(asgi, pod)
+    try:
+        wait_for(lambda: all(_get(f"{base}/readyz") == (200, b"ok") for _ in range(10)),
+                 timeout=10, message="every worker to answer ready")
+        wait_for(lambda: (p := _pod(pod)) and len(p.processes) == 2 and p.ready, timeout=10,
+                 message="both workers to publish their state")
+        in_flight: dict[str, object] = {}
+
+        def slow_request() -> None:
+            in_flight["answer"] = _get(f"{base}/tests/slow/?seconds=1.0&mark=flight")
+
+        requester = threading.Thread(target=slow_request)
+        requester.start()
+        mark = f"{keys().tagged}test-mark:flight"
+        wait_for(lambda: redis_client.writer().exists(mark), timeout=10,
+                 message="the slow request to be in flight")
+
+        os.kill(process.pid, signal.SIGTERM)  # the leader only, as the supervisor does
+        told = time.monotonic()
+        wait_for(lambda: _get(f"{base}/readyz")[0] == 503, timeout=1.0, interval=0.02,
+                 message="/readyz to answer 503 within 1 s of SIGTERM")
+        turned = time.monotonic() - told
+        # Published at once: the admin and /metrics see the pod draining.
+        wait_for(lambda: (p := _pod(pod)) and all(w.draining for w in p.processes),
+                 timeout=1.0, message="the drain to be published within 1 s")
+        # Every worker, not only the one that answered first.
+        assert [_get(f"{base}/readyz") for _ in range(6)] == [(503, b"draining")] * 6
+        verbose = _get(f"{base}/readyz?verbose")
+        assert verbose[0] == 503 and b"[-]draining" in verbose[1]
+
+        # Every other request is served through the window (both workers, so a few).
+        plain = []
+        while time.monotonic() - told < DRAIN - 0.3:
+            plain.append(_get(f"{base}/tests/plain/")[0])
+        assert plain and set(plain) == {200}
+        assert _get(f"{base}/readyz")[0] == 503  # still draining, in every worker
+
+        requester.join(15)
+        assert in_flight["answer"] == (200, b"slow done")
+
+        process.wait(DRAIN + 15)
+        stopped = time.monotonic() - told
+        assert stopped >= DRAIN - 0.1, "the server stopped before the drain window ended"
+        assert _pod(pod) is None  # withdrawn on the way out, not left for its TTL
+        print(f"{'uvicorn' if asgi else 'gunicorn'}: /readyz 503 after {turned:.3f} s, "
+              f"{len(plain)} plain requests served while draining, exited after {stopped:.2f} s")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
