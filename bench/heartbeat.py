@@ -7,6 +7,10 @@ p50 / p99 latency of:
 
 - under gunicorn: a bare WSGI answer (no Django), the trivial Django view, each probe
   through Django, and each probe through ``healthd.wsgi.probes``;
+- under a second gunicorn with ``HEALTHD["LOCAL_CHECKS"] = []``: the bare answer, the
+  trivial view and ``/readyz`` both ways, so the cost of the local checks (on in the
+  first) is printed from the same run: the early ``/readyz`` over the bare answer, off
+  and on;
 - under uvicorn: a bare ASGI answer, the trivial coroutine view, each probe through
   Django (coroutine views) and each through ``healthd.asgi.probes``.
 
@@ -54,6 +58,13 @@ def targets() -> list[Target]:
     found += [Target("gunicorn", f"{p} through Django", p) for p in [*EARLY_PROBES, *DJANGO_ONLY]]
     found += [Target("gunicorn", f"{p} through healthd.wsgi.probes", "/early" + p)
               for p in EARLY_PROBES]
+    # The same gunicorn site with HEALTHD["LOCAL_CHECKS"] = [] (bench.settings reads
+    # BENCH_LOCAL_CHECKS): /readyz before and after the local checks, in one run.
+    found += [Target("gunicorn-off", "bare WSGI answer (local checks off)", "/bare"),
+              Target("gunicorn-off", "trivial Django view (local checks off)", "/trivial"),
+              Target("gunicorn-off", "/readyz through Django (local checks off)", "/readyz"),
+              Target("gunicorn-off", "/readyz through healthd.wsgi.probes (off)",
+                     "/early/readyz")]
     found += [Target("uvicorn", "bare ASGI answer", "/bare"),
               Target("uvicorn", "trivial async Django view", "/trivial-async")]
     found += [Target("uvicorn", f"{p} through Django (async view)", p)
@@ -133,12 +144,15 @@ def main() -> None:
         print(f"warning: not passing before the run: {failing}")
 
     env = {**os.environ, "REDIS_URL": settings.REDIS_URL}
-    ports = {"gunicorn": _free_port(), "uvicorn": _free_port()}
+    ports = {"gunicorn": _free_port(), "gunicorn-off": _free_port(), "uvicorn": _free_port()}
     python = sys.executable
     servers = [
         _start([python, "-m", "gunicorn", "bench.wsgi:application", "--bind",
                 f"127.0.0.1:{ports['gunicorn']}", "--workers", str(args.workers),
                 "--log-level", "warning"], env),
+        _start([python, "-m", "gunicorn", "bench.wsgi:application", "--bind",
+                f"127.0.0.1:{ports['gunicorn-off']}", "--workers", str(args.workers),
+                "--log-level", "warning"], {**env, "BENCH_LOCAL_CHECKS": "off"}),
         _start([python, "-m", "uvicorn", "bench.asgi:application", "--host", "127.0.0.1",
                 "--port", str(ports["uvicorn"]), "--workers", str(args.workers),
                 "--log-level", "warning", "--no-access-log"], env),
@@ -169,19 +183,35 @@ def main() -> None:
         by_rps = sorted(measured, key=lambda r: r["rps"])
         rows[target] = dict(by_rps[len(by_rps) // 2])
         rows[target]["non2xx"] = sum(r["non2xx"] for r in measured)
-    yardsticks = {"gunicorn": ("/trivial", "/bare"), "uvicorn": ("/trivial-async", "/bare")}
+    yardsticks = {"gunicorn": ("/trivial", "/bare"), "gunicorn-off": ("/trivial", "/bare"),
+                  "uvicorn": ("/trivial-async", "/bare")}
     print(f"{args.workers} worker processes each; wrk -t2 -c{args.connections} -d{args.seconds}s "
           f"x {args.rounds} interleaved rounds (median) on loopback; os.cpu_count()="
           f"{os.cpu_count()}")
-    print(f"{'server':9} {'what':46} {'req/s':>8} {'/trivial':>8} {'/bare':>6} "
+    print(f"{'server':12} {'what':46} {'req/s':>8} {'/trivial':>8} {'/bare':>6} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8}")
     for target, row in rows.items():
         trivial, bare = (next(rows[t]["rps"] for t in rows
                               if t.server == target.server and t.path == path)
                          for path in yardsticks[target.server])
-        print(f"{target.server:9} {target.label:46} {row['rps']:8.0f} "
+        print(f"{target.server:12} {target.label:46} {row['rps']:8.0f} "
               f"{row['rps'] / trivial:8.2f} {row['rps'] / bare:6.2f} {row['p50']:7.2f} "
               f"{row['p99']:7.2f} {row['non2xx']:8d}")
+    _print_local_checks_cost(rows)
+
+
+def _print_local_checks_cost(rows: dict[Target, dict]) -> None:
+    """The early /readyz against the bare answer of its own server, local checks off and on."""
+    ratios, early = {}, {}
+    for server in ("gunicorn-off", "gunicorn"):
+        found = {t.path: row["rps"] for t, row in rows.items() if t.server == server}
+        if "/early/readyz" in found and "/bare" in found:
+            ratios[server] = found["/early/readyz"] / found["/bare"]
+            early[server] = found["/early/readyz"]
+    if len(ratios) == 2:
+        print(f"early /readyz / bare WSGI answer: local checks off {ratios['gunicorn-off']:.2f}, "
+              f"on {ratios['gunicorn']:.2f} (goal >= 0.90); early /readyz on / off: "
+              f"{early['gunicorn'] / early['gunicorn-off']:.2f}")
 
 
 if __name__ == "__main__":

@@ -9,17 +9,20 @@ In the site's ASGI module::
 
 The same requests as :func:`healthd.wsgi.probes` are answered with the same bytes,
 status and headers, from the cached state read with redis-py's asyncio client (made
-lazily in each event loop), so the answer never waits on a thread. Anything else goes
+lazily in each event loop), so the answer never waits on a thread; ``/readyz`` runs this
+process's local checks, when they are due, in a worker thread, never in the loop. Anything else goes
 to Django untouched; ``ALLOWED_HOSTS`` does not refuse an early answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
 
+from healthd.local import verdict
 from healthd.probes import answers as probe_answers
 from healthd.store import health as state
 from healthd.util.logs import get_logger
@@ -59,10 +62,11 @@ async def _early_answer(scope: Scope) -> tuple[probe_answers.Answer, bool] | Non
                                 scope.get("query_string", b""), has_authorization, secure)
     if route is None:
         return None
-    if route.reads_state:
-        with state.reading(await state.snapshot_async()):
-            answer = route.answer()
-    else:
+    with contextlib.ExitStack() as reads:
+        if route.reads_state:
+            reads.enter_context(state.reading(await state.snapshot_async()))
+        if route.reads_local:
+            reads.enter_context(verdict.reading(await verdict.current_async()))
         answer = route.answer()
     return None if answer is None else (answer, secure)
 

@@ -1,4 +1,5 @@
-"""The orchestrator probes alone, at the root: ``healthz``, ``livez``, ``readyz``, ``metrics``."""
+"""The orchestrator probes alone, at the root: ``healthz``, ``livez``, ``readyz``, ``startupz``,
+``metrics``."""
 
 from healthd.probes.urls import urlpatterns
 

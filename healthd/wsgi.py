@@ -8,9 +8,10 @@ In the site's WSGI module::
     application = probes(get_wsgi_application())
 
 The anonymous forms of ``/__lbheartbeat__``, ``/livez``, ``/__heartbeat__``,
-``/readyz``, ``/healthz`` and ``/watchman/bare/`` are then answered from the cached
-state without Django's request handling, with the bytes, status and headers the Django
-views give (:mod:`healthd.probes.answers` says which requests, and which headers).
+``/readyz``, ``/startupz``, ``/healthz`` and ``/watchman/bare/`` are then answered from
+the cached state (and ``/readyz`` from this process's cached local verdict) without
+Django's request handling, with the bytes, status and headers the Django views give
+(:mod:`healthd.probes.answers` says which requests, and which headers).
 Anything else — a token, a query string, DEBUG, a path the site serves otherwise — goes
 to Django untouched. An early answer does not read the ``Host`` header, so
 ``ALLOWED_HOSTS`` does not refuse a probe sent to a pod's IP address.

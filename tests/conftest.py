@@ -14,6 +14,8 @@ from healthd import conf, store
 from healthd.alerting.notify import metrics as notify_metrics
 from healthd.daemon import embedded
 from healthd.local import draining, instances
+from healthd.local import verdict as local_verdict
+from healthd.probes import answers as probe_answers
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from tests.support.processes import WorkerHandle, start_worker, stop_process
@@ -46,6 +48,8 @@ def fresh_state() -> Iterator[None]:
     """Each test starts with no stored results and no memoised settings or snapshot."""
     conf.get.cache_clear()
     state.forget()
+    local_verdict.forget()
+    probe_answers.forget_startup()
     notify_metrics.forget()
     instances.forget()
     draining.reset()
@@ -53,6 +57,8 @@ def fresh_state() -> Iterator[None]:
     yield
     conf.get.cache_clear()
     state.forget()
+    local_verdict.forget()
+    probe_answers.forget_startup()
     redis_client.forget_clients()
     _delete_own_keys()
 

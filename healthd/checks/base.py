@@ -61,6 +61,9 @@ class Check:
     successes_before_passing: int = 1
     stale_after: float | None = None
     description: str = ""
+    # A failure of this scheduled check makes every web process unready (/readyz 503);
+    # off by default, since every pod would fail together (see healthd.probes.answers).
+    readiness: bool = False
     # Checks this one needs: while one of them fails, this one's transitions are recorded
     # but told to nobody (see healthd.checks.dependencies).
     depends_on: tuple[str, ...] = ()

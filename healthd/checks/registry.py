@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -52,7 +52,7 @@ Adapter = Callable[[Callable[..., Any]], Any]
 
 CHECK_KEYS = {
     "check", "name", "interval", "timeout", "critical", "failures_before_failing",
-    "successes_before_passing", "stale_after", "description", "depends_on",
+    "successes_before_passing", "stale_after", "description", "readiness", "depends_on",
 }
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -94,13 +94,13 @@ def _instantiate(kind: type, options: dict[str, Any], label: str) -> Callable[[]
 
 
 def _resolve(target: str, options: dict[str, Any], adapter: Adapter | None,
-             entry: Any) -> tuple[str, Callable[[], Any]]:
+             entry: Any, builtins: Mapping[str, type]) -> tuple[str, Callable[[], Any]]:
     """A built-in name or a dotted path, to (default check name, zero-argument callable)."""
-    if target in BUILTINS:
-        return target, _instantiate(BUILTINS[target], options, target)
+    if target in builtins:
+        return target, _instantiate(builtins[target], options, target)
     if "." not in target:
         raise ImproperlyConfigured(
-            f"unknown check {target!r}: use one of {sorted(BUILTINS)} or a dotted path"
+            f"unknown check {target!r}: use one of {sorted(builtins)} or a dotted path"
         )
     try:
         found = import_string(target)
@@ -122,9 +122,13 @@ def _positive(value: Any, what: str, entry: Any) -> float:
     return float(value)
 
 
-def build_check(entry: Any, adapter: Adapter | None = None) -> Check:
-    """One entry of HEALTHD["CHECKS"] (a string or a dict) to a Check."""
-    if isinstance(entry, dict) and "passive" in entry:
+def build_check(entry: Any, adapter: Adapter | None = None,
+                builtins: Mapping[str, type] = BUILTINS,
+                default_timeout: float | None = None) -> Check:
+    """One entry of HEALTHD["CHECKS"] (a string or a dict) to a Check. The local checks
+    (healthd.local.checks) are built from the same forms with their own ``builtins`` and
+    ``default_timeout``."""
+    if isinstance(entry, dict) and "passive" in entry and builtins is BUILTINS:
         return passive.build_check(entry)  # a job that reports in (healthd.checks.passive)
     config = conf.get()
     if isinstance(entry, str):
@@ -136,7 +140,7 @@ def build_check(entry: Any, adapter: Adapter | None = None) -> Check:
     configured: str = entry["check"]
     target = LEGACY_PATHS.get(configured, configured)
     options = {k: v for k, v in entry.items() if k not in CHECK_KEYS}
-    name, func = _resolve(target, options, adapter, entry)
+    name, func = _resolve(target, options, adapter, entry, builtins)
     depends_on = dependencies.declared(entry)
     if depends_on is None:
         depends_on = dependencies.implied(target, options) if target in BUILTINS else ()
@@ -152,7 +156,7 @@ def build_check(entry: Any, adapter: Adapter | None = None) -> Check:
         counts[key] = value
     stale_after = entry.get("stale_after")
     interval = _positive(entry.get("interval", config.interval), "interval", entry)
-    timeout = _positive(entry.get("timeout", config.timeout), "timeout", entry)
+    timeout = _positive(entry.get("timeout", default_timeout or config.timeout), "timeout", entry)
     return Check(
         name=name,
         func=func,
@@ -166,6 +170,7 @@ def build_check(entry: Any, adapter: Adapter | None = None) -> Check:
             else interval * float(config.stale_after_intervals) + timeout
         ),
         description=str(entry.get("description", "")),
+        readiness=bool(entry.get("readiness", False)),
         depends_on=depends_on,
         **counts,
     )

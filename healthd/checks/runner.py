@@ -78,13 +78,15 @@ def _result_of(check: Check, outcome: Outcome) -> Result:
                   check.timeout, critical=check.critical)
 
 
-def run_concurrently(checks: Iterable[Check]) -> list[Result]:
+def run_concurrently(checks: Iterable[Check], key_prefix: str = "check:") -> list[Result]:
     """Run every check concurrently; return one result per check, in the given order.
 
     Named apart from the Celery task ``healthd.tasks.run_checks``, which calls this and
-    then stores what it found.
+    then stores what it found. ``key_prefix`` keeps apart checks of the same name run for
+    another purpose (a web process's local checks), so one's hang does not stop the other.
     """
     checks = list(checks)
     outcomes = run_with_timeouts(
-        [Call(f"check:{c.name}", functools.partial(run_one, c), c.timeout) for c in checks])
+        [Call(f"{key_prefix}{c.name}", functools.partial(run_one, c), c.timeout)
+         for c in checks])
     return [_result_of(check, outcome) for check, outcome in zip(checks, outcomes, strict=True)]

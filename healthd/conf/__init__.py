@@ -73,6 +73,9 @@ class HealthdSettings:
     passive_sweep_interval: float
     groups: Mapping[str, list[str]]  # empty when not set
     public_status_page: bool
+    local_checks: Any  # None or a list of entries (see healthd.local.checks)
+    local_check_seconds: float
+    local_disk_min_free_mb: float
     drain_seconds: float
     instance: str | None  # None: HOSTNAME, else the host name (healthd.local.instances)
     instance_ttl: float
@@ -178,6 +181,9 @@ def get() -> HealthdSettings:
         passive_sweep_interval=merged["PASSIVE_SWEEP_INTERVAL"],
         groups=merged["GROUPS"] or {},
         public_status_page=bool(merged["PUBLIC_STATUS_PAGE"]),
+        local_checks=merged["LOCAL_CHECKS"],
+        local_check_seconds=merged["LOCAL_CHECK_SECONDS"],
+        local_disk_min_free_mb=merged["LOCAL_DISK_MIN_FREE_MB"],
         drain_seconds=merged["DRAIN_SECONDS"],
         instance=merged["INSTANCE"],
         instance_ttl=merged["INSTANCE_TTL"],

@@ -87,6 +87,13 @@ DEFAULTS: dict[str, Any] = {
     "GROUPS": None,
     # The uptime page and the badges answer anyone; off: only callers who may see details.
     "PUBLIC_STATUS_PAGE": False,
+    # Checks each web process runs itself for /readyz (same entry forms as CHECKS, with the
+    # built-ins connection, disk and memory); None: every one of those that applies.
+    "LOCAL_CHECKS": None,
+    # Seconds a web process keeps its local checks' answers before it runs them again.
+    "LOCAL_CHECK_SECONDS": 5.0,
+    # The local check "disk" fails below this many megabytes free where the site writes.
+    "LOCAL_DISK_MIN_FREE_MB": 100.0,
     # --- each web process judged on its own (healthd.local) ---
     # Seconds a web process told to stop (SIGTERM) answers 503 "draining" on /readyz while
     # it still serves every other request, before its server starts its graceful stop.

@@ -65,6 +65,7 @@ PROBE_PATHS: tuple[str, ...] = (
     "/__version__",
     "/livez",
     "/readyz",
+    "/startupz",
     "/healthz",
     "/metrics",
     "/watchman",

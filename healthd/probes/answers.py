@@ -1,7 +1,8 @@
 """The anonymous answers of the health probes, from the cached state, without a framework.
 
 One place decides the bytes an anonymous caller gets from ``/__lbheartbeat__``,
-``/livez``, ``/__heartbeat__``, ``/readyz``, ``/healthz`` and ``/watchman/bare/``: the
+``/livez``, ``/__heartbeat__``, ``/readyz``, ``/startupz``, ``/healthz`` and
+``/watchman/bare/``: the
 Django views answer with these, and so do :func:`healthd.wsgi.probes` and
 :func:`healthd.asgi.probes`, which answer before Django sees the request. An
 :class:`Answer` is a status, a content type and a body; nothing here knows a request
@@ -35,11 +36,13 @@ from django.conf import settings
 from django.urls import Resolver404, resolve
 
 from healthd import conf, signals
+from healthd.checks import passive, registry
 from healthd.checks.base import Status
 from healthd.compat.dockerflow import reading as dockerflow_dialect
 from healthd.compat.watchman import reading as watchman_dialect
 from healthd.conf import per_process
-from healthd.local import draining
+from healthd.local import verdict
+from healthd.local.verdict import LocalVerdict
 from healthd.store import health as state
 
 JSON = "application/json"
@@ -125,38 +128,111 @@ def healthz(health: state.Health) -> Answer:
         healthz_status(health), HEALTH_JSON, json.dumps(healthz_summary(health)).encode()))
 
 
-def readyz(health: state.Health, excluded: tuple[str, ...] = (), verbose: bool = False,
-           reasons: bool = False) -> Answer:
-    """``/readyz``: the critical checks, Kubernetes style. ``health`` is evaluated without
-    the ``excluded`` checks; ``reasons`` shows why a check failed (else "reason withheld").
-    A process told to stop answers 503 "draining" (:mod:`healthd.local.draining`)."""
-    if draining.is_draining():
-        return Answer(503, TEXT, b"[-]draining\nreadyz check failed\n" if verbose else b"draining")
-    if not (excluded or verbose or reasons):
-        return health.rendered("answer:readyz", lambda: _readyz(health, (), False, False))
-    return _readyz(health, excluded, verbose, reasons)
+@per_process.memoised
+def readiness_checks() -> tuple[str, ...]:
+    """The scheduled checks whose failure makes every process unready: those whose entry
+    says ``"readiness": True``."""
+    return tuple(c.name for c in registry.configured_checks() if c.readiness)
 
 
-def _readyz(health: state.Health, excluded: tuple[str, ...], verbose: bool,
-            reasons: bool) -> Answer:
-    critical = [c for c in health.checks if c.critical]
-    ready = health.error is None and not any(c.status.is_failure for c in critical)
+def readiness_health(exclude: tuple[str, ...] = ()) -> state.Health | None:
+    """The cached state of the opted-in scheduled checks (less ``exclude``); None when no
+    check opted in, so ``/readyz`` reads nothing from the store."""
+    names = [name for name in readiness_checks() if name not in exclude]
+    return state.health(names) if names else None
+
+
+DRAINING = Answer(503, TEXT, b"draining")
+# The anonymous answer last rendered, with what it was rendered from.
+_last_readyz: tuple[state.Health | None, LocalVerdict, Answer] | None = None
+
+
+def readyz(health: state.Health | None, local: LocalVerdict, excluded: tuple[str, ...] = (),
+           verbose: bool = False, reasons: bool = False) -> Answer:
+    """``/readyz``: whether *this process* should get traffic, Kubernetes style.
+
+    Unready when one of its local checks fails, while it drains, or when a scheduled
+    check that opted in (``health``: see :func:`readiness_health`) fails. A scheduled
+    check that did not opt in never counts, critical or not: it fails for every process
+    at once, and taking every process out of the pool turns a partial outage into a
+    total one. Neither does the store being unreadable, for the same reason. ``reasons``
+    shows why a check failed (else "reason withheld"). A process told to stop answers
+    503 "draining" (:mod:`healthd.local.draining`); ``verbose`` says why line by line."""
+    global _last_readyz
+    if local.draining and not verbose:
+        return DRAINING  # as short as it gets: a stopping process's probes are many
+    if excluded or verbose or reasons:
+        return _readyz(health, local, excluded, verbose, reasons)
+    last = _last_readyz
+    if last is not None and last[0] is health and last[1] is local:
+        return last[2]
+    answer = _readyz(health, local, (), False, False)
+    _last_readyz = (health, local, answer)
+    return answer
+
+
+def _readyz(health: state.Health | None, local: LocalVerdict, excluded: tuple[str, ...],
+            verbose: bool, reasons: bool) -> Answer:
+    local_failures = [name for name in local.failures if name not in excluded]
+    shared = [] if health is None or health.error else list(health.checks)
+    ready = (not local.draining and not local_failures
+             and not any(c.status.is_failure for c in shared))
     if ready and not verbose:
         return Answer(200, TEXT, b"ok")
     lines = []
-    if health.error:
-        lines.append(f"[-]store failed: {health.error}")
-    for check_state in critical:
+    for name in local.checks:
+        if name in excluded:
+            continue
+        if name in local.failures:
+            reason = local.failures[name] if reasons else "reason withheld"
+            lines.append(f"[-]local:{name} failed: {reason}")
+        else:
+            lines.append(f"[+]local:{name} ok")
+    if local.draining:
+        lines.append("[-]draining: this process is shutting down")
+    if health is not None and health.error:
+        lines.append(f"[+]store not counted: {health.error}")
+    for check_state in shared:
         if not check_state.status.is_failure:
             lines.append(f"[+]{check_state.name} ok")
-        elif health.error:
-            lines.append(f"[-]{check_state.name} failed: result store unavailable")
         else:
             reason = check_state.message if reasons else "reason withheld"
             lines.append(f"[-]{check_state.name} failed: {reason}")
     lines.extend(f"[+]{name} excluded: ok" for name in excluded)
     lines.append("readyz check passed" if ready else "readyz check failed")
     return Answer(200 if ready else 503, TEXT, ("\n".join(lines) + "\n").encode())
+
+
+# Once the first results were seen, this process has started: it stays so.
+_started = False
+
+
+def forget_startup() -> None:
+    """This process has not started yet, as far as ``/startupz`` says (a setting changed)."""
+    global _started
+    _started = False
+
+
+per_process.on_setting_change(forget_startup)
+
+
+def startupz(health: state.Health, verbose: bool = False) -> Answer:
+    """``/startupz``: 200 once every configured scheduled check has a result in the store
+    (whatever it says), 503 before, for a kubelet's startup probe. This process answering
+    is the other half. A passive check reports in when its job runs: it is not waited for.
+    Once passed, it stays passed in this process."""
+    global _started
+    if not _started:
+        if health.error:
+            return Answer(503, TEXT, f"[-]store failed: {health.error}\nstartupz check failed\n"
+                          .encode())
+        missing = [c.name for c in health.checks
+                   if c.result is None and not passive.is_passive(c.check)]
+        if missing:
+            return Answer(503, TEXT, (f"[-]results failed: no result yet for "
+                                      f"{', '.join(missing)}\nstartupz check failed\n").encode())
+        _started = True
+    return Answer(200, TEXT, b"[+]results ok\nstartupz check passed\n" if verbose else b"ok")
 
 
 def watchman_error_code() -> int:
@@ -183,6 +259,8 @@ class Route:
     view: str
     answer: Callable[[], Answer | None]
     reads_state: bool
+    # Reads this process's own verdict (healthd.local.verdict), which may run its checks.
+    reads_local: bool = False
 
 
 def _early_heartbeat() -> Answer | None:
@@ -201,7 +279,14 @@ def _early_watchman_bare() -> Answer | None:
 
 _LBHEARTBEAT = Route("healthd.compat.dockerflow.views.lbheartbeat", lbheartbeat, reads_state=False)
 _LIVEZ = Route("healthd.probes.views.livez", livez, reads_state=False)
-_READYZ = Route("healthd.probes.views.readyz", lambda: readyz(state.health()), reads_state=True)
+def _early_readyz() -> Answer:
+    return readyz(readiness_health(), verdict.current())
+
+
+_READYZ = Route("healthd.probes.views.readyz", _early_readyz, reads_state=True,
+                reads_local=True)
+_STARTUPZ = Route("healthd.probes.views.startupz", lambda: startupz(state.health()),
+                  reads_state=True)
 _HEALTHZ = Route("healthd.probes.views.healthz", lambda: healthz(state.health()),
                  reads_state=True)
 ROUTES: dict[str, Route] = {
@@ -212,6 +297,8 @@ ROUTES: dict[str, Route] = {
     "/livez/": _LIVEZ,
     "/readyz": _READYZ,
     "/readyz/": _READYZ,
+    "/startupz": _STARTUPZ,
+    "/startupz/": _STARTUPZ,
     "/healthz": _HEALTHZ,
     "/healthz/": _HEALTHZ,
     "/watchman/bare/": Route("healthd.compat.watchman.views.bare_status", _early_watchman_bare,

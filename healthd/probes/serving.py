@@ -13,6 +13,7 @@ code, which then reads nothing more (:func:`healthd.store.health.reading`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any, overload
@@ -21,6 +22,7 @@ from asgiref.sync import markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from healthd.local import verdict
 from healthd.probes.answers import Answer
 from healthd.store import health as state
 
@@ -54,10 +56,11 @@ def _in_event_loop() -> bool:
 class ServedEitherWay:
     """A view that is a coroutine function in an event loop's thread, a function elsewhere."""
 
-    def __init__(self, view: View, reads_state: bool) -> None:
+    def __init__(self, view: View, reads_state: bool, reads_local: bool = False) -> None:
         functools.update_wrapper(self, view)
         self._view = view
         self._reads_state = reads_state
+        self._reads_local = reads_local
 
     # Read by iscoroutinefunction(), which Django calls before it calls the view.
     @property
@@ -81,9 +84,12 @@ class ServedEitherWay:
 
     async def _answer_async(self, request: HttpRequest, *args: Any, **kwargs: Any
                             ) -> HttpResponse:
-        if not self._reads_state:
-            return self._view(request, *args, **kwargs)
-        with state.reading(await state.snapshot_async()):
+        with contextlib.ExitStack() as reads:
+            if self._reads_state:
+                reads.enter_context(state.reading(await state.snapshot_async()))
+            if self._reads_local:
+                # A due evaluation of the local checks runs in a worker thread.
+                reads.enter_context(verdict.reading(await verdict.current_async()))
             return self._view(request, *args, **kwargs)
 
 
@@ -92,18 +98,21 @@ def async_under_asgi(view: View) -> ServedEitherWay: ...
 
 
 @overload
-def async_under_asgi(*, reads_state: bool) -> Callable[[View], ServedEitherWay]: ...
+def async_under_asgi(*, reads_state: bool = True, reads_local: bool = False
+                     ) -> Callable[[View], ServedEitherWay]: ...
 
 
-def async_under_asgi(view: View | None = None, *, reads_state: bool = True
+def async_under_asgi(view: View | None = None, *, reads_state: bool = True,
+                     reads_local: bool = False
                      ) -> ServedEitherWay | Callable[[View], ServedEitherWay]:
     """Serve ``view`` without a thread hop under ASGI and WSGI alike. It may read the
     latest results (:func:`healthd.store.health.health`) and nothing else from the store;
-    ``reads_state=False`` for a view that reads nothing at all.
+    ``reads_state=False`` for a view that reads nothing at all; ``reads_local=True`` for a
+    view that reads this process's verdict (:func:`healthd.local.verdict.current`).
     ``@async_under_asgi`` or ``@async_under_asgi(reads_state=False)``."""
 
     def decorate(view: View) -> ServedEitherWay:
-        return ServedEitherWay(view, reads_state)
+        return ServedEitherWay(view, reads_state, reads_local)
 
     if view is not None:
         return decorate(view)

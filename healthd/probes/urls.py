@@ -1,4 +1,5 @@
-"""The orchestrator probes alone, at the root: ``healthz``, ``livez``, ``readyz``, ``metrics``.
+"""The orchestrator probes alone, at the root: ``healthz``, ``livez``, ``readyz``, ``startupz``,
+``metrics``.
 
 Each answers with and without a trailing slash.
 """
@@ -11,5 +12,6 @@ urlpatterns = [
     re_path(r"^healthz/?$", probes.healthz, name="healthz"),
     re_path(r"^livez/?$", probes.livez, name="livez"),
     re_path(r"^readyz/?$", probes.readyz, name="readyz"),
+    re_path(r"^startupz/?$", probes.startupz, name="startupz"),
     re_path(r"^metrics/?$", probes.metrics, name="metrics"),
 ]

@@ -1,4 +1,4 @@
-"""Orchestrator probes: ``healthz``, ``livez``, ``readyz``, ``metrics``.
+"""Orchestrator probes: ``healthz``, ``livez``, ``readyz``, ``startupz``, ``metrics``.
 
 - ``healthz``: ``application/health+json`` as in the IETF draft "Health Check Response
   Format for HTTP APIs": ``status`` is ``pass``, ``warn`` or ``fail``; 200 for pass and
@@ -6,9 +6,12 @@
   responseTime``, ``celery:workers``), one object per database or cache alias or Redis
   server, else one per check.
 - ``livez``: the process answers. Touches neither Redis nor the database.
-- ``readyz``: the critical checks, Kubernetes style: 200 ``ok`` / 503; ``?verbose``
-  lists ``[+]name ok`` / ``[-]name failed: reason``; ``?exclude=name`` (repeatable)
-  leaves a check out, and an unknown name is a 400.
+- ``readyz``: whether this process should get traffic, Kubernetes style: 200 ``ok`` /
+  503 when one of its local checks fails, while it drains, or when a scheduled check
+  that opted in (``"readiness": True``) fails; ``?verbose`` lists ``[+]local:name ok`` /
+  ``[-]local:name failed: reason``, ``[-]draining…`` and the opted-in checks;
+  ``?exclude=name`` (repeatable) leaves a check out, and an unknown name is a 400.
+- ``startupz``: 200 once every configured scheduled check has a result, 503 before.
 - ``metrics``: Prometheus text from a collector reading the cached state: per check
   ``healthd_check_status`` (one-hot by ``status``), ``healthd_check_duration_seconds``,
   ``healthd_check_age_seconds``, ``healthd_check_critical``,
@@ -43,6 +46,7 @@ from healthd.checks.base import Status
 from healthd.http.auth import may_see_details
 from healthd.http.responses import Refusal, json_response, never_raise
 from healthd.local import instances
+from healthd.local import verdict as local_verdict
 from healthd.probes import answers as probe_answers
 from healthd.probes.answers import DRAFT_STATUS, HEALTH_JSON
 from healthd.probes.serving import async_under_asgi, http_response
@@ -126,25 +130,37 @@ def livez(request: HttpRequest) -> HttpResponse:
 
 
 def _excluded(request: HttpRequest) -> list[str]:
-    """``?exclude=`` names; refused with a 400 when one is not a configured check."""
+    """``?exclude=`` names; refused with a 400 when one is not a configured check (or a
+    local one)."""
     excluded = request.GET.getlist("exclude")
     known = [c.name for c in registry.configured_checks()]
+    known += [name for name in local_verdict.current().checks if name not in known]
     unknown = sorted(set(excluded) - set(known))
     if unknown:
         raise Refusal(400, f"unknown check(s) to exclude: {', '.join(unknown)}", valid=known)
     return excluded
 
 
-@async_under_asgi
+@async_under_asgi(reads_local=True)
 @require_safe
 @never_raise
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Critical checks only; warnings are ready. Kubernetes' verbose and exclude forms."""
-    excluded = _excluded(request)
-    health = state.health(exclude=excluded)
-    return http_response(probe_answers.readyz(health, tuple(excluded),
+    """This process's local checks and drain state, and the scheduled checks that opted
+    in; warnings are ready. Kubernetes' verbose and exclude forms."""
+    excluded = tuple(_excluded(request))
+    return http_response(probe_answers.readyz(probe_answers.readiness_health(excluded),
+                                              local_verdict.current(), excluded,
                                               verbose="verbose" in request.GET,
                                               reasons=may_see_details(request)))
+
+
+@async_under_asgi
+@require_safe
+@never_raise
+def startupz(request: HttpRequest) -> HttpResponse:
+    """200 once the first scheduled results exist, for a kubelet's startup probe."""
+    return http_response(probe_answers.startupz(state.health(),
+                                                verbose="verbose" in request.GET))
 
 
 class CachedStateCollector(Collector):

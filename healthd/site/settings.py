@@ -142,6 +142,8 @@ HEALTHD = {
     # /status/uptime/ and the badges for anyone; GROUPS as JSON: {"Website": ["database"]}.
     "PUBLIC_STATUS_PAGE": env.bool("HEALTHD_PUBLIC_STATUS_PAGE", default=False),
     "GROUPS": env.json("HEALTHD_GROUPS", default=None),
+    # Seconds each web process keeps its local checks' answers (/readyz).
+    "LOCAL_CHECK_SECONDS": env.float("HEALTHD_LOCAL_CHECK_SECONDS", default=5.0),
     # Seconds /readyz answers 503 "draining" after SIGTERM, before the server stops.
     "DRAIN_SECONDS": env.float("HEALTHD_DRAIN_SECONDS", default=5.0),
     # The name this pod publishes its state under (default: HOSTNAME, else the host name),

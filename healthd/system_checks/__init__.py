@@ -14,6 +14,7 @@ from healthd import conf
 from healthd.checks import registry
 from healthd.checks.base import Check
 from healthd.checks.passive import is_passive
+from healthd.local import checks as local_checks
 from healthd.system_checks import alerting as notify_checks  # noqa: F401 - registers NOTIFY's check
 from healthd.system_checks import database as database_checks  # noqa: F401 - registers its checks
 from healthd.util import redis_connect
@@ -31,14 +32,15 @@ E_NOT_WHOLE = "healthd.E006"
 E_BAD_FAILED_STATUS = "healthd.E007"
 E_BAD_GROUPS = "healthd.E008"
 E_NOT_A_BOOL = "healthd.E009"
+E_BAD_LOCAL_CHECKS = "healthd.E010"
 E_BAD_INSTANCE = "healthd.E020"
 W_RUN_LONGER_THAN_INTERVAL = "healthd.W001"
 
 POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
             "CELERY_TIMEOUT", "STATS_INTERVAL", "SCHEDULE_REFRESH_SECONDS",
-            "PASSIVE_SWEEP_INTERVAL", "INSTANCE_TTL", "INSTANCE_GRACE")
-# Zero turns the feature off.
-NOT_NEGATIVE = ("DRAIN_SECONDS",)
+            "PASSIVE_SWEEP_INTERVAL", "INSTANCE_TTL", "INSTANCE_GRACE", "LOCAL_CHECK_SECONDS")
+# Zero turns the feature off (DRAIN_SECONDS) or is a meaningful floor.
+NOT_NEGATIVE = ("DRAIN_SECONDS", "LOCAL_DISK_MIN_FREE_MB")
 WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://",
                  *redis_connect.CLUSTER_SCHEMES)
@@ -111,6 +113,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[django_checks
         # The checks are resolved from the other settings, so only once those are sound.
         for problem in registry.problems():
             found.append(_error('HEALTHD["CHECKS"]', problem, E_BAD_CHECKS))
+        for problem in local_checks.problems():
+            found.append(_error('HEALTHD["LOCAL_CHECKS"]', problem, E_BAD_LOCAL_CHECKS))
         if not found:
             found += _unknown_group_members(user.get("GROUPS"))
     if not found:

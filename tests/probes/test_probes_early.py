@@ -22,6 +22,7 @@ from django.test import Client
 from healthd import asgi, signals, wsgi
 from healthd.checks.base import Status
 from healthd.compat.dockerflow import views as dockerflow
+from healthd.local import draining
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from tests.support.endpoints import ASGITestClient, call_asgi, call_wsgi, event_loop_thread
@@ -32,7 +33,7 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.django_db
 
 PROBES = ["/__lbheartbeat__", "/livez", "/livez/", "/__heartbeat__", "/readyz", "/readyz/",
-          "/healthz", "/healthz/", "/watchman/bare/"]
+          "/startupz", "/startupz/", "/healthz", "/healthz/", "/watchman/bare/"]
 POD_IP = "10.1.2.3:8000"
 
 
@@ -75,7 +76,7 @@ class FourWays:
         return self.django_wsgi.paths + self.django_asgi.paths
 
 
-def _write_state(case: str, settings) -> None:
+def _write_state(case: str, settings, monkeypatch) -> None:
     if case == "passing":
         write_all()
     elif case == "warning":
@@ -101,17 +102,30 @@ def _write_state(case: str, settings) -> None:
         settings.DOCKERFLOW_HEARTBEAT_FAILED_STATUS_CODE = 503
         settings.WATCHMAN_ERROR_CODE = 599
         write_all(Status.FAILING)
+    elif case == "a local check failing":
+        settings.HEALTHD = {**settings.HEALTHD, "LOCAL_CHECKS": [
+            "memory", {"check": "disk", "min_free_mb": 10**12}]}
+        write_all()
+    elif case == "an opted-in check failing":
+        only(settings, {"check": "database", "readiness": True}, "cache")
+        write_all()
+        write_result("database", Status.FAILING)
+    elif case == "draining":
+        draining.begin()  # the session's fixture resets it
+        write_all()
     state.forget()
 
 
 STATES = ["passing", "warning", "critical failing", "non-critical failing", "stale",
-          "never ran", "no result at all", "store down", "failing with the codes set"]
+          "never ran", "no result at all", "store down", "failing with the codes set",
+          "a local check failing", "an opted-in check failing", "draining"]
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 @pytest.mark.parametrize("case", STATES)
-def test_every_probe_answers_as_django_does_in_every_state(settings, case, method):
-    _write_state(case, settings)
+def test_every_probe_answers_as_django_does_in_every_state(settings, monkeypatch, case,
+                                                           method):
+    _write_state(case, settings, monkeypatch)
     ways = FourWays()
     for path in PROBES:
         django_wsgi, django_asgi = ways.django(path, method=method)
@@ -135,7 +149,9 @@ def test_the_answers_differ_with_the_state():
     assert green["/__heartbeat__"].body == b'{"status": "ok"}'
     assert red["/__heartbeat__"].status == 500
     assert red["/__heartbeat__"].body == b'{"status": "error"}'
-    assert (green["/readyz"].status, red["/readyz"].status) == (200, 503)
+    # A shared failure leaves every process ready: /readyz judges this process.
+    assert green["/readyz"] == red["/readyz"] and red["/readyz"].status == 200
+    assert (green["/startupz"].status, red["/startupz"].status) == (200, 200)
     assert (green["/healthz"].status, red["/healthz"].status) == (200, 503)
     assert (green["/watchman/bare/"].status, red["/watchman/bare/"].status) == (200, 500)
     assert green["/livez"] == red["/livez"]
@@ -405,6 +421,24 @@ def test_the_standalone_site_under_uvicorn(uvicorn_site):
     wait_for(lambda: _get(uvicorn_site + "/__heartbeat__")[0] == 500, timeout=5,
              message="the failure to show within the freshness period")
     assert _get(uvicorn_site + "/watchman/bare/")[0] == 500
+
+
+@pytest.mark.parametrize("case, readyz, startupz", [
+    ("a local check failing", 503, 200),
+    ("an opted-in check failing", 503, 200),
+    ("draining", 503, 200),
+    ("critical failing", 200, 200),
+    ("store down", 200, 503),
+    ("no result at all", 200, 503),
+])
+def test_readyz_and_startupz_answered_early_judge_this_process(settings, monkeypatch, case,
+                                                               readyz, startupz):
+    """The identity above is not one of answers that never change."""
+    _write_state(case, settings, monkeypatch)
+    ways = FourWays()
+    assert {sent.status for sent in ways.early("/readyz")} == {readyz}
+    assert {sent.status for sent in ways.early("/startupz")} == {startupz}
+    assert ways.passed_to_django() == []
 
 
 def test_under_prepend_www_django_answers_with_its_redirect(settings):

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from healthd.checks.base import Status
+from healthd.local import draining
 from healthd.store import health as state
 from healthd.tasks.run import run_and_record
 from tests.support.endpoints import client as served_both_ways
@@ -146,64 +147,138 @@ def test_livez_touches_neither_redis_nor_the_database(client, settings, monkeypa
 # --- readyz --------------------------------------------------------------------------------
 
 
-def test_readyz_is_ok_when_every_critical_check_passes(client, django_assert_num_queries):
+def test_readyz_is_ok_when_the_local_checks_pass(client, django_assert_num_queries):
     _write_all()
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(0):  # the local checks run on threads of their own
         response = client.get("/readyz")
     assert response.status_code == 200 and response.content == b"ok"
     lines = client.get("/readyz?verbose").content.decode().splitlines()
-    assert "[+]database ok" in lines and lines[-1] == "readyz check passed"
+    assert lines == ["[+]local:connection ok", "[+]local:disk ok", "[+]local:memory ok",
+                     "readyz check passed"]
 
 
-def test_readyz_withholds_reasons_from_anonymous_callers(client, settings,
-                                                        django_assert_num_queries):
-    _write_all(but="redis")
-    _write("redis", Status.FAILING, message="store: ConnectionError: refused")
-    with django_assert_num_queries(0):
-        response = client.get("/readyz")
+def test_a_failing_critical_scheduled_check_leaves_readyz_ready(client):
+    """Every process would fail together: the pool would empty. The heartbeat, healthz
+    and the metrics still say it."""
+    _write_all(but="database")
+    _write("database", Status.FAILING, message="connection refused")
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/__heartbeat__").status_code == 500
+    assert client.get("/healthz").status_code == 503
+    assert "[+]local:connection ok" in client.get("/readyz?verbose").content.decode()
+
+
+def test_a_scheduled_check_that_opts_in_counts_for_readyz(client, settings):
+    _only(settings, {"check": "database", "readiness": True},
+          {"check": "storage", "critical": False, "readiness": True}, "redis")
+    _write("database", Status.PASSING)
+    _write("storage", Status.WARNING)
+    _write("redis", Status.FAILING)  # critical, not opted in
+    lines = client.get("/readyz?verbose").content.decode().splitlines()
+    assert lines[-3:] == ["[+]database ok", "[+]storage ok", "readyz check passed"]
+    _write("storage", Status.FAILING, message="disk full")  # opted in, not critical
+    state.forget()
+    response = client.get("/readyz")
     assert response.status_code == 503
     lines = response.content.decode().splitlines()
-    assert "[-]redis failed: reason withheld" in lines and "[+]cache ok" in lines
-    assert lines[-1] == "readyz check failed"
+    assert "[-]storage failed: reason withheld" in lines and lines[-1] == "readyz check failed"
     settings.DEBUG = True
-    lines = client.get("/readyz?verbose").content.decode().splitlines()
-    assert "[-]redis failed: store: ConnectionError: refused" in lines
+    assert "[-]storage failed: disk full" in client.get("/readyz?verbose").content.decode()
 
 
-def test_readyz_ignores_warnings_and_non_critical_checks(client, settings):
-    _only(settings, "database", {"check": "storage", "critical": False}, "migrations")
-    _write("database", Status.PASSING)
-    _write("storage", Status.FAILING)
-    _write("migrations", Status.WARNING)
-    response = client.get("/readyz?verbose=1")
-    assert response.status_code == 200
-    lines = response.content.decode().splitlines()
-    assert lines == ["[+]database ok", "[+]migrations ok", "readyz check passed"]
+def test_a_failing_local_check_makes_readyz_fail_and_says_which(client, settings):
+    _write_all()
+    settings.HEALTHD = {**settings.HEALTHD, "LOCAL_CHECKS": [
+        "connection", {"check": "disk", "min_free_mb": 10**12}]}
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.content.decode().splitlines() == [
+        "[+]local:connection ok", "[-]local:disk failed: reason withheld", "readyz check failed"]
+    settings.DEBUG = True
+    (line,) = [x for x in client.get("/readyz?verbose").content.decode().splitlines()
+               if x.startswith("[-]")]
+    assert line.startswith("[-]local:disk failed: ") and "MB free on" in line
+    # The heartbeat is the site's, not this process's: unchanged.
+    assert client.get("/__heartbeat__").status_code == 200
 
 
-def test_readyz_exclude_skips_a_check_and_an_unknown_name_is_400(client,
+def test_readyz_says_draining(client):
+    _write_all()
+    assert client.get("/readyz").status_code == 200
+    draining.begin()  # the session's fixture resets it
+    assert (client.get("/readyz").status_code, client.get("/readyz").content) == (
+        503, b"draining")
+    response = client.get("/readyz?verbose")
+    assert response.status_code == 503
+    assert response.content.decode().splitlines()[-2:] == [
+        "[-]draining: this process is shutting down", "readyz check failed"]
+
+
+def test_readyz_exclude_skips_a_check_and_an_unknown_name_is_400(client, settings,
                                                                 django_assert_num_queries):
-    _write_all(but="celery")  # celery never ran
+    _only(settings, "database", {"check": "celery", "readiness": True})
+    _write("database", Status.PASSING)  # celery never ran
+    settings.HEALTHD = {**settings.HEALTHD, "LOCAL_CHECKS": [
+        {"check": "disk", "min_free_mb": 10**12}]}
     assert client.get("/readyz").status_code == 503
     with django_assert_num_queries(0):
-        response = client.get("/readyz?exclude=celery&verbose")
+        response = client.get("/readyz?exclude=celery&exclude=disk&verbose")
     assert response.status_code == 200
-    assert "[+]celery excluded: ok" in response.content.decode().splitlines()
+    assert response.content.decode().splitlines() == [
+        "[+]celery excluded: ok", "[+]disk excluded: ok", "readyz check passed"]
     response = client.get("/readyz?exclude=celery&exclude=nothing")
     assert response.status_code == 400
     assert response.json()["error"] == "unknown check(s) to exclude: nothing"
-    assert "database" in response.json()["valid"]
+    assert {"database", "disk"} <= set(response.json()["valid"])
 
 
-def test_readyz_store_down_names_the_cause(client, settings):
+def test_readyz_store_down_is_not_counted(client, settings):
+    """Every process shares the store: its outage must not empty the pool either."""
+    _only(settings, {"check": "database", "readiness": True})
     _store_down(settings)
     started = time.monotonic()
     responses = [client.get("/readyz") for _ in range(20)]
     assert time.monotonic() - started < 1.5
-    assert {r.status_code for r in responses} == {503}
-    lines = responses[0].content.decode().splitlines()
-    assert lines[0] == "[-]store failed: result store unavailable: ConnectionError"
-    assert lines[-1] == "readyz check failed"
+    assert {r.status_code for r in responses} == {200}
+    lines = client.get("/readyz?verbose").content.decode().splitlines()
+    assert "[+]store not counted: result store unavailable: ConnectionError" in lines
+    assert client.get("/__heartbeat__").status_code == 500
+
+
+# --- startupz ------------------------------------------------------------------------------
+
+
+def test_startupz_waits_for_the_first_results(client, settings):
+    _only(settings, "database", "cache", {"passive": "backup", "every": "1d"})
+    response = client.get("/startupz")
+    assert response.status_code == 503
+    assert response.content.decode().splitlines() == [
+        "[-]results failed: no result yet for database, cache", "startupz check failed"]
+    _write("database", Status.FAILING)  # any result will do: it ran
+    state.forget()
+    assert client.get("/startupz/").status_code == 503
+    _write("cache", Status.PASSING)  # the passive check is not waited for
+    state.forget()
+    response = client.get("/startupz")
+    assert (response.status_code, response.content) == (200, b"ok")
+    assert client.get("/startupz?verbose").content == b"[+]results ok\nstartupz check passed\n"
+
+
+def test_startupz_with_the_store_down_and_once_started(client, settings):
+    _only(settings, "database")
+    _write("database", Status.PASSING)
+    good_store = settings.HEALTHD
+    _store_down(settings)
+    response = client.get("/startupz")
+    assert response.status_code == 503
+    assert response.content.startswith(b"[-]store failed: result store unavailable")
+    settings.HEALTHD = good_store
+    state.forget()
+    assert client.get("/startupz").status_code == 200
+    # Started is started: a later outage is the other probes' news.
+    _write("database", Status.FAILING)
+    state.forget()
+    assert client.get("/startupz").status_code == 200
 
 
 # --- metrics -------------------------------------------------------------------------------

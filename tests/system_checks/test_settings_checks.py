@@ -29,6 +29,16 @@ def test_the_shipped_settings_are_clean():
     ({"CHECKS": [{"check": "cache", "interval": 0}]}, "interval must be a positive number"),
     ({"CHECKS": ["cache", "cache"]}, "configured twice"),
     ({"INTERVALL": 5}, "HEALTHD: unknown key(s) ['INTERVALL']"),
+    ({"LOCAL_CHECK_SECONDS": 0}, 'HEALTHD["LOCAL_CHECK_SECONDS"]: must be a positive number'),
+    ({"LOCAL_DISK_MIN_FREE_MB": "lots"}, 'HEALTHD["LOCAL_DISK_MIN_FREE_MB"]: must be a number'),
+    ({"LOCAL_CHECKS": "disk"}, 'HEALTHD["LOCAL_CHECKS"]: must be a list'),
+    ({"LOCAL_CHECKS": ["database"]}, 'HEALTHD["LOCAL_CHECKS"]: unknown check \'database\': '
+                                     "use one of ['connection', 'disk', 'memory']"),
+    ({"LOCAL_CHECKS": [{"check": "disk", "min_fre_mb": 5}]},
+     'HEALTHD["LOCAL_CHECKS"]: bad option for check \'disk\''),
+    ({"LOCAL_CHECKS": [{"check": "disk", "readiness": True}]},
+     'HEALTHD["LOCAL_CHECKS"]: a local check takes neither'),
+    ({"LOCAL_CHECKS": ["disk", "disk"]}, "local check name 'disk' is configured twice"),
 ])
 def test_a_malformed_setting_is_named(settings, healthd, expected):
     settings.HEALTHD = {**settings.HEALTHD, **healthd}
