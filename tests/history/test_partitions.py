@@ -177,7 +177,9 @@ def test_the_migration_goes_back_to_a_plain_table_and_forward_again_keeping_ever
     assert list(CheckResult.objects.order_by("id").values_list(
         "id", "name", "checked_at")) == before
 
-    MigrationExecutor(connection).migrate([("healthd", "0009_partition_results_postgres")])
+    # Forward to the latest migrations, as later tests expect every column.
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
     assert partitions.enabled()
     assert list(CheckResult.objects.order_by("id").values_list(
         "id", "name", "checked_at")) == before
