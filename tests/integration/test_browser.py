@@ -199,7 +199,7 @@ def test_admin_current_state_and_filtered_history(recorded, browser):
     rows = page.locator("tr.healthd-check")
     expect(rows).to_have_count(len(NAMES))
     # The strip's heading is its capacity, not the length of the first check's strip.
-    expect(page.locator("table.healthd-state thead")).to_contain_text("Last 50 results")
+    expect(page.locator("#result_list thead")).to_contain_text("Last 50 results")
     assert rows.evaluate_all("rows => rows.map(r => r.dataset.check)") == NAMES
     for name, status in EXPECTED.items():
         row = page.locator(f'tr.healthd-check[data-check="{name}"]')
