@@ -277,6 +277,7 @@ def run(args: argparse.Namespace) -> None:
         "HEALTHD_KEY_PREFIX": prefix,
         "C_FORCE_ROOT": "1",
         "PYTHONUNBUFFERED": "1",
+        "CELERY_WORKER_MAX_TASKS_PER_CHILD": str(args.max_tasks_per_child),
     })
     os.environ.pop("CELERY_BROKER_URL", None)  # the broker is the soak's own Redis
     import django
@@ -371,6 +372,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rate", type=float, default=0,
                         help="cap on heartbeat requests per second (0: as fast as it goes)")
+    parser.add_argument("--max-tasks-per-child", type=int, default=1000,
+                        help="the site's CELERY_WORKER_MAX_TASKS_PER_CHILD (0: never replace)")
     parser.add_argument("--out", help="folder for samples and logs (default: a new temp one)")
     parser.add_argument("--report", type=Path, help="print the table of a samples.jsonl")
     args = parser.parse_args()
