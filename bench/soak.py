@@ -141,6 +141,16 @@ def series(samples: list[dict]) -> dict[str, list[tuple[float, float]]]:
             out.setdefault(f"{name} RSS MB", []).append((t, figures["rss_kb"] / 1024))
             out.setdefault(f"{name} threads", []).append((t, figures["threads"]))
             out.setdefault(f"{name} fds", []).append((t, figures["fds"]))
+        # A pool whose processes are replaced (CELERY_WORKER_MAX_TASKS_PER_CHILD) renames
+        # its children by pid order: the largest child's RSS is the figure that a leak
+        # in any of them keeps raising, whichever name it is under.
+        largest: dict[str, float] = {}
+        for name, figures in sample["processes"].items():
+            if " child " in name:
+                root = name.split(" child ", 1)[0]
+                largest[root] = max(largest.get(root, 0.0), figures["rss_kb"] / 1024)
+        for root, rss_mb in largest.items():
+            out.setdefault(f"{root} largest child RSS MB", []).append((t, rss_mb))
         redis_figures = sample["redis"]
         out.setdefault("redis keys", []).append((t, redis_figures["keys"]))
         out.setdefault("redis healthd keys", []).append((t, redis_figures["healthd_keys"]))
