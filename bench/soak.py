@@ -141,6 +141,16 @@ def series(samples: list[dict]) -> dict[str, list[tuple[float, float]]]:
             out.setdefault(f"{name} RSS MB", []).append((t, figures["rss_kb"] / 1024))
             out.setdefault(f"{name} threads", []).append((t, figures["threads"]))
             out.setdefault(f"{name} fds", []).append((t, figures["fds"]))
+        # A pool whose processes are replaced (CELERY_WORKER_MAX_TASKS_PER_CHILD) renames
+        # its children by pid order: the largest child's RSS is the figure that a leak
+        # in any of them keeps raising, whichever name it is under.
+        largest: dict[str, float] = {}
+        for name, figures in sample["processes"].items():
+            if " child " in name:
+                root = name.split(" child ", 1)[0]
+                largest[root] = max(largest.get(root, 0.0), figures["rss_kb"] / 1024)
+        for root, rss_mb in largest.items():
+            out.setdefault(f"{root} largest child RSS MB", []).append((t, rss_mb))
         redis_figures = sample["redis"]
         out.setdefault("redis keys", []).append((t, redis_figures["keys"]))
         out.setdefault("redis healthd keys", []).append((t, redis_figures["healthd_keys"]))
@@ -277,6 +287,7 @@ def run(args: argparse.Namespace) -> None:
         "HEALTHD_KEY_PREFIX": prefix,
         "C_FORCE_ROOT": "1",
         "PYTHONUNBUFFERED": "1",
+        "CELERY_WORKER_MAX_TASKS_PER_CHILD": str(args.max_tasks_per_child),
     })
     os.environ.pop("CELERY_BROKER_URL", None)  # the broker is the soak's own Redis
     import django
@@ -371,6 +382,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rate", type=float, default=0,
                         help="cap on heartbeat requests per second (0: as fast as it goes)")
+    parser.add_argument("--max-tasks-per-child", type=int, default=1000,
+                        help="the site's CELERY_WORKER_MAX_TASKS_PER_CHILD (0: never replace)")
     parser.add_argument("--out", help="folder for samples and logs (default: a new temp one)")
     parser.add_argument("--report", type=Path, help="print the table of a samples.jsonl")
     args = parser.parse_args()

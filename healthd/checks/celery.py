@@ -63,37 +63,6 @@ def _queues_by_worker(connection: Any, timeout: float, limit: int | None = None,
     return dict(replies or {})
 
 
-def _forget_deleted_reply_queues(connection: Any) -> None:
-    """Drop what the connection still remembers of reply queues already deleted.
-
-    Each broadcast that waits for replies binds a reply queue (named after the id() of
-    celery's per-call copy of its Mailbox, so often a new name) and deletes it once the
-    replies are in. kombu's virtual transports keep every binding in a routing table held
-    in memory per connection, and its Redis channels keep each queue's expiry, and deleting
-    the queue prunes neither: on a pooled connection, which lives as long as the process,
-    each run would leave about half a kilobyte behind for good. Transports without these
-    (AMQP) are left be.
-    """
-    transport = connection.transport
-    state = getattr(transport, "state", None)
-    if state is None or not hasattr(state, "has_binding"):
-        return
-    exchange = current_app.control.mailbox.reply_exchange.name  # type: ignore[attr-defined]
-    suffix = f".{exchange}"
-
-    def deleted(queue: str, routing_key: str) -> bool:
-        return queue.endswith(suffix) and not state.has_binding(queue, exchange, routing_key)
-
-    table = state.exchanges.get(exchange, {}).get("table")
-    if table:
-        table[:] = [meta for meta in table if not deleted(meta[2], meta[0])]
-    for channel in getattr(transport, "channels", ()):
-        expires = getattr(channel, "_expires", None)
-        if isinstance(expires, dict):
-            for queue in [q for q in expires if deleted(q, q[: -len(suffix)])]:
-                del expires[queue]
-
-
 def _consumed(answers: Mapping[str, Any]) -> set[str]:
     return {
         queue["name"]
@@ -169,8 +138,9 @@ class Celery:
         minimum = max(
             self.min_workers if self.min_workers is not None else config.celery_min_workers, 1)
         wait = self.timeout if self.timeout is not None else config.celery_timeout
-        with current_app.connection_or_acquire() as connection:
-            try:
-                return _ask(connection, expected, minimum, wait, _configured_queues(current_app))
-            finally:
-                _forget_deleted_reply_queues(connection)
+        # A connection of its own, closed after the run: each broadcast that waits for
+        # replies binds a reply queue under a new name, and kombu's virtual transports
+        # (Redis) remember every binding for the connection's life; on the pooled
+        # connection, which lives as long as the process, that grew without end.
+        with current_app.connection_for_write() as connection:
+            return _ask(connection, expected, minimum, wait, _configured_queues(current_app))

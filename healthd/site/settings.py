@@ -121,6 +121,12 @@ CELERY_BEAT_SCHEDULER = "healthd.beat:Scheduler"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A pool process is replaced after this many tasks (0: never). What a long-lived process
+# keeps per run outside healthd's reach (kombu's and Celery's per-connection and per-task
+# bookkeeping, reference cycles) is then bounded by this many runs, not by its uptime;
+# measured in the README's soak.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD",
+                                            default=1000) or None
 # Full worker names (celery@host) the celery check expects; `healthd run` names its own.
 STATUS_CELERY_WORKERS = _env_names("STATUS_CELERY_WORKERS")
 

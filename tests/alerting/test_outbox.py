@@ -205,3 +205,43 @@ def test_one_sentry_event_per_transition_with_default_integrations(
     assert "pa55word" not in repr(events)
     # Each failing run is still logged with its detail, just not sent to Sentry.
     assert caplog.text.count("check toggled raised RuntimeError") == 6
+
+
+def test_an_entry_abandoned_behind_more_than_a_thousand_live_ones_is_taken_again(settings):
+    """XAUTOCLAIM looks at no more than 10 times COUNT pending entries per call: started from 0-0
+    each time, the scan never reached an entry abandoned behind 1,000 live ones."""
+    settings.HEALTHD = {**settings.HEALTHD, "OUTBOX_VISIBILITY_TIMEOUT": 60.0}
+    client = redis_client.writer()
+    key = store.keys().outbox
+    outbox.take("nobody")  # the group exists (nothing in it yet)
+    live = 1_200
+    with client.pipeline(transaction=False) as pipe:
+        for index in range(live):
+            pipe.xadd(key, {"id": f"live-{index}", "check": "busy", "status": "failing",
+                            "result": "{}"})
+        pipe.execute()
+    abandoned = _result("db", Status.FAILING)
+    client.xadd(key, {"id": abandoned.id, "kind": "transition", "check": "db",
+                      "previous": "passing", "status": "failing", "silenced": "0",
+                      "transition": abandoned.id, "reminder": "0",
+                      "result": json.dumps(abandoned.to_dict())})
+    # A live worker has the first 1,200 (just read, renewed by its lease); a dead one had
+    # the last, idle for longer than the visibility timeout.
+    assert len(client.xreadgroup(outbox.GROUP, "live-worker", {key: ">"}, count=live)[0][1]) \
+        == live
+    ((_, [(stream_id, _)]),) = client.xreadgroup(outbox.GROUP, "dead-worker", {key: ">"})
+    client.xclaim(key, outbox.GROUP, "dead-worker", 0, [stream_id], idle=120_000, justid=True)
+    assert outbox.stats()["pending"] == live + 1
+
+    taken: list[outbox.Entry] = []
+    runs = 0
+    while not taken and runs < 5:  # 1,201 pending, 1,000 looked at per call: 2 calls
+        taken = outbox.take("survivor")
+        runs += 1
+    assert [entry.id for entry in taken] == [abandoned.id]
+    assert runs <= 2
+    # The live worker's entries stay its own; the next scan starts again from the first.
+    pending = client.xpending_range(key, outbox.GROUP, "-", "+", live + 1)
+    assert {(p["consumer"], p["message_id"] == stream_id) for p in pending} == {
+        ("live-worker", False), ("survivor", True)}
+    assert outbox.take("survivor") == []

@@ -252,6 +252,18 @@ def test_the_standalone_site_names_its_workers_and_logs_each_line_once(monkeypat
         assert logger["propagate"] is False  # a Celery worker's root handler would repeat it
 
 
+def test_the_standalone_site_replaces_a_pool_process_after_a_thousand_tasks(monkeypatch,
+                                                                             tmp_path):
+    """What a long-lived pool process keeps per run outside healthd's reach is bounded by
+    the tasks it runs, not by its uptime (README: the soak); 0 turns it off."""
+    monkeypatch.delenv("CELERY_WORKER_MAX_TASKS_PER_CHILD", raising=False)
+    assert _site_settings(monkeypatch, tmp_path)["CELERY_WORKER_MAX_TASKS_PER_CHILD"] == 1000
+    site = _site_settings(monkeypatch, tmp_path, CELERY_WORKER_MAX_TASKS_PER_CHILD="250")
+    assert site["CELERY_WORKER_MAX_TASKS_PER_CHILD"] == 250
+    site = _site_settings(monkeypatch, tmp_path, CELERY_WORKER_MAX_TASKS_PER_CHILD="0")
+    assert site["CELERY_WORKER_MAX_TASKS_PER_CHILD"] is None
+
+
 # --- who stops the embedded Redis (the daemon's own tests show that a command beside a
 # --- run leaves its Redis alone, and that the run and healthd_check stop theirs) ------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -191,3 +192,46 @@ def test_healthd_ping_around_a_command_that_exits_1(site):
     assert finished.stderr == ""
     record = _record("backup")
     assert record.current == Status.FAILING and "no space left" in record.message
+
+
+def _console_script() -> list[str]:
+    """`healthd` as installed (the console script beside this Python), else ``-m healthd``."""
+    script = shutil.which("healthd", path=os.path.dirname(sys.executable))
+    return [script] if script else [sys.executable, "-m", "healthd"]
+
+
+def test_healthd_ping_alias_wraps_a_command(settings):
+    """`healthd ping NAME -- command` (the alias the README shows), through ``python -m
+    healthd`` and the console script: the command's output goes through, its exit status
+    is healthd's, and the check records it."""
+    overrides = {"CHECKS": [BACKUP, "storage"]}
+    settings.HEALTHD = {**settings.HEALTHD, **overrides}
+    state.forget()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
+           "HEALTHD_TEST_OVERRIDES": json.dumps(overrides),
+           "HEALTHD_TEST_WORKER_DB_NAME": _test_db_name()}
+    module = [sys.executable, "-m", "healthd"]
+    succeeds = [sys.executable, "-c", "print('dumped 42 tables')"]
+    finished = subprocess.run([*module, "ping", "backup", "--", *succeeds], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert (finished.returncode, finished.stdout, finished.stderr) == (
+        0, "dumped 42 tables\n", "")
+    record = _record("backup")
+    assert record.current == Status.PASSING
+    assert record.message.startswith("exit status 0 after") and "dumped 42 tables" in (
+        record.message)
+
+    fails = [sys.executable, "-c", "print('no space left'); raise SystemExit(3)"]
+    finished = subprocess.run([*_console_script(), "ping", "backup", "--lines", "1", "--",
+                               *fails], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert (finished.returncode, finished.stdout) == (3, "no space left\n"), finished.stderr
+    record = _record("backup")
+    assert record.current == Status.FAILING
+    assert record.message.startswith("exit status 3 after") and "no space left" in record.message
+
+    unknown = subprocess.run([*module, "ping", "nightly-export", "--", *succeeds], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 1
+    assert "no passive check 'nightly-export'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

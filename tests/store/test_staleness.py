@@ -36,6 +36,31 @@ def test_a_slow_result_just_produced_is_fresh_at_a_one_second_interval(settings,
     assert check.age is not None and check.age < 1.0
 
 
+def test_a_result_is_judged_from_its_finish_not_its_start(settings, client):
+    """Where the two rules disagree: started 7 s ago (past the 6 s limit), finished 4 s ago
+    (within it). Judged by its start it would be stale and the heartbeat red."""
+    only(settings, {"check": "storage", "name": "slow", "timeout": 3}, INTERVAL=1)
+    _write("slow", started_ago=7.0, duration=3.0)
+    response = client.get("/__heartbeat__")
+    assert response.status_code == 200
+    (check,) = state.health().checks
+    assert check.status == Status.PASSING
+    assert check.age is not None and 3.9 <= check.age < 5.0
+
+
+def test_a_passive_report_is_judged_from_when_it_came_not_from_the_job_s_length(settings):
+    """A passive check's result is stamped when the job reported (at its end) and carries
+    how long the job ran: adding that duration would move a long job's last report into
+    the future and hide that it stopped reporting."""
+    only(settings, {"passive": "backup", "every": 60, "grace": 30})
+    (check,) = registry.configured_checks()
+    limit = check.effective_stale_after
+    _write("backup", started_ago=limit + 5, duration=3600.0)  # an hour-long job
+    (seen,) = state.health().checks
+    assert seen.status == Status.STALE and seen.message.startswith("late:")
+    assert seen.age is not None and limit < seen.age < limit + 10
+
+
 def test_the_stale_limit_is_three_intervals_plus_the_timeout(settings, client):
     only(settings, {"check": "storage", "name": "slow", "timeout": 3}, INTERVAL=1)
     (check,) = registry.configured_checks()

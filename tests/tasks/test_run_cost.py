@@ -14,7 +14,7 @@ from redis.connection import AbstractConnection
 from healthd import store
 from healthd.checks.base import Result, Status
 from healthd.history import write as history
-from healthd.models import CheckResult, CheckStatus, HourlyRollup
+from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
 from healthd.store import client as redis_client
 from healthd.tasks.run import run_and_record
 
@@ -110,3 +110,64 @@ def test_two_workers_adding_to_the_same_hour_at_once_both_count():
     assert rollups.count() == rounds * len(names)
     assert {r.runs for r in rollups} == {2}
     assert redis_client.writer().llen(store.keys().history_backlog) == 0
+
+
+FAILING: set[str] = set()
+
+
+def flips() -> str:
+    """Fails while FAILING holds anything: a transition on demand, at no round trip."""
+    if FAILING:
+        raise RuntimeError("flipped")
+    return "ok"
+
+
+# A run in which checks change state costs more: per transition, about four statements
+# (the Transition row and its delivery's bookkeeping) and six Redis round trips (the
+# outbox read, claimed and acknowledged; the incident's grouping); one transition in a
+# run of any size: 11 statements and 13 or 14 round trips (README, "What a run costs").
+SQL_PER_TRANSITION = 4
+ROUND_TRIPS_PER_TRANSITION = 6
+SQL_ONE_TRANSITION = 11
+ROUND_TRIPS_ONE_TRANSITION = 14
+
+
+def _transition_cost(count: int, failing: int, settings, round_trips: RoundTrips
+                     ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(SQL, round trips) of a run where ``failing`` of ``count`` checks turn failing, and
+    of the run after it."""
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": [
+        {"check": f"tests.tasks.test_run_cost.{'flips' if i < failing else 'passes'}",
+         "name": f"flip-{count}-{failing}-{i}"} for i in range(count)]}
+    FAILING.clear()
+    run_and_record()
+    run_and_record()
+    FAILING.add("now")
+    try:
+        costs = []
+        for _ in range(2):
+            redis_client.writer().ping()
+            round_trips.count = 0
+            with CaptureQueriesContext(connection) as queries:
+                summary = run_and_record()
+            assert summary.stored and summary.saved
+            costs.append((len(queries), round_trips.count))
+    finally:
+        FAILING.clear()
+    return costs[0], costs[1]
+
+
+@pytest.mark.django_db
+def test_a_run_with_transitions_costs_a_bounded_amount_per_transition(settings, monkeypatch):
+    round_trips = RoundTrips(monkeypatch)
+    for count in (3, 400):
+        (sql, trips), after = _transition_cost(count, 1, settings, round_trips)
+        assert sql <= SQL_ONE_TRANSITION, (count, sql, trips)
+        assert trips <= ROUND_TRIPS_ONE_TRANSITION, (count, sql, trips)
+        assert after == (6, 1)  # the state holds: back to the usual run
+    failing = 5
+    (sql, trips), after = _transition_cost(40, failing, settings, round_trips)
+    assert sql <= 7 + SQL_PER_TRANSITION * failing, (sql, trips)
+    assert trips <= 8 + ROUND_TRIPS_PER_TRANSITION * failing, (sql, trips)
+    assert after == (6, 1)
+    assert Transition.objects.filter(status="failing").count() == 1 + 1 + failing

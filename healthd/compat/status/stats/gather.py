@@ -86,9 +86,13 @@ def celery_stats() -> dict[str, dict[str, Any]]:
     """A summary of ``inspect().stats()`` per worker (STATUS_CELERY_WORKERS when set)."""
     config = conf.get()
     expected = config.celery_workers
-    inspector = current_app.control.inspect(timeout=config.celery_timeout,
-                                             limit=len(expected) or None)
-    replies = inspector.stats() or {}
+    # A connection of its own, closed after: a broadcast's reply queue would stay
+    # remembered on a pooled connection for the process's life (healthd.checks.celery).
+    with current_app.connection_for_write() as connection:
+        inspector = current_app.control.inspect(timeout=config.celery_timeout,
+                                                limit=len(expected) or None,
+                                                connection=connection)
+        replies = inspector.stats() or {}
     summary: dict[str, dict[str, Any]] = {}
     for hostname, raw in sorted(replies.items()):
         if not _worker_wanted(hostname, expected):
