@@ -8,6 +8,7 @@ in ``healthd.history.reports``.
 from __future__ import annotations
 
 import datetime
+import html
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
@@ -144,10 +144,11 @@ class CheckRow:
     def strip_bars(self) -> SafeString:
         """The strip's bars as SVG, built here: a template loop over 50 bars per check
         cost more than every query of the page."""
-        # x is a number and the colour one of STRIP_COLOURS; the title is escaped.
+        # x is a number and the colour one of STRIP_COLOURS; the title is escaped (by the
+        # standard library's escape, which Django's wraps: 10,000 calls for 200 checks).
         return mark_safe("".join(  # noqa: S308
             f'<rect x="{bar["x"]:d}" y="0" width="5" height="16" fill="{bar["colour"]}">'
-            f'<title>{escape(bar["title"])}</title></rect>'
+            f'<title>{html.escape(bar["title"])}</title></rect>'
             for bar in self.strip))
 
     @property
@@ -327,6 +328,7 @@ class CheckStatusAdmin(ReadOnlyAdmin):
             "rows": rows,
             "store_error": error,
             "may_run": self.has_run_permission(request),
+            "may_silence": request.user.has_perm("healthd.add_silence"),
             "strip_length": reports.STRIP_LENGTH,
             "strip_width": reports.STRIP_LENGTH * 6,
         }
