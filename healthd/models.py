@@ -97,8 +97,17 @@ class Transition(models.Model):
         return f"{self.name}: {self.previous} -> {self.status}"
 
 
+# An hourly rollup's durations as a fixed logarithmic histogram, one count column per
+# bucket (``d00`` … ``d63``), so that the upsert adds bucket to bucket in SQL on every
+# database and a p95 over a day or a week is a sum of buckets (healthd.history.buckets
+# says where each bucket begins).
+DURATION_BUCKETS = 64
+BUCKET_COLUMNS = [f"d{index:02d}" for index in range(DURATION_BUCKETS)]
+
+
 class HourlyRollup(models.Model):
-    """Per check and hour: runs, failures, duration sum and max, for long-range uptime."""
+    """Per check and hour: runs, failures, duration sum and max, for long-range uptime;
+    and the durations' histogram (BUCKET_COLUMNS), for the p95."""
 
     name = models.CharField(max_length=100)
     hour = models.DateTimeField()
@@ -118,6 +127,40 @@ class HourlyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.hour:%Y-%m-%d %H}:00"
+
+
+for _column in BUCKET_COLUMNS:
+    HourlyRollup.add_to_class(_column, models.PositiveIntegerField(default=0, editable=False))
+
+
+class DailyRollup(models.Model):
+    """Per check and day (a day of the site's ``TIME_ZONE``): the day's hourly rollups
+    added up, for the status page's 90 days and the history API's year.
+
+    ``day`` is when that day began, an instant; a day begun at another instant than the
+    site's time zone says now (the zone was changed) is not used, and
+    ``healthd_rollups --rebuild`` makes them again. ``first_hour`` is the day's first
+    hour with a run, which tells when a check began.
+    """
+
+    name = models.CharField(max_length=100)
+    day = models.DateTimeField()
+    first_hour = models.DateTimeField()
+    runs = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    warnings = models.PositiveIntegerField(default=0)
+    duration_sum = models.FloatField(default=0.0)
+    duration_max = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-day", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "day"], name="healthd_daily_name_day")
+        ]
+        indexes = [models.Index(fields=["-day", "name"], name="healthd_daily_day_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.day:%Y-%m-%d}"
 
 
 class CurrentState(CheckStatus):

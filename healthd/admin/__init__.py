@@ -8,6 +8,7 @@ in ``healthd.history.reports``.
 from __future__ import annotations
 
 import datetime
+import html
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
@@ -158,10 +159,11 @@ class CheckRow:
     def strip_bars(self) -> SafeString:
         """The strip's bars as SVG, built here: a template loop over 50 bars per check
         cost more than every query of the page."""
-        # x is a number and the colour one of STRIP_COLOURS; the title is escaped.
+        # x is a number and the colour one of STRIP_COLOURS; the title is escaped (by the
+        # standard library's escape, which Django's wraps: 10,000 calls for 200 checks).
         return mark_safe("".join(  # noqa: S308
             f'<rect x="{bar["x"]:d}" y="0" width="5" height="16" fill="{bar["colour"]}">'
-            f'<title>{escape(bar["title"])}</title></rect>'
+            f'<title>{html.escape(bar["title"])}</title></rect>'
             for bar in self.strip))
 
     @property
@@ -185,12 +187,17 @@ def _strip(latest: list[reports.LatestResult]) -> list[dict[str, Any]]:
     # Stored times come back in UTC: nothing to convert, 50 times a check, when that is
     # the zone shown.
     convert = str(zone) not in ("UTC", "Etc/UTC")
+    # isoformat: a third of strftime's time, 10,000 times for 200 checks.
     return [
         {"x": index * 6, "colour": STRIP_COLOURS.get(status, "#757575"),
-         "title": f"{at.astimezone(zone) if convert and at.tzinfo else at:%Y-%m-%d %H:%M:%S} "
+         "title": f"{_shown(at.astimezone(zone) if convert and at.tzinfo else at)} "
                   f"{status} {duration * 1000:.0f} ms"}
         for index, (status, at, duration) in enumerate(latest)
     ]
+
+
+def _shown(at: datetime.datetime) -> str:
+    return at.isoformat(" ", "seconds")[:19]
 
 
 def current_state_rows(now: datetime.datetime | None = None) -> tuple[list[CheckRow], str | None]:
@@ -349,6 +356,7 @@ class CheckStatusAdmin(ReadOnlyAdmin):
             "pods_summary": instances.summary(pods) if pods else "",
             "pods_error": pods_error,
             "may_run": self.has_run_permission(request),
+            "may_silence": request.user.has_perm("healthd.add_silence"),
             "strip_length": reports.STRIP_LENGTH,
             "strip_width": reports.STRIP_LENGTH * 6,
         }

@@ -1,9 +1,10 @@
 """Report queries over the history tables: uptime, p95 duration, the latest results.
 
-Each report answers for every check at once, in one query whatever the number of checks
-(window functions: ``ROW_NUMBER() OVER (PARTITION BY name ...)`` bounded per check), so
-a page showing them costs the same number of queries for 3 checks or for 300. Kept
-apart from the admin, as django-celery-beat keeps its querysets apart from its admin.
+Each report answers for every check at once, in one or two queries whatever the number
+of checks, and each reads a bounded amount whatever the size of the history or the age
+of a check's latest result: uptime and the p95 from the hourly rollups (the p95 from
+their duration buckets), the latest results check by check under a LIMIT. Kept apart
+from the admin, as django-celery-beat keeps its querysets apart from its admin.
 """
 
 from __future__ import annotations
@@ -13,24 +14,16 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import reduce
-from operator import or_
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import F, Q, QuerySet, Sum, Window
+from django.db.models import F, Max, Q, Sum, Window
 from django.db.models.functions import RowNumber
 
-from healthd.history import sql
-from healthd.models import CheckResult, HourlyRollup
+from healthd.history import buckets, sql
+from healthd.models import BUCKET_COLUMNS, CheckResult, HourlyRollup
 
 STRIP_LENGTH = 50
-# The p95 of a check is taken over at most this many of its latest results in 24 h.
-P95_SAMPLE_LIMIT = 5000
-# The latest results are first looked for within this many intervals of each check, an
-# index range of a few hundred rows; a check that ran too rarely to fill its strip
-# there (new, or stopped a while) is looked up again without that bound.
-STRIP_LOOKBACK_INTERVALS = 2 * STRIP_LENGTH
 # Uptime reads the rollups of the week and of a day before it, which tells a check that
 # was added during the week from one that was there all along.
 UPTIME_LOOKBACK = datetime.timedelta(days=8)
@@ -43,20 +36,6 @@ def p95(values: Iterable[float]) -> float | None:
     if not ordered:
         return None
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
-
-def _newest_first(where: Q, limit: int) -> QuerySet:
-    """The results matching ``where``, at most ``limit`` per check, in one query.
-
-    ``recency`` is 1 for each check's newest result. The window follows the index
-    (name, -checked_at, ...), so the database reads it in order and sorts nothing.
-    """
-    return (
-        CheckResult.objects.filter(where).order_by()
-        .annotate(recency=Window(RowNumber(), partition_by=F("name"),
-                                 order_by=F("checked_at").desc()))
-        .filter(recency__lte=limit)
-    )
 
 
 # --- the latest results (the history strip) --------------------------------------------
@@ -72,69 +51,44 @@ def latest_results(intervals: Mapping[str, float], now: datetime.datetime,
                    length: int = STRIP_LENGTH) -> dict[str, list[LatestResult]]:
     """The last ``length`` results of each check named in ``intervals``, oldest first.
 
-    ``intervals`` maps each check to its run interval in seconds, which bounds the first
-    query to the last STRIP_LOOKBACK_INTERVALS runs' time; only the checks that did not
-    fill their strip there cost a second query, the same one without the time bound.
+    One query, check by check under a LIMIT (:func:`healthd.history.sql.latest_results`):
+    a check stopped a month ago costs what a running one does. ``intervals`` and
+    ``now`` are kept for the callers; the read needs neither.
     """
     if not intervals:
         return {}
-    names_by_start: dict[datetime.datetime, list[str]] = defaultdict(list)
-    for name, interval in intervals.items():
-        start = now - datetime.timedelta(seconds=interval * STRIP_LOOKBACK_INTERVALS)
-        names_by_start[start].append(name)
-    recent = reduce(or_, (Q(name__in=names, checked_at__gte=start)
-                          for start, names in names_by_start.items()))
-    found = _latest_by_name(recent, length)
-    short = [name for name in intervals if len(found.get(name, ())) < length]
-    if short:
-        found.update(_latest_by_name(Q(name__in=short), length))
-    return {name: found.get(name, []) for name in intervals}
-
-
-def _latest_by_name(where: Q, length: int) -> dict[str, list[LatestResult]]:
-    rows = _newest_first(where, length).values_list(
-        "name", "recency", "status", "checked_at", "duration")
-    found: dict[str, list[tuple[int, LatestResult]]] = defaultdict(list)
-    for name, recency, status, checked_at, duration in rows:
-        found[name].append((recency, LatestResult(status, checked_at, duration)))
-    return {name: [result for _, result in sorted(ranked, key=lambda r: -r[0])]
-            for name, ranked in found.items()}
+    connection = connections[CheckResult.objects.db]
+    found: dict[str, list[LatestResult]] = defaultdict(list)
+    for name, status, checked_at, duration in sql.latest_results(
+            connection, list(intervals), length):
+        found[name].append(LatestResult(status, checked_at, duration))
+    # Each check's come newest first: turned round, not sorted again.
+    return {name: found[name][length - 1::-1] if name in found else []
+            for name in intervals}
 
 
 # --- p95 duration ------------------------------------------------------------------------
 
 
-def p95_durations(names: list[str], since: datetime.datetime,
-                  limit: int = P95_SAMPLE_LIMIT) -> dict[str, float]:
-    """Each check's p95 duration in seconds over its latest ``limit`` results since
-    ``since`` (checks without results are left out), in one query.
-
-    PostgreSQL ranks them itself (percentile_disc is the nearest rank), check by check,
-    each check's latest results one index range under a LIMIT: about twice as fast as
-    a ROW_NUMBER() window, which counts every result of the day, and no sort of them
-    all by name. SQLite finds each check's oldest result to count, then reads each
-    check's range above it (a third of the window's time); MySQL / MariaDB read each
-    check's range under a LIMIT (a third of the window's time too); they are ranked
-    here. Elsewhere the window picks them.
+def p95_durations(names: list[str], since: datetime.datetime) -> dict[str, float]:
+    """Each check's p95 duration in seconds since the hour of ``since`` (checks without
+    runs there are left out), in one query: the sum of its hourly rollups' duration
+    buckets (within buckets.RELATIVE_ERROR of the exact nearest rank), never the results.
     """
     if not names:
         return {}
-    connection = connections[CheckResult.objects.db]
-    if connection.vendor == "postgresql":
-        return sql.p95_on_postgresql(connection, names, since, limit)
-    if connection.vendor == "sqlite":
-        latest: Iterable[tuple[str, float]] = sql.latest_durations_on_sqlite(
-            connection, names, since, limit)
-    elif connection.vendor == "mysql":
-        latest = sql.latest_durations_on_mysql(connection, names, since, limit)
-    else:
-        latest = _newest_first(Q(name__in=names, checked_at__gte=since), limit).values_list(
-            "name", "duration")
-    durations: dict[str, list[float]] = defaultdict(list)
-    for name, duration in latest:
-        durations[name].append(duration)
-    found = {name: p95(values) for name, values in durations.items()}
-    return {name: value for name, value in found.items() if value is not None}
+    hour = since.replace(minute=0, second=0, microsecond=0)
+    rows = (HourlyRollup.objects.filter(name__in=names, hour__gte=hour).order_by()
+            .values("name").annotate(largest=Max("duration_max"),
+                                     **{f"sum_{c}": Sum(c) for c in BUCKET_COLUMNS}))
+    found = {}
+    for row in rows:
+        summed: dict[str, Any] = dict(row)
+        value = buckets.percentile([summed[f"sum_{c}"] or 0 for c in BUCKET_COLUMNS],
+                                   summed["largest"])
+        if value is not None:
+            found[row["name"]] = value
+    return found
 
 
 # --- uptime ---------------------------------------------------------------------------------

@@ -29,12 +29,21 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
 from healthd.history import rows as rows_io
-from healthd.models import CheckResult, CheckStatus, HourlyRollup, Transition
+from healthd.models import (
+    BUCKET_COLUMNS,
+    CheckResult,
+    CheckStatus,
+    DailyRollup,
+    HourlyRollup,
+    Transition,
+)
 
 RESULT_COLUMNS = ["name", "status", "message", "value", "unit", "duration", "checked_at",
                   "host"]
 ROLLUP_COLUMNS = ["name", "hour", "runs", "failures", "warnings", "duration_sum",
-                  "duration_max"]
+                  "duration_max", *BUCKET_COLUMNS]
+DAILY_COLUMNS = ["name", "day", "first_hour", "runs", "failures", "warnings",
+                 "duration_sum", "duration_max"]
 STATE_COLUMNS = ["name", "status", "since", "streak", "last_checked_at", "last_message",
                  "last_duration"]
 # What the oldest releases healthd's statements need: upserts (SQLite 3.24), window
@@ -101,27 +110,51 @@ def insert_results(rows: Sequence[tuple]) -> None:
 
 
 def add_to_rollups(rows: Sequence[tuple]) -> None:
-    """Add each (name, hour) total (ROLLUP_COLUMNS) to its hourly rollup, creating it.
+    """Add each (name, hour) total (ROLLUP_COLUMNS: counts, durations and the duration
+    buckets) to its hourly rollup, creating it.
 
     The adding happens in SQL, so two workers adding to one hour at once both count; rows
     should come sorted by (name, hour), so that two writers lock them in the same order.
     """
-    connection = _connection_for(HourlyRollup)
+    _insert(HourlyRollup, ROLLUP_COLUMNS, rows,
+            _adding_tail(_connection_for(HourlyRollup), ["name", "hour"],
+                         ["runs", "failures", "warnings", "duration_sum", *BUCKET_COLUMNS],
+                         greatest=["duration_max"]))
+
+
+def add_to_daily_rollups(rows: Sequence[tuple]) -> None:
+    """Add each (name, day) total (DAILY_COLUMNS) to its daily rollup, creating it; the
+    day's first hour is the earlier one. Sorted by (name, day), as for the hourly ones."""
+    _insert(DailyRollup, DAILY_COLUMNS, rows,
+            _adding_tail(_connection_for(DailyRollup), ["name", "day"],
+                         ["runs", "failures", "warnings", "duration_sum"],
+                         greatest=["duration_max"], least=["first_hour"]))
+
+
+def _adding_tail(connection: BaseDatabaseWrapper, key: list[str], added: list[str],
+                 greatest: Sequence[str] = (), least: Sequence[str] = ()) -> str:
+    """An upsert's clause that adds the inserted row's ``added`` columns to the stored
+    row's, and keeps the greater (lesser) of each of ``greatest`` (``least``)."""
+    def q(column: str) -> str:
+        return "{" + column + "}"
+
     if connection.vendor == "mysql":
-        tail = ("ON DUPLICATE KEY UPDATE {runs} = {runs} + VALUES({runs}), "
-                "{failures} = {failures} + VALUES({failures}), "
-                "{warnings} = {warnings} + VALUES({warnings}), "
-                "{duration_sum} = {duration_sum} + VALUES({duration_sum}), "
-                "{duration_max} = GREATEST({duration_max}, VALUES({duration_max}))")
-    else:
-        tail = ("ON CONFLICT ({name}, {hour}) DO UPDATE SET "
-                "{runs} = {t}.{runs} + EXCLUDED.{runs}, "
-                "{failures} = {t}.{failures} + EXCLUDED.{failures}, "
-                "{warnings} = {t}.{warnings} + EXCLUDED.{warnings}, "
-                "{duration_sum} = {t}.{duration_sum} + EXCLUDED.{duration_sum}, "
-                "{duration_max} = CASE WHEN EXCLUDED.{duration_max} > {t}.{duration_max} "
-                "THEN EXCLUDED.{duration_max} ELSE {t}.{duration_max} END")
-    _insert(HourlyRollup, ROLLUP_COLUMNS, rows, tail)
+        changes = [f"{q(c)} = {q(c)} + VALUES({q(c)})" for c in added]
+        changes += [f"{q(c)} = GREATEST({q(c)}, VALUES({q(c)}))" for c in greatest]
+        changes += [f"{q(c)} = LEAST({q(c)}, VALUES({q(c)}))" for c in least]
+        return "ON DUPLICATE KEY UPDATE " + ", ".join(changes)
+    changes = [f"{q(c)} = {{t}}.{q(c)} + EXCLUDED.{q(c)}" for c in added]
+    changes += [f"{q(c)} = CASE WHEN EXCLUDED.{q(c)} > {{t}}.{q(c)} THEN EXCLUDED.{q(c)} "
+                f"ELSE {{t}}.{q(c)} END" for c in greatest]
+    changes += [f"{q(c)} = CASE WHEN EXCLUDED.{q(c)} < {{t}}.{q(c)} THEN EXCLUDED.{q(c)} "
+                f"ELSE {{t}}.{q(c)} END" for c in least]
+    return (f"ON CONFLICT ({', '.join(q(c) for c in key)}) DO UPDATE SET "
+            + ", ".join(changes))
+
+
+def insert_rows(model: type[models.Model], columns: list[str], rows: Sequence[tuple]) -> None:
+    """Plain rows of ``model`` (a rebuild's rollups), in as few statements as they take."""
+    _insert(model, columns, rows, "")
 
 
 def upsert_states(rows: Sequence[tuple], moved: bool) -> None:
@@ -206,61 +239,112 @@ def _result_names(connection: BaseDatabaseWrapper) -> _Names:
     return _Names(connection, CheckResult._meta.db_table)
 
 
-def p95_on_postgresql(connection: BaseDatabaseWrapper, names: list[str],
-                      since: datetime.datetime, limit: int) -> dict[str, float]:
-    """Each check's p95 duration over its latest ``limit`` results since ``since``,
-    ranked by PostgreSQL (percentile_disc is the nearest rank), one index range each."""
+def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: int,
+                   since: datetime.datetime | None = None
+                   ) -> list[tuple[str, str, datetime.datetime, float]]:
+    """(name, status, checked_at, duration) of each check's latest ``length`` results (at
+    or after ``since`` when given), newest first within a check, read check by check from
+    the (name, checked_at) index under a LIMIT: the cost is the checks times ``length``,
+    whatever the number of a check's rows or the age of its latest one.
+
+    PostgreSQL: a LATERAL join over the names. MySQL / MariaDB: one ``ORDER BY … LIMIT``
+    per check joined by UNION ALL (MariaDB has no LATERAL). SQLite: per check, one index
+    probe for the time of its ``length``-th newest result, then the index range above it
+    (SQLite caps a compound SELECT at 500 parts); ties at that time may give a few more.
+    """
+    if not names:
+        return []
+    names_ = _result_names(connection)
+    bounded = " AND result.{checked_at} >= %s" if since is not None else ""
+    since_value = (connection.ops.adapt_datetimefield_value(since) if since is not None
+                   and connection.vendor != "postgresql" else since)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                ("SELECT wanted.name, latest.{status}, latest.{checked_at}, latest.{duration} "  # noqa: S608
+                 "FROM unnest(%s::text[]) AS wanted(name) CROSS JOIN LATERAL ("
+                 "SELECT result.{status}, result.{checked_at}, result.{duration} FROM {t} AS "
+                 "result WHERE result.{name} = wanted.name" + bounded +
+                 " ORDER BY result.{checked_at} DESC LIMIT %s) AS latest"
+                 ).format_map(names_),
+                [list(names), *([since] if since is not None else []), length])
+            return cursor.fetchall()
+        if connection.vendor == "mysql":
+            one_check = ("(SELECT result.{name}, result.{status}, result.{checked_at}, "  # noqa: S608
+                         "result.{duration} FROM {t} AS result WHERE result.{name} = %s"
+                         + bounded + " ORDER BY result.{checked_at} DESC LIMIT %s)"
+                         ).format_map(names_)
+            found: list[tuple[str, str, datetime.datetime, float]] = []
+            for start in range(0, len(names), 400):
+                part = names[start:start + 400]
+                cursor.execute(" UNION ALL ".join([one_check] * len(part)), [
+                    value for name in part
+                    for value in (name, *([since_value] if since is not None else []),
+                                  length)])
+                found += [(name, status, _aware(connection, at), duration)
+                          for name, status, at, duration in cursor.fetchall()]
+            return found
+        wanted = ", ".join("(%s)" for _ in names)
+        query = (
+            f"WITH wanted(name) AS (VALUES {wanted}), "  # noqa: S608 - placeholders only
+            "bound(name, since) AS (SELECT wanted.name, COALESCE("
+            "(SELECT result.{checked_at} FROM {t} AS result WHERE result.{name} = wanted.name"
+            + bounded + " ORDER BY result.{checked_at} DESC LIMIT 1 OFFSET %s), %s) "
+            "FROM wanted) "
+            "SELECT result.{name}, result.{status}, result.{checked_at}, result.{duration} "
+            "FROM bound JOIN {t} AS result ON result.{name} = bound.name "
+            "AND result.{checked_at} >= bound.since ORDER BY result.{name}, "
+            "result.{checked_at} DESC"
+        ).format_map(names_)
+        lowest = since_value if since is not None else "0"
+        cursor.execute(query, [*names, *([since_value] if since is not None else []),
+                               length - 1, lowest])
+        return [(name, status, _aware(connection, at), duration)
+                for name, status, at, duration in cursor.fetchall()]
+
+
+def _aware(connection: BaseDatabaseWrapper, value: object) -> datetime.datetime:
+    """A datetime as the ORM would give it back: aware, in UTC (SQLite gives text, MySQL
+    a naive UTC time)."""
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return cast(datetime.datetime, value)
+
+
+def hour_buckets(connection: BaseDatabaseWrapper, since: datetime.datetime,
+                 until: datetime.datetime, bounds: Sequence[float]) -> list[tuple]:
+    """The results of ``[since, until)`` counted per (name, hour, duration bucket): rows of
+    (name, hour, bucket, runs, failures, warnings, duration_sum, duration_max), for a
+    rebuild of the hourly rollups. A duration's bucket is how many of ``bounds`` it
+    reaches (PostgreSQL's ``width_bucket``; elsewhere a sum of comparisons), as
+    :func:`healthd.history.buckets.bucket_of` counts it."""
+    names_ = _result_names(connection)
+    if connection.vendor == "postgresql":
+        hour = "date_trunc('hour', {checked_at})"
+        bucket = "width_bucket({duration}, %s::float8[])"
+        bucket_params: list = [list(bounds)]
+    else:
+        hour = ("DATE_FORMAT({checked_at}, '%%Y-%%m-%%d %%H:00:00')"
+                if connection.vendor == "mysql"
+                else "strftime('%%Y-%%m-%%d %%H:00:00', {checked_at})")
+        bucket = "(" + " + ".join(["(CASE WHEN {duration} >= %s THEN 1 ELSE 0 END)"]
+                                  * len(bounds)) + ")"
+        bucket_params = list(bounds)
     query = (
-        "SELECT wanted.name, (SELECT percentile_disc(0.95) WITHIN GROUP "
-        "(ORDER BY latest.duration) FROM ("
-        "SELECT {duration} AS duration FROM {t} AS result "
-        "WHERE result.{name} = wanted.name AND result.{checked_at} >= %s "
-        "ORDER BY result.{checked_at} DESC LIMIT %s) AS latest) "
-        "FROM unnest(%s::text[]) AS wanted(name)").format_map(_result_names(connection))
+        f"SELECT {{name}}, {hour}, {bucket}, COUNT(*), "  # noqa: S608 - names only
+        "SUM(CASE WHEN {status} = 'failing' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN {status} = 'warning' THEN 1 ELSE 0 END), "
+        "SUM({duration}), MAX({duration}) FROM {t} "
+        "WHERE {checked_at} >= %s AND {checked_at} < %s GROUP BY 1, 2, 3"
+    ).format_map(names_)
+    params = [*bucket_params, connection.ops.adapt_datetimefield_value(since),
+              connection.ops.adapt_datetimefield_value(until)]
     with connection.cursor() as cursor:
-        cursor.execute(query, [since, limit, list(names)])
-        return {check: value for check, value in cursor.fetchall() if value is not None}
-
-
-def latest_durations_on_sqlite(connection: BaseDatabaseWrapper, names: list[str],
-                               since: datetime.datetime, limit: int
-                               ) -> list[tuple[str, float]]:
-    """(name, duration) of each check's latest ``limit`` results since ``since`` (with
-    any that share the oldest one's time), in one query: per check, one index probe
-    for the time of its ``limit``-th newest result, then that index range."""
-    wanted = ", ".join("(%s)" for _ in names)
-    query = (
-        f"WITH wanted(name) AS (VALUES {wanted}), "  # noqa: S608 - placeholders only
-        "bound(name, since) AS (SELECT wanted.name, COALESCE("
-        "(SELECT result.{checked_at} FROM {t} AS result WHERE result.{name} = wanted.name"
-        " AND result.{checked_at} >= %s ORDER BY result.{checked_at} DESC LIMIT 1 OFFSET %s),"
-        " %s) FROM wanted) "
-        "SELECT result.{name}, result.{duration} FROM bound JOIN {t} AS result "
-        "ON result.{name} = bound.name AND result.{checked_at} >= bound.since"
-    ).format_map(_result_names(connection))
-    since_value = connection.ops.adapt_datetimefield_value(since)
-    with connection.cursor() as cursor:
-        cursor.execute(query, [*names, since_value, limit - 1, since_value])
-        return cursor.fetchall()
-
-
-def latest_durations_on_mysql(connection: BaseDatabaseWrapper, names: list[str],
-                              since: datetime.datetime, limit: int
-                              ) -> list[tuple[str, float]]:
-    """(name, duration) of each check's latest ``limit`` results since ``since``, in one
-    query: per check one range of the (name, checked_at, duration) index under a LIMIT,
-    joined by UNION ALL. MariaDB took three times as long to number every result of the
-    day with ROW_NUMBER() (660 ms against 200 ms for 20 checks of 7,200 results a day),
-    and it reads no range from a column of a derived table (a LATERAL join, which it
-    does not have)."""
-    one_check = (
-        "(SELECT {name}, {duration} FROM {t} WHERE {name} = %s AND {checked_at} >= %s "
-        "ORDER BY {checked_at} DESC LIMIT %s)").format_map(_result_names(connection))
-    since_value = connection.ops.adapt_datetimefield_value(since)
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join([one_check] * len(names)),
-                       [value for name in names for value in (name, since_value, limit)])
-        return cursor.fetchall()
+        cursor.execute(query, params)
+        return [(name, _aware(connection, hour_at), *rest)
+                for name, hour_at, *rest in cursor.fetchall()]
 
 
 # --- the admin ---------------------------------------------------------------------------

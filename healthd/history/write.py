@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, transaction
 
 from healthd import store
 from healthd.checks.base import Result, Status
-from healthd.history import sql
+from healthd.history import buckets, days, sql
 from healthd.models import CheckStatus
 from healthd.store import client as redis_client
 from healthd.store.client import StoreNotConfigured
@@ -66,18 +66,22 @@ def _write(results: list[Result], transitions: list[dict]) -> None:
 
 
 def _roll_up(results: list[Result]) -> None:
-    """Add the results to their hour's rollup, in SQL: two workers adding to the same
-    hour at once both count (an update-then-create could lose a whole run to the race)."""
+    """Add the results to their hour's rollup (with the durations' buckets) and their
+    day's, in SQL: two workers adding to the same hour at once both count (an
+    update-then-create could lose a whole run to the race)."""
     totals: dict[tuple[str, datetime], list[Any]] = {}
     for r in results:
         hour = _dt(r.checked_at).replace(minute=0, second=0, microsecond=0)
-        total = totals.setdefault((r.name[:100], hour), [0, 0, 0, 0.0, 0.0])
+        total = totals.setdefault((r.name[:100], hour), [0, 0, 0, 0.0, 0.0, *buckets.empty()])
         total[0] += 1
         total[1] += int(r.status == Status.FAILING)
         total[2] += int(r.status == Status.WARNING)
         total[3] += r.duration
         total[4] = max(total[4], r.duration)
-    sql.add_to_rollups([(name, hour, *total) for (name, hour), total in sorted(totals.items())])
+        total[5 + buckets.bucket_of(r.duration)] += 1
+    hourly = [(name, hour, *total) for (name, hour), total in sorted(totals.items())]
+    sql.add_to_rollups(hourly)
+    sql.add_to_daily_rollups(days.daily_rows(hourly))
 
 
 def _update_states(results: list[Result], transitions: list[dict]) -> None:

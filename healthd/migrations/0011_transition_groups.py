@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("healthd", "0009_partition_results_postgres"),
+        ("healthd", "0010_rollup_buckets_daily"),
     ]
 
     operations = [

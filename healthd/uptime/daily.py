@@ -1,11 +1,13 @@
 """The status page's history: each check's daily bars, its uptime over each window, and
-the incidents — read from the hourly rollups and the transitions only, never from the
-results table.
+the incidents — read from the daily and hourly rollups and the transitions only, never
+from the results table.
 
-Every query is bounded whatever the size of the tables: the rollups of the checks named,
-over a fixed number of days (an index range on ``(name, hour)``, grouped by day in the
-database: at most one row per check and day comes back), at most
-``TRANSITIONS_PER_CHECK`` transitions per check, and one current-state row per check.
+Every query is bounded whatever the size of the tables: the daily rollups of the checks
+named over a fixed number of days (one row per check and day), the hourly ones of each
+window's first day only, at most ``TRANSITIONS_PER_CHECK`` transitions per check, and
+one current-state row per check. Daily rows of another time zone than the site's (it
+was changed, and no rebuild has run since) are not used: the hours are grouped by day
+instead, as before there were daily rollups.
 How a span's uptime is counted and coloured is :mod:`healthd.uptime.spans`'s.
 """
 
@@ -26,7 +28,7 @@ from django.utils import timezone
 
 from healthd.checks.base import Check
 from healthd.history.reports import Uptime
-from healthd.models import CheckStatus, HourlyRollup, Transition
+from healthd.models import CheckStatus, DailyRollup, HourlyRollup, Transition
 from healthd.uptime.spans import (
     DAY,
     NOT_BEGUN,
@@ -186,10 +188,68 @@ def _window_sums(day_rows: Mapping[dt.date, Mapping[str, Any]], first: dt.date
     return runs, failures
 
 
+_DayRows = dict[str, dict[dt.date, dict[str, Any]]]
+
+
+def _from_daily(names: list[str], lookback: dt.datetime, now: dt.datetime, tz: dt.tzinfo,
+                window_starts: Mapping[str, dt.datetime]
+                ) -> tuple[_DayRows | None, dict[str, dt.datetime]]:
+    """Each check's figures per day from the daily rollups (one row per check and day),
+    and from the hourly ones only the hours of each window's first day from the window's
+    start on (the ``late`` sums): two queries, a bounded read at any history size. None
+    when a daily row began at another instant than a day of ``tz`` (the zone changed)."""
+    by_day: _DayRows = defaultdict(dict)
+    first_hour: dict[str, dt.datetime] = {}
+    rows = (DailyRollup.objects.filter(name__in=names, day__gte=day_start(
+                lookback.astimezone(tz).date(), tz), day__lte=now)
+            .order_by().values_list("name", "day", "runs", "failures", "warnings",
+                                    "first_hour"))
+    for name, day, runs, failures, warnings, first in rows:
+        date = day.astimezone(tz).date()
+        if day != day_start(date, tz):
+            return None, {}
+        by_day[name][date] = {"day_runs": runs, "day_failures": failures,
+                              "day_warnings": warnings, "late_runs": 0, "late_failures": 0}
+        if name not in first_hour or first < first_hour[name]:
+            first_hour[name] = first
+    late = reduce(or_, (Q(hour__gte=start, hour__lt=day_start(
+        start.astimezone(tz).date() + DAY, tz)) for start in set(window_starts.values())))
+    for name, hour, runs, failures in (
+            HourlyRollup.objects.filter(late, name__in=names).order_by()
+            .values_list("name", "hour", "runs", "failures")):
+        found = by_day[name].get(hour.astimezone(tz).date())
+        if found is not None:
+            found["late_runs"] += runs
+            found["late_failures"] += failures
+    return by_day, first_hour
+
+
+def _from_hourly(names: list[str], lookback: dt.datetime, now: dt.datetime, tz: dt.tzinfo,
+                 hour_now: dt.datetime) -> tuple[_DayRows, dict[str, dt.datetime]]:
+    """The same figures from the hourly rollups, grouped by day in the database."""
+    late = Q(local_time__gte=hour_now.time())
+    rollups = (
+        HourlyRollup.objects.filter(name__in=names, hour__gte=lookback, hour__lte=now)
+        .annotate(day=TruncDate("hour", tzinfo=tz), local_time=TruncTime("hour", tzinfo=tz))
+        .order_by().values("name", "day")
+        .annotate(day_runs=Sum("runs"), day_failures=Sum("failures"),
+                  day_warnings=Sum("warnings"), first_hour=Min("hour"),
+                  late_runs=Sum("runs", filter=late), late_failures=Sum("failures", filter=late))
+    )
+    by_day: _DayRows = defaultdict(dict)
+    first_hour: dict[str, dt.datetime] = {}
+    for found in rollups:
+        name = found["name"]
+        by_day[name][found["day"]] = dict(found)
+        if name not in first_hour or found["first_hour"] < first_hour[name]:
+            first_hour[name] = found["first_hour"]
+    return by_day, first_hour
+
+
 def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
                  days: int = DAYS) -> History:
     """Each check's last ``days`` daily bars (today last, in ``tz``), its uptime over each
-    of PERIODS, and the incidents, in three queries (four when a check began in them)."""
+    of PERIODS, and the incidents, in four queries (five when a check began in them)."""
     intervals = {check.name: check.interval for check in checks}
     names = list(intervals)
     today = now.astimezone(tz).date()
@@ -206,22 +266,9 @@ def read_history(checks: Sequence[Check], now: dt.datetime, tz: dt.tzinfo,
                      for period, date in window_dates.items()}
     # One day more than shown: a check with rollups in it was there before.
     lookback = min(starts[0], *window_starts.values()) - DAY
-    late = Q(local_time__gte=hour_now.time())
-    rollups = (
-        HourlyRollup.objects.filter(name__in=names, hour__gte=lookback, hour__lte=now)
-        .annotate(day=TruncDate("hour", tzinfo=tz), local_time=TruncTime("hour", tzinfo=tz))
-        .order_by().values("name", "day")
-        .annotate(day_runs=Sum("runs"), day_failures=Sum("failures"),
-                  day_warnings=Sum("warnings"), first_hour=Min("hour"),
-                  late_runs=Sum("runs", filter=late), late_failures=Sum("failures", filter=late))
-    )
-    by_day: dict[str, dict[dt.date, dict[str, Any]]] = defaultdict(dict)
-    first_hour: dict[str, dt.datetime] = {}
-    for found in rollups:
-        name = found["name"]
-        by_day[name][found["day"]] = dict(found)
-        if name not in first_hour or found["first_hour"] < first_hour[name]:
-            first_hour[name] = found["first_hour"]
+    by_day, first_hour = _from_daily(names, lookback, now, tz, window_starts)
+    if by_day is None:  # daily rows of another time zone: until a rebuild, the hours
+        by_day, first_hour = _from_hourly(names, lookback, now, tz, hour_now)
 
     held = (
         Transition.objects.filter(name__in=names, at__gte=lookback, at__lte=now).order_by()

@@ -11,7 +11,7 @@ from django.db.models.functions import TruncDay
 
 from healthd.checks.base import Check
 from healthd.history.reports import Uptime
-from healthd.models import HourlyRollup, Transition
+from healthd.models import DailyRollup, HourlyRollup, Transition
 from healthd.uptime.spans import (
     DAY,
     HOUR,
@@ -70,7 +70,8 @@ def series(check: Check, since: dt.datetime, until: dt.datetime, resolution: str
            now: dt.datetime, tz: dt.tzinfo) -> Series:
     """One check's rollups over ``[since, until)`` by hour or by day (in ``tz``), and its
     transitions there (at most MAX_TRANSITIONS, oldest first). The caller bounds the
-    window (MAX_WINDOW); three index-range queries."""
+    window (MAX_WINDOW); three index-range queries, by day over the daily rollups (one
+    row a day)."""
     starts = bucket_starts(since, until, resolution, tz)
     ends = [*starts[1:], starts[-1] + HOUR if resolution == "hour"
             else day_start(starts[-1].astimezone(tz).date() + DAY, tz)]
@@ -80,12 +81,17 @@ def series(check: Check, since: dt.datetime, until: dt.datetime, resolution: str
         found = {row[0]: row[1:] for row in rollups.values_list(
             "hour", "runs", "failures", "warnings", "duration_sum", "duration_max")}
     else:
-        found = {row["day"]: (row["day_runs"], row["day_failures"], row["day_warnings"],
-                              row["day_duration_sum"], row["day_duration_max"])
-                 for row in rollups.annotate(day=TruncDay("hour", tzinfo=tz)).values("day")
-                 .annotate(day_runs=Sum("runs"), day_failures=Sum("failures"),
-                           day_warnings=Sum("warnings"), day_duration_sum=Sum("duration_sum"),
-                           day_duration_max=Max("duration_max"))}
+        found = {row[0]: row[1:] for row in DailyRollup.objects.filter(
+            name=check.name, day__gte=starts[0], day__lt=ends[-1]).order_by().values_list(
+            "day", "runs", "failures", "warnings", "duration_sum", "duration_max")}
+        if set(found) - set(starts):  # days of another time zone: the hours, by day
+            found = {row["day"]: (row["day_runs"], row["day_failures"], row["day_warnings"],
+                                  row["day_duration_sum"], row["day_duration_max"])
+                     for row in rollups.annotate(day=TruncDay("hour", tzinfo=tz))
+                     .values("day").annotate(
+                         day_runs=Sum("runs"), day_failures=Sum("failures"),
+                         day_warnings=Sum("warnings"), day_duration_sum=Sum("duration_sum"),
+                         day_duration_max=Max("duration_max"))}
     first = (HourlyRollup.objects.filter(name=check.name).order_by("hour")
              .values_list("hour", "runs").first())
     began = NOT_BEGUN if first is None else began_at(*first, check.interval)

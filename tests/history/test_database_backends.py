@@ -66,8 +66,9 @@ def test_a_run_too_big_for_one_mysql_statement_is_written_in_several(monkeypatch
     with CaptureQueriesContext(connection) as queries:
         assert history.save(results, [], backlog=0)
     inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
-    # 20 messages of 40,000 bytes at most, one a statement, each for results and states.
-    assert len(inserts) == 1 + 20 + 20
+    # 20 messages of 40,000 bytes at most, one a statement, each for results and states;
+    # one for the hourly rollups and one for the daily ones.
+    assert len(inserts) == 1 + 1 + 20 + 20
     assert CheckResult.objects.filter(message="é" * 10_000).count() == 20
     assert HourlyRollup.objects.filter(name__startswith="big-").count() == 20
     assert CheckStatus.objects.filter(name__startswith="big-", streak=1).count() == 20

@@ -96,34 +96,54 @@ def _results(name: str, count: int, newest: datetime, step: timedelta,
     ])
 
 
+def _strip_as_before(name: str, length: int = reports.STRIP_LENGTH) -> list[tuple]:
+    """A check's strip read the plain way: its newest results, turned oldest first."""
+    return [tuple(row) for row in reversed(
+        CheckResult.objects.filter(name=name).order_by("-checked_at")
+        .values_list("status", "checked_at", "duration")[:length])]
+
+
 @pytest.mark.django_db
-def test_latest_results_fill_the_strip_even_across_a_gap(django_assert_num_queries):
+def test_latest_results_fill_the_strip_in_one_query_across_a_gap_and_for_a_stopped_check(
+        django_assert_num_queries):
     now = timezone.now()
     _results("busy", 80, now, timedelta(seconds=30))
     _results("gap", 10, now, timedelta(seconds=30))  # back after three days away
     _results("gap", 60, now - timedelta(days=3), timedelta(seconds=30), status="failing")
-    with django_assert_num_queries(2):  # the second one for "gap" and "none" only
-        latest = reports.latest_results({"busy": 30.0, "gap": 30.0, "none": 30.0}, now)
-    assert [len(latest[name]) for name in ("busy", "gap", "none")] == [50, 50, 0]
+    # Stopped 100 days ago: its latest results are 288,000 intervals old.
+    _results("stopped", 70, now - timedelta(days=100), timedelta(seconds=30), status="warning")
+    _results("few", 3, now - timedelta(days=40), timedelta(hours=1))
+    names = ["busy", "gap", "stopped", "few", "none"]
+    with django_assert_num_queries(1):
+        latest = reports.latest_results(dict.fromkeys(names, 30.0), now)
+    assert [len(latest[name]) for name in names] == [50, 50, 50, 3, 0]
     assert latest["busy"][-1].checked_at == now  # oldest first, newest last
     assert latest["busy"][0].checked_at == now - 49 * timedelta(seconds=30)
     assert [r.status for r in latest["gap"]] == ["failing"] * 40 + ["passing"] * 10
-    with django_assert_num_queries(1):
-        assert len(reports.latest_results({"busy": 30.0}, now)["busy"]) == 50
+    assert latest["stopped"][-1].checked_at == now - timedelta(days=100)
+    for name in names:
+        assert [tuple(r) for r in latest[name]] == _strip_as_before(name)
 
 
 @pytest.mark.django_db
-def test_p95_of_every_check_in_one_query_over_its_latest_results(django_assert_num_queries):
+def test_p95_of_every_check_in_one_query_from_the_rollups_buckets(django_assert_num_queries):
+    from healthd.history import buckets, write
+
     now = timezone.now()
-    _results("a", 20, now, timedelta(minutes=1), [n / 1000 for n in range(20, 0, -1)])
-    _results("a", 1, now - timedelta(days=2), timedelta(0), [9.0])  # out of the day
-    _results("b", 100, now, timedelta(minutes=1), [n / 1000 for n in range(100, 0, -1)])
+    durations = {"a": [n / 1000 for n in range(20, 0, -1)],
+                 "b": [n / 1000 for n in range(100, 0, -1)]}
+    write._write([Result(name, Status.PASSING, "ok",
+                         (now - timedelta(minutes=index)).timestamp(), duration)
+                  for name, values in durations.items()
+                  for index, duration in enumerate(values)], [])
+    # Out of the day: not counted.
+    write._write([Result("a", Status.PASSING, "ok", (now - timedelta(days=2)).timestamp(),
+                         9.0)], [])
     with django_assert_num_queries(1):
         found = reports.p95_durations(["a", "b", "c"], now - timedelta(hours=24))
-    assert found == {"a": pytest.approx(0.019), "b": pytest.approx(0.095)}
-    # Over the latest ``limit`` results only: b's newest 10 took 91 to 100 ms.
-    assert reports.p95_durations(["b"], now - timedelta(hours=24), limit=10) == {
-        "b": pytest.approx(0.100)}
+    assert set(found) == {"a", "b"}
+    for name, expected in (("a", 0.019), ("b", 0.095)):
+        assert abs(found[name] - expected) <= buckets.RELATIVE_ERROR * expected
 
 
 def test_p95_by_nearest_rank():
