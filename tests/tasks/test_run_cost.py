@@ -125,11 +125,11 @@ def flips() -> str:
 # A run in which checks change state costs more: per transition, about four statements
 # (the Transition row and its delivery's bookkeeping) and six Redis round trips (the
 # outbox read, claimed and acknowledged; the incident's grouping); one transition in a
-# run of any size: 11 statements and 13 or 14 round trips (README, "What a run costs").
+# run of any size: 12 statements and 14 or 15 round trips (README, "What a run costs").
 SQL_PER_TRANSITION = 4
 ROUND_TRIPS_PER_TRANSITION = 6
-SQL_ONE_TRANSITION = 11
-ROUND_TRIPS_ONE_TRANSITION = 14
+SQL_ONE_TRANSITION = 12
+ROUND_TRIPS_ONE_TRANSITION = 15
 
 
 def _transition_cost(count: int, failing: int, settings, round_trips: RoundTrips
@@ -164,10 +164,10 @@ def test_a_run_with_transitions_costs_a_bounded_amount_per_transition(settings, 
         (sql, trips), after = _transition_cost(count, 1, settings, round_trips)
         assert sql <= SQL_ONE_TRANSITION, (count, sql, trips)
         assert trips <= ROUND_TRIPS_ONE_TRANSITION, (count, sql, trips)
-        assert after == (6, 1)  # the state holds: back to the usual run
+        assert after == (7, 1)  # the state holds: back to the usual run
     failing = 5
     (sql, trips), after = _transition_cost(40, failing, settings, round_trips)
-    assert sql <= 7 + SQL_PER_TRANSITION * failing, (sql, trips)
+    assert sql <= 8 + SQL_PER_TRANSITION * failing, (sql, trips)
     assert trips <= 8 + ROUND_TRIPS_PER_TRANSITION * failing, (sql, trips)
-    assert after == (6, 1)
+    assert after == (7, 1)
     assert Transition.objects.filter(status="failing").count() == 1 + 1 + failing
