@@ -128,10 +128,13 @@ class Pod:
 
     @property
     def reason(self) -> str:
-        """Why the pod is unready, in a line: its failing local checks, or draining."""
-        if self.ready:
-            return "ready"
+        """Why the pod is unready, in a line: its failing local checks, or draining (a
+        ready pod's failing checks are the ones most pods share)."""
         failures = self.failures
+        if self.ready:
+            # Failing checks of a ready pod are shared with most pods (healthd.local.shared).
+            return "ready" if not failures else "ready; shared, not counted: " + "; ".join(
+                f"{name}: {message}" for name, message in sorted(failures.items()))
         if failures:
             return "; ".join(f"{name}: {message}" for name, message in sorted(failures.items()))
         return "draining" if self.draining else "not ready"
