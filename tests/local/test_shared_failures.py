@@ -76,6 +76,11 @@ def test_a_failure_most_pods_share_leaves_this_pod_ready_and_still_published(set
     assert pod is not None and pod.ready and pod.reason.startswith("ready; shared")
     # So the instance watch sees no transition of this pod's.
     assert watch.result_for(pod, time.time()).status == Status.PASSING
+    instances.forget()  # /metrics reads the pods at most once per CACHE_SECONDS
+    body = Client().get("/metrics").content.decode()
+    name = instances.instance_name()
+    assert f'healthd_instance_ready{{instance="{name}"}} 1.0' in body
+    assert f'healthd_instance_local_failing{{check="sidecar",instance="{name}"}} 1.0' in body
 
 
 def test_a_failure_of_this_pod_alone_makes_it_unready():
