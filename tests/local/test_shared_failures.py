@@ -74,6 +74,7 @@ def test_a_failure_most_pods_share_leaves_this_pod_ready_and_still_published(set
              timeout=5, message="this process's state to be published")
     pod = _this_pod()
     assert pod is not None and pod.ready and pod.reason.startswith("ready; shared")
+    assert pod.processes[0].shared == ("sidecar",) and not pod.own_failures
     # So the instance watch sees no transition of this pod's.
     assert watch.result_for(pod, time.time()).status == Status.PASSING
     instances.forget()  # /metrics reads the pods at most once per CACHE_SECONDS
@@ -154,3 +155,19 @@ def test_the_rule_counts_pods_not_processes():
     # This pod counts once, published or not yet.
     assert dict(shared.among({"c": "x"}, pods[1:], "here", 0.5)) == {
         "c": "failing on 2 of 3 pods"}
+
+
+def test_a_draining_pod_with_a_shared_failure_is_draining_to_the_watch():
+    now = time.time()
+    states = [ProcessState("pod-d", 1, False, True, {"connection": "refused"}, now, now,
+                           None, ("connection",)),
+              ProcessState("pod-e", 1, False, False, {"connection": "refused", "disk": "full"},
+                           now, now, now - 120, ("connection",))]
+    for state in states:
+        assert ProcessState.from_json(state.as_json()) == state
+    draining, unready = (instances.Pod(s.instance, (s,)) for s in states)
+    assert watch.result_for(draining, now).message == "draining"
+    assert unready.reason == "disk: full; shared, not counted: connection: refused"
+    # A state published before the rule (no "shared") reads as sharing nothing.
+    older = ProcessState.from_json(states[1].as_json().replace(', "shared": ["connection"]', ""))
+    assert older is not None and older.shared == ()
