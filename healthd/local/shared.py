@@ -15,8 +15,11 @@ shared: the failure counts. A fraction of 1 or more turns the rule off.
 The first-evaluation window: the first pod to see an outage finds the others still
 publishing a pass, so it is unready until their next evaluation is published (at most
 about ``LOCAL_CHECK_SECONDS`` plus the publish delay) and its own next evaluation reads
-it. A kubelet's ``failureThreshold`` (3 by default, ``periodSeconds`` 10) rides over
-that, and a load balancer that needs several failures in a row does too.
+it: 0.94 to 1.00 s (seven runs) with ``LOCAL_CHECK_SECONDS`` 1, two gunicorn pods probed every
+0.1 s (tests/local/test_local_web.py). A kubelet's ``failureThreshold`` (3 by default,
+``periodSeconds`` 10) rides over that, and a load balancer that needs several failures in
+a row does too. The published state lists shared failures (``ProcessState.shared``) with
+the others: the other pods count them, and the instance watch sees a ready pod.
 """
 
 from __future__ import annotations
