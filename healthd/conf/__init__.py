@@ -76,6 +76,7 @@ class HealthdSettings:
     local_checks: Any  # None or a list of entries (see healthd.local.checks)
     local_check_seconds: float
     local_disk_min_free_mb: float
+    local_shared_fraction: float
     drain_seconds: float
     instance: str | None  # None: HOSTNAME, else the host name (healthd.local.instances)
     instance_ttl: float
@@ -184,6 +185,7 @@ def get() -> HealthdSettings:
         local_checks=merged["LOCAL_CHECKS"],
         local_check_seconds=merged["LOCAL_CHECK_SECONDS"],
         local_disk_min_free_mb=merged["LOCAL_DISK_MIN_FREE_MB"],
+        local_shared_fraction=merged["LOCAL_SHARED_FRACTION"],
         drain_seconds=merged["DRAIN_SECONDS"],
         instance=merged["INSTANCE"],
         instance_ttl=merged["INSTANCE_TTL"],

@@ -94,6 +94,9 @@ DEFAULTS: dict[str, Any] = {
     "LOCAL_CHECK_SECONDS": 5.0,
     # The local check "disk" fails below this many megabytes free where the site writes.
     "LOCAL_DISK_MIN_FREE_MB": 100.0,
+    # A failing local check is "shared", and does not make the pod unready, when more than
+    # this fraction of the live pods (and at least 2) report it failing; 1 or more: off.
+    "LOCAL_SHARED_FRACTION": 0.5,
     # --- each web process judged on its own (healthd.local) ---
     # Seconds a web process told to stop (SIGTERM) answers 503 "draining" on /readyz while
     # it still serves every other request, before its server starts its graceful stop.

@@ -65,6 +65,8 @@ class ProcessState:
     published_at: float = 0.0
     # When this process last turned unready (draining aside); None while ready.
     unready_since: float | None = None
+    # Those of ``failures`` most live pods share (healthd.local.shared): not counted.
+    shared: tuple[str, ...] = ()
 
     @property
     def member(self) -> str:
@@ -75,7 +77,7 @@ class ProcessState:
             "instance": self.instance, "pid": self.pid, "ready": self.ready,
             "draining": self.draining, "failures": dict(self.failures),
             "checked_at": self.checked_at, "published_at": self.published_at,
-            "unready_since": self.unready_since,
+            "unready_since": self.unready_since, "shared": list(self.shared),
         })
 
     @classmethod
@@ -87,7 +89,8 @@ class ProcessState:
                        {str(k): str(v) for k, v in dict(data.get("failures") or {}).items()},
                        float(data.get("checked_at") or 0), float(data.get("published_at") or 0),
                        None if data.get("unready_since") is None
-                       else float(data["unready_since"]))
+                       else float(data["unready_since"]),
+                       tuple(str(name) for name in data.get("shared") or ()))
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -119,6 +122,12 @@ class Pod:
         return merged
 
     @property
+    def own_failures(self) -> dict[str, str]:
+        """The failing local checks its processes count (not shared by most pods)."""
+        return {name: message for process in self.processes
+                for name, message in process.failures.items() if name not in process.shared}
+
+    @property
     def unready_since(self) -> float | None:
         """Since when a process of the pod has been unready for a reason of its own
         (draining is not one); None when none is."""
@@ -128,13 +137,17 @@ class Pod:
 
     @property
     def reason(self) -> str:
-        """Why the pod is unready, in a line: its failing local checks, or draining."""
-        if self.ready:
-            return "ready"
-        failures = self.failures
-        if failures:
-            return "; ".join(f"{name}: {message}" for name, message in sorted(failures.items()))
-        return "draining" if self.draining else "not ready"
+        """Why the pod is unready, in a line: its own failing local checks, or draining;
+        then the failing checks most pods share, which it does not count."""
+        own, failures = self.own_failures, self.failures
+        shared = {name: message for name, message in failures.items() if name not in own}
+        line = "; ".join(f"{name}: {message}" for name, message in sorted(own.items()))
+        if not line:
+            line = "ready" if self.ready else "draining" if self.draining else "not ready"
+        if shared:  # most pods fail these too (healthd.local.shared)
+            line += "; shared, not counted: " + "; ".join(
+                f"{name}: {message}" for name, message in sorted(shared.items()))
+        return line
 
 
 def summary(pods: list[Pod]) -> str:
@@ -270,7 +283,7 @@ class _Publisher:
             self.unready_since = given.checked_at or time.time()
         return ProcessState(instance_name(), self.pid, ready, is_draining,
                             dict(given.failures), given.checked_at, time.time(),
-                            self.unready_since)
+                            self.unready_since, tuple(sorted(given.shared)))
 
     def write(self, given: LocalVerdict) -> None:
         state = self.state_of(given)

@@ -13,6 +13,10 @@ connections they open after each call: none is left behind by a thread that ends
 Under ASGI :func:`current_async` runs a due evaluation in a worker thread
 (``sync_to_async``), so the event loop never waits on a check, and the view answers
 inside :func:`reading`, where :func:`current` gives what was read.
+
+A failing check that most live pods share (the database down for everyone) does not make
+this process unready: see :mod:`healthd.local.shared`, which an evaluation asks only
+when something fails.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from healthd.util.redact import redact
 # After LocalVerdict is bound here: healthd.local.instances imports it from this module.
 from healthd.local import checks as local_checks
 from healthd.local import draining, instances
+from healthd.local import shared as sharing
 
 __all__ = ["LocalVerdict", "current", "current_async", "forget", "reading"]
 
@@ -52,6 +57,8 @@ class _Evaluated:
     failures: Mapping[str, str]
     checked_at: float  # wall clock, when the evaluation started
     due: float  # monotonic: when the next evaluation may run
+    # The failing checks most live pods share (healthd.local.shared): not this pod's.
+    shared: Mapping[str, str]
 
 
 _lock = threading.Lock()
@@ -71,11 +78,12 @@ def _evaluate() -> _Evaluated:
     except ImproperlyConfigured as exc:
         # The system check names it at start-up; at run time it is this process's failure.
         return _Evaluated(("settings",), MappingProxyType(
-            {"settings": f'HEALTHD["LOCAL_CHECKS"]: {redact(exc)}'}), checked_at, due)
+            {"settings": f'HEALTHD["LOCAL_CHECKS"]: {redact(exc)}'}), checked_at, due,
+            MappingProxyType({}))
     results = run_concurrently(checks, key_prefix="local:")
     failures = {r.name: r.message for r in results if r.status == Status.FAILING}
     return _Evaluated(tuple(c.name for c in checks), MappingProxyType(failures), checked_at,
-                      due)
+                      due, sharing.shared(failures))
 
 
 def _verdict(evaluated: _Evaluated) -> LocalVerdict:
@@ -84,9 +92,11 @@ def _verdict(evaluated: _Evaluated) -> LocalVerdict:
     built = _built
     if built is not None and built[0] is evaluated and built[1] == is_draining:
         return built[2]
-    verdict = LocalVerdict(ready=not evaluated.failures and not is_draining,
+    own = any(name not in evaluated.shared for name in evaluated.failures)
+    verdict = LocalVerdict(ready=not own and not is_draining,
                            draining=is_draining, failures=evaluated.failures,
-                           checked_at=evaluated.checked_at, checks=evaluated.checks)
+                           checked_at=evaluated.checked_at, checks=evaluated.checks,
+                           shared=evaluated.shared)
     _built = (evaluated, is_draining, verdict)
     return verdict
 

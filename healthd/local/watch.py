@@ -53,7 +53,7 @@ def result_for(pod: Pod, now: float) -> Result:
     if pod.ready:
         return Result(name, Status.PASSING, f"ready ({count} process{'es' * (count != 1)})",
                       now, 0.0, host=pod.name, critical=False, details=details)
-    if pod.draining and not pod.failures:
+    if pod.draining and not pod.own_failures:
         return Result(name, Status.PASSING, "draining", now, 0.0, host=pod.name,
                       critical=False, details=details)
     since = pod.unready_since or now

@@ -151,7 +151,8 @@ def readyz(health: state.Health | None, local: LocalVerdict, excluded: tuple[str
            verbose: bool = False, reasons: bool = False) -> Answer:
     """``/readyz``: whether *this process* should get traffic, Kubernetes style.
 
-    Unready when one of its local checks fails, while it drains, or when a scheduled
+    Unready when one of its local checks fails (unless most live pods fail it too:
+    :mod:`healthd.local.shared`), while it drains, or when a scheduled
     check that opted in (``health``: see :func:`readiness_health`) fails. A scheduled
     check that did not opt in never counts, critical or not: it fails for every process
     at once, and taking every process out of the pool turns a partial outage into a
@@ -173,7 +174,8 @@ def readyz(health: state.Health | None, local: LocalVerdict, excluded: tuple[str
 
 def _readyz(health: state.Health | None, local: LocalVerdict, excluded: tuple[str, ...],
             verbose: bool, reasons: bool) -> Answer:
-    local_failures = [name for name in local.failures if name not in excluded]
+    local_failures = [name for name in local.failures
+                      if name not in excluded and name not in local.shared]
     shared = [] if health is None or health.error else list(health.checks)
     ready = (not local.draining and not local_failures
              and not any(c.status.is_failure for c in shared))
@@ -183,7 +185,11 @@ def _readyz(health: state.Health | None, local: LocalVerdict, excluded: tuple[st
     for name in local.checks:
         if name in excluded:
             continue
-        if name in local.failures:
+        if name in local.shared:
+            # Most pods fail it too (healthd.local.shared): the site's trouble, not this pod's.
+            reason = f": {local.failures[name]}" if reasons else ""
+            lines.append(f"[+]local:{name} {local.shared[name]}: shared, not counted{reason}")
+        elif name in local.failures:
             reason = local.failures[name] if reasons else "reason withheld"
             lines.append(f"[-]local:{name} failed: {reason}")
         else:

@@ -220,11 +220,17 @@ class InstanceCollector(Collector):
         alive = GaugeMetricFamily("healthd_instance_processes",
                                   "The web pod's processes that publish their state.",
                                   labels=["instance"])
+        # Shared failures too (healthd.local.shared): a ready pod may report one.
+        failing = GaugeMetricFamily("healthd_instance_local_failing",
+                                    "1 for each local check failing on the web pod, shared "
+                                    "by most pods or not.", labels=["instance", "check"])
         for pod in pods:
             ready.add_metric([pod.name], 1 if pod.ready else 0)
             drain.add_metric([pod.name], 1 if pod.draining else 0)
             alive.add_metric([pod.name], len(pod.processes))
-        yield from (ready, drain, alive)
+            for check in sorted(pod.failures):
+                failing.add_metric([pod.name, check], 1)
+        yield from (ready, drain, alive, failing)
 
 
 # A registry of its own: the process's default registry is the site's business.

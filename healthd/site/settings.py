@@ -150,6 +150,8 @@ HEALTHD = {
     "GROUPS": env.json("HEALTHD_GROUPS", default=None),
     # Seconds each web process keeps its local checks' answers (/readyz).
     "LOCAL_CHECK_SECONDS": env.float("HEALTHD_LOCAL_CHECK_SECONDS", default=5.0),
+    # Above this fraction of the live pods, a failing local check is shared (1: off).
+    "LOCAL_SHARED_FRACTION": env.float("HEALTHD_LOCAL_SHARED_FRACTION", default=0.5),
     # Seconds /readyz answers 503 "draining" after SIGTERM, before the server stops.
     "DRAIN_SECONDS": env.float("HEALTHD_DRAIN_SECONDS", default=5.0),
     # The name this pod publishes its state under (default: HOSTNAME, else the host name),

@@ -60,10 +60,12 @@ def test_the_standalone_site_reads_the_drain_window_and_instance_from_its_enviro
         tmp_path):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "healthd.site.settings",
            "HEALTHD_STATE_DIR": str(tmp_path), "HEALTHD_DRAIN_SECONDS": "2.5",
-           "HEALTHD_INSTANCE": "web-7f9c", "HEALTHD_INSTANCE_GRACE": "90"}
+           "HEALTHD_INSTANCE": "web-7f9c", "HEALTHD_INSTANCE_GRACE": "90",
+           "HEALTHD_LOCAL_SHARED_FRACTION": "0.75"}
     shown = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from healthd import conf; "
-         "c = conf.get(); print(c.drain_seconds, c.instance, c.instance_grace)"],
+         "c = conf.get(); print(c.drain_seconds, c.instance, c.instance_grace, "
+         "c.local_shared_fraction)"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.split() == ["2.5", "web-7f9c", "90.0"]
+    assert shown.stdout.split() == ["2.5", "web-7f9c", "90.0", "0.75"]

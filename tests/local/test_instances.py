@@ -92,6 +92,8 @@ def test_metrics_have_a_readiness_gauge_per_pod(client):
     assert 'healthd_instance_ready{instance="pod-a"} 0.0' in body
     assert 'healthd_instance_ready{instance="pod-b"} 1.0' in body
     assert 'healthd_instance_processes{instance="pod-b"} 2.0' in body
+    assert 'healthd_instance_local_failing{check="disk",instance="pod-a"} 1.0' in body
+    assert 'healthd_instance_local_failing{check="disk",instance="pod-b"}' not in body
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ from django.test import Client
 from healthd import asgi, signals, wsgi
 from healthd.checks.base import Status
 from healthd.compat.dockerflow import views as dockerflow
-from healthd.local import draining
+from healthd.local import draining, instances
+from healthd.local.instances import ProcessState
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from tests.support.endpoints import ASGITestClient, call_asgi, call_wsgi, event_loop_thread
@@ -106,6 +107,16 @@ def _write_state(case: str, settings, monkeypatch) -> None:
         settings.HEALTHD = {**settings.HEALTHD, "LOCAL_CHECKS": [
             "memory", {"check": "disk", "min_free_mb": 10**12}]}
         write_all()
+    elif case in ("a local check failing on most pods", "a local check failing on few pods"):
+        # Other pods publish the same failing check: shared by 3 of 4 pods, or 2 of 4.
+        settings.HEALTHD = {**settings.HEALTHD, "LOCAL_CHECKS": [
+            "memory", {"check": "disk", "min_free_mb": 10**12}]}
+        now = time.time()
+        others = 2 if case == "a local check failing on most pods" else 1
+        for n, name in enumerate(["pod-b", "pod-c", "pod-d"]):
+            failures = {"disk": "0 MB free"} if n < others else {}
+            instances.put(ProcessState(name, 10 + n, True, False, failures, now, now))
+        write_all()
     elif case == "an opted-in check failing":
         only(settings, {"check": "database", "readiness": True}, "cache")
         write_all()
@@ -118,7 +129,8 @@ def _write_state(case: str, settings, monkeypatch) -> None:
 
 STATES = ["passing", "warning", "critical failing", "non-critical failing", "stale",
           "never ran", "no result at all", "store down", "failing with the codes set",
-          "a local check failing", "an opted-in check failing", "draining"]
+          "a local check failing", "a local check failing on most pods",
+          "a local check failing on few pods", "an opted-in check failing", "draining"]
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
@@ -425,6 +437,8 @@ def test_the_standalone_site_under_uvicorn(uvicorn_site):
 
 @pytest.mark.parametrize("case, readyz, startupz", [
     ("a local check failing", 503, 200),
+    ("a local check failing on most pods", 200, 200),
+    ("a local check failing on few pods", 503, 200),
     ("an opted-in check failing", 503, 200),
     ("draining", 503, 200),
     ("critical failing", 200, 200),

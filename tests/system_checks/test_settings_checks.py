@@ -31,6 +31,10 @@ def test_the_shipped_settings_are_clean():
     ({"INTERVALL": 5}, "HEALTHD: unknown key(s) ['INTERVALL']"),
     ({"LOCAL_CHECK_SECONDS": 0}, 'HEALTHD["LOCAL_CHECK_SECONDS"]: must be a positive number'),
     ({"LOCAL_DISK_MIN_FREE_MB": "lots"}, 'HEALTHD["LOCAL_DISK_MIN_FREE_MB"]: must be a number'),
+    ({"LOCAL_SHARED_FRACTION": "most"},
+     'HEALTHD["LOCAL_SHARED_FRACTION"]: must be a number >= 0, not \'most\''),
+    ({"LOCAL_SHARED_FRACTION": -0.5},
+     'HEALTHD["LOCAL_SHARED_FRACTION"]: must be a number >= 0, not -0.5'),
     ({"LOCAL_CHECKS": "disk"}, 'HEALTHD["LOCAL_CHECKS"]: must be a list'),
     ({"LOCAL_CHECKS": ["database"]}, 'HEALTHD["LOCAL_CHECKS"]: unknown check \'database\': '
                                      "use one of ['connection', 'disk', 'memory']"),
