@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 
@@ -21,6 +22,16 @@ def written_path() -> str:
     return str(settings.MEDIA_ROOT or tempfile.gettempdir())
 
 
+def existing_folder(path: str) -> str:
+    """``path``, or its nearest folder that exists: a ``MEDIA_ROOT`` not made yet (a new
+    deployment, before its first upload) is on the file system of the folder it will be
+    made in, and its space is that file system's."""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return str(folder)
+
+
 @dataclass(frozen=True)
 class Disk:
     """Fail when less than ``min_free_mb`` (default ``HEALTHD["LOCAL_DISK_MIN_FREE_MB"]``)
@@ -34,7 +45,7 @@ class Disk:
         wanted = self.min_free_mb
         if wanted is None:
             wanted = float(conf.get().local_disk_min_free_mb)
-        free_mb = shutil.disk_usage(path).free / MB
+        free_mb = shutil.disk_usage(existing_folder(path)).free / MB
         if free_mb < wanted:
             return Observation(f"{free_mb:.0f} MB free on {path}, below {wanted:g} MB",
                                Status.FAILING, value=round(free_mb), unit="MB")

@@ -160,6 +160,13 @@ def test_disk_fails_below_its_threshold(settings, tmp_path):
     assert Disk().run().status == Status.FAILING
 
 
+def test_disk_reads_the_folder_a_media_root_not_made_yet_will_be_made_in(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media" / "uploads")  # a new deployment's
+    passing = Disk().run()
+    assert passing.status == Status.PASSING, passing.message
+    assert f"MB free on {tmp_path / 'media' / 'uploads'}" in passing.message
+
+
 def _cgroup(tmp_path: Path, proc: str, files: dict[str, str]) -> Memory:
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
