@@ -7,8 +7,11 @@ stops running (and a supervisor such as ``healthd run`` takes web and worker dow
 it). Nothing beat sends needs the database: the tasks go to the broker and the results
 to Redis. So this scheduler keeps the schedule it last read while the database is away,
 says so once, asks again at most once per ``max_interval``, and refreshes as soon as
-the database answers. It is the standalone site's ``CELERY_BEAT_SCHEDULER``; another
-site sets::
+the database answers. A beat (re)started while the database is away has read nothing:
+it sends healthd's own rows as the settings make them (``sync_schedule`` would write
+the same), so the checks keep running and reaching Redis; the operator's rows, and
+edits of healthd's, wait for the first read that succeeds. It is the standalone site's
+``CELERY_BEAT_SCHEDULER``; another site sets::
 
     CELERY_BEAT_SCHEDULER = "healthd.beat:Scheduler"
 
@@ -19,15 +22,18 @@ whole schedule is re-read when nothing says it changed.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import close_old_connections, transaction
 from django.db.utils import DatabaseError, InterfaceError
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
 
 from healthd import conf
+from healthd.tasks.schedule import wanted_rows
 from healthd.util.logs import get_logger
 from healthd.util.redact import redact
 
@@ -57,6 +63,7 @@ class Scheduler(DatabaseScheduler):
         self._away_since: float | None = None  # when the database stopped answering
         self._last_attempt = 0.0
         self._setup_pending = False
+        self._from_settings = False  # sending the settings' rows: nothing read yet
         super().__init__(*args, **kwargs)
 
     @property
@@ -109,9 +116,12 @@ class Scheduler(DatabaseScheduler):
                 or now - self._read_at >= self.refresh_seconds)
 
     def _read(self, now: float) -> None:
+        if self._from_settings:
+            self._dirty.clear()  # the settings' rows have no row of theirs to write to
         self._write_last_runs()  # first the last run times of what was sent since
         fresh = self.all_as_schedule()
         self._schedule = fresh
+        self._from_settings = False
         self._read_at = now
         if self._heap is not None:
             # Entries changed under the heap: Scheduler.tick() builds it again.
@@ -124,16 +134,29 @@ class Scheduler(DatabaseScheduler):
             return  # said once per outage
         self._away_since = now
         if self._schedule is None:
-            self._schedule = {}
+            self._schedule = self._settings_schedule()
+            self._from_settings = True
             logger.warning(
                 "beat could not read its schedule: the database did not answer (%s). "
-                "Nothing is sent until it does; asking again every %g s.",
-                _first_line(exc), self.max_interval)
+                "Sending healthd's %d entries as the settings make them until it does; "
+                "asking again every %g s.",
+                _first_line(exc), len(self._schedule), self.max_interval)
             return
         logger.warning(
             "beat could not refresh its schedule: the database did not answer (%s). "
             "Sending runs from the %d entries read before; asking again every %g s.",
             _first_line(exc), len(self._schedule), self.max_interval)
+
+    def _settings_schedule(self) -> dict[str, Any]:
+        """healthd's rows as ``sync_schedule`` writes them, built in memory (no query):
+        what to send when the database could not be read even once."""
+        entries: dict[str, Any] = {}
+        for name, (task, every, kwargs) in wanted_rows().items():
+            row = PeriodicTask(
+                name=name, task=task, kwargs=json.dumps(kwargs), expire_seconds=every,
+                interval=IntervalSchedule(every=every, period=IntervalSchedule.SECONDS))
+            entries[name] = self.Entry(row, app=self.app)
+        return entries
 
     def _on_database_back(self, now: float) -> None:
         away_for = now - (self._away_since or now)
