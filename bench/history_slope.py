@@ -27,6 +27,7 @@ timed (a batched DELETE of 10,000,000 rows takes minutes).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -72,6 +73,10 @@ def fill(rows: int) -> float:
     tables = [t for t in TABLES if t in connection.introspection.table_names()]
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+    made = make_partitions()
+    if made:
+        print(f"  {made} day partitions made before the fill", flush=True)
+    with connection.cursor() as cursor:
         # Row g is check g % CHECKS, (g / CHECKS) runs before its last; odd checks
         # stopped an hour ago. Each check fails 5 runs in every 2,000.
         cursor.execute(
@@ -92,7 +97,52 @@ def fill(rows: int) -> float:
             {"checks": CHECKS, "rows": rows, "spacing": spacing(rows)},
         )
         cursor.execute("VACUUM ANALYZE healthd_checkresult")
+    check_partitions()
     return time.perf_counter() - started
+
+
+def make_partitions() -> int:
+    """Where results are partitioned by day: one partition per day of the fill, made by
+    healthd's own statement (as the hourly pass makes them), so no row lands in the
+    default partition; returns how many were made."""
+    import datetime as dt
+
+    from healthd.history import partitions, sql
+
+    db = partitions.connection()
+    if not partitions.enabled(db):
+        return 0
+    today = dt.datetime.now(dt.UTC).date()
+    existing = set(sql.result_partitions(db))
+    made = 0
+    for back in range(DAYS + 2, -partitions.AHEAD_DAYS - 1, -1):
+        day = today - dt.timedelta(days=back)
+        if partitions.name_for(day) not in existing:
+            sql.attach_partition(db, partitions.name_for(day), *partitions.bounds(day))
+            made += 1
+    return made
+
+
+def check_partitions() -> None:
+    """Run healthd's partition maintenance after the fill, as the hourly beat would (with a
+    retention covering the fill): it must find nothing left to make or move."""
+    from django.db import connection
+    from django.test.utils import override_settings
+
+    from healthd.history import partitions, sql
+
+    if not partitions.enabled():
+        return
+    from tests.site import settings as test_settings
+
+    with override_settings(HEALTHD={**test_settings.HEALTHD, "RETENTION_DAYS": DAYS + 2}):
+        done = partitions.maintain()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {sql.DEFAULT_PARTITION}")  # noqa: S608
+        stray = cursor.fetchone()[0]
+    print(f"  maintenance after the fill: {len(done.get('created', []))} made, "  # type: ignore[arg-type]
+          f"{done.get('moved')} moved; {len(sql.result_partitions(partitions.connection()))} "
+          f"partitions, {stray} rows in the default one", flush=True)
 
 
 def rebuild() -> float:
@@ -200,38 +250,23 @@ def measure(rows: int) -> dict[str, tuple[float, int | None]]:
     return found
 
 
-def prune() -> float:
-    from healthd.history.retention import prune as run_prune
+def prune(retention_days: int, label: str) -> float:
+    """One retention pass with RETENTION_DAYS at ``retention_days``; returns ms."""
+    from django.test.utils import override_settings
 
-    started = time.perf_counter()
-    deleted = run_prune()
-    took = time.perf_counter() - started
-    print(f"  retention: {deleted['results']:,} results in {took:.1f} s", flush=True)
+    from healthd.history.retention import prune as run_prune
+    from tests.site import settings as test_settings
+
+    with override_settings(HEALTHD={**test_settings.HEALTHD, "RETENTION_DAYS": retention_days}):
+        started = time.perf_counter()
+        deleted = run_prune()
+        took = time.perf_counter() - started
+    print(f"  retention, {label}: {deleted['results']:,} results in {took:.2f} s", flush=True)
     return took * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2_000_000, 20_000_000])
-    parser.add_argument("--prune-sizes", type=int, nargs="*", default=None,
-                        help="the sizes whose retention pass is timed (default: all)")
-    args = parser.parse_args()
-    database.setup_django(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
-    admin_history.describe_machine()
-    prune_sizes = args.sizes if args.prune_sizes is None else args.prune_sizes
-    table: dict[int, dict[str, tuple[float, int | None]]] = {}
-    try:
-        for rows in args.sizes:
-            configure([check_name(i) for i in range(CHECKS)], spacing(rows))
-            print(f"\n{rows:,} results, {CHECKS} checks over {DAYS} days:", flush=True)
-            print(f"  filled in {fill(rows):.1f} s", flush=True)
-            print(f"  summaries rebuilt in {rebuild():.1f} s", flush=True)
-            table[rows] = measure(rows)
-            if rows in prune_sizes:
-                table[rows]["retention, half of the rows (ms)"] = (prune(), None)
-    finally:
-        admin_history.cleanup_redis()
-    sizes = list(table)
+def print_table(table: dict[int, dict[str, tuple[float, int | None]]]) -> None:
+    sizes = sorted(table)
     print("\n| page | " + " | ".join(f"{s / 1e6:g} M" for s in sizes)
           + (" | ratio |" if len(sizes) > 1 else " |"))
     print("| --- |" + " ---: |" * (len(sizes) + (len(sizes) > 1)))
@@ -245,6 +280,50 @@ def main() -> None:
             ratio = f" | {table[sizes[-1]][label][0] / table[sizes[0]][label][0]:.2f}"
         print(f"| {label} | " + " | ".join(cells) + ratio + (" |" if ratio or
                                                               len(sizes) == 1 else " | |"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2_000_000, 20_000_000])
+    parser.add_argument("--prune-sizes", type=int, nargs="*", default=None,
+                        help="the sizes whose retention pass is timed (default: all)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the rows already there (one size) instead of filling")
+    parser.add_argument("--save", help="write the figures to this JSON file")
+    parser.add_argument("--table", nargs="+", metavar="JSON",
+                        help="only print the table of figures saved by earlier runs")
+    args = parser.parse_args()
+    if args.table:
+        saved: dict[int, dict[str, tuple[float, int | None]]] = {}
+        for path in args.table:
+            with open(path) as file:
+                saved.update({int(k): {label: tuple(v) for label, v in figures.items()}
+                              for k, figures in json.load(file).items()})
+        print_table(saved)
+        return
+    database.setup_django(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
+    admin_history.describe_machine()
+    prune_sizes = args.sizes if args.prune_sizes is None else args.prune_sizes
+    table: dict[int, dict[str, tuple[float, int | None]]] = {}
+    try:
+        for rows in args.sizes:
+            configure([check_name(i) for i in range(CHECKS)], spacing(rows))
+            print(f"\n{rows:,} results, {CHECKS} checks over {DAYS} days:", flush=True)
+            if not args.reuse:
+                print(f"  filled in {fill(rows):.1f} s", flush=True)
+                print(f"  summaries rebuilt in {rebuild():.1f} s", flush=True)
+            table[rows] = measure(rows)
+            if rows in prune_sizes:
+                table[rows]["retention, the oldest day (ms)"] = (
+                    prune(DAYS - 1, "the oldest day"), None)
+                table[rows]["retention, half of the rows (ms)"] = (
+                    prune(DAYS // 2, "half of the rows"), None)
+    finally:
+        admin_history.cleanup_redis()
+    if args.save:
+        with open(args.save, "w") as file:
+            json.dump(table, file, indent=1)
+    print_table(table)
 
 
 if __name__ == "__main__":

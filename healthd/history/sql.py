@@ -240,17 +240,25 @@ def _result_names(connection: BaseDatabaseWrapper) -> _Names:
 
 
 def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: int,
-                   since: datetime.datetime | None = None
+                   since: datetime.datetime | None = None,
+                   recent: datetime.datetime | None = None
                    ) -> list[tuple[str, str, datetime.datetime, float]]:
     """(name, status, checked_at, duration) of each check's latest ``length`` results (at
     or after ``since`` when given), newest first within a check, read check by check from
     the (name, checked_at) index under a LIMIT: the cost is the checks times ``length``,
     whatever the number of a check's rows or the age of its latest one.
 
-    PostgreSQL: a LATERAL join over the names. MySQL / MariaDB: one ``ORDER BY … LIMIT``
-    per check joined by UNION ALL (MariaDB has no LATERAL). SQLite: per check, one index
-    probe for the time of its ``length``-th newest result, then the index range above it
-    (SQLite caps a compound SELECT at 500 parts); ties at that time may give a few more.
+    PostgreSQL: a LATERAL join over the names. With ``recent``, each check first reads its
+    results since then and only when they are too few the older ones: where results are
+    partitioned by day, the first part is planned over the few recent partitions, and the
+    older ones (a Merge Append that would otherwise probe every day's index for every
+    check, a default partition forbidding an ordered Append) are never opened for a
+    check that is running. Times come back as integer microseconds (exact, and a
+    tenth of the cost of parsing 10,000 timestamps' text). MySQL / MariaDB: one
+    ``ORDER BY … LIMIT`` per check joined by UNION ALL (MariaDB has no LATERAL). SQLite:
+    per check, one index probe for the time of its ``length``-th newest result, then the
+    index range above it (SQLite caps a compound SELECT at 500 parts); ties at that time
+    may give a few more. Neither is partitioned: ``recent`` is not used there.
     """
     if not names:
         return []
@@ -260,15 +268,27 @@ def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: in
                    and connection.vendor != "postgresql" else since)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            one_part = ("(SELECT result.{status}, (extract(epoch FROM result.{checked_at}) "  # noqa: S608
+                        "* 1000000)::bigint AS at_us, result.{duration} FROM {t} AS result "
+                        "WHERE result.{name} = wanted.name" + bounded + "{part} "
+                        "ORDER BY result.{checked_at} DESC LIMIT %s)")
+            params: list = [list(names)]
+            if recent is None:
+                latest = one_part.replace("{part}", "")
+                params += [*([since] if since is not None else []), length]
+            else:
+                latest = " UNION ALL ".join([
+                    one_part.replace("{part}", " AND result.{checked_at} >= %s"),
+                    one_part.replace("{part}", " AND result.{checked_at} < %s")]
+                ) + " LIMIT %s"
+                params += [*([since] if since is not None else []), recent, length,
+                           *([since] if since is not None else []), recent, length, length]
             cursor.execute(
-                ("SELECT wanted.name, latest.{status}, latest.{checked_at}, latest.{duration} "  # noqa: S608
+                ("SELECT wanted.name, latest.{status}, latest.at_us, latest.{duration} "
                  "FROM unnest(%s::text[]) AS wanted(name) CROSS JOIN LATERAL ("
-                 "SELECT result.{status}, result.{checked_at}, result.{duration} FROM {t} AS "
-                 "result WHERE result.{name} = wanted.name" + bounded +
-                 " ORDER BY result.{checked_at} DESC LIMIT %s) AS latest"
-                 ).format_map(names_),
-                [list(names), *([since] if since is not None else []), length])
-            return cursor.fetchall()
+                 + latest + ") AS latest").format_map(names_), params)
+            return [(name, status, _EPOCH + datetime.timedelta(microseconds=at), duration)
+                    for name, status, at, duration in cursor.fetchall()]
         if connection.vendor == "mysql":
             one_check = ("(SELECT result.{name}, result.{status}, result.{checked_at}, "  # noqa: S608
                          "result.{duration} FROM {t} AS result WHERE result.{name} = %s"
@@ -301,6 +321,9 @@ def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: in
                                length - 1, lowest])
         return [(name, status, _aware(connection, at), duration)
                 for name, status, at, duration in cursor.fetchall()]
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def _aware(connection: BaseDatabaseWrapper, value: object) -> datetime.datetime:

@@ -220,3 +220,57 @@ def test_results_written_during_the_conversion_are_all_kept():
     assert sorted(CheckResult.objects.filter(name="meanwhile").values_list(
         "id", flat=True)) == sorted(written)
     assert CheckResult.objects.count() == 200 + len(written)
+
+
+@pytest.mark.django_db
+def test_a_running_checks_strip_opens_only_the_recent_days_partitions():
+    import json
+
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from healthd.history import reports
+
+    now = timezone.now()
+    today = now.astimezone(UTC).date()
+    existing = set(sql.result_partitions(connection))
+    for back in range(40, 0, -1):  # forty days of partitions, as a month's history has
+        day = today - timedelta(days=back)
+        if partitions.name_for(day) not in existing:
+            sql.attach_partition(connection, partitions.name_for(day), *partitions.bounds(day))
+    CheckResult.objects.bulk_create([
+        CheckResult(name=name, status="passing", duration=0.01, message="",
+                    checked_at=now - offset - index * timedelta(seconds=10))
+        for name, offset in (("running", timedelta(0)), ("stopped", timedelta(days=30)))
+        for index in range(200)])
+    with CaptureQueriesContext(connection) as queries:
+        latest = reports.latest_results({"running": 10.0, "stopped": 10.0}, now)
+    # The stopped check's strip is still found, a month back.
+    assert [len(latest[name]) for name in ("running", "stopped")] == [50, 50]
+    assert latest["stopped"][-1].checked_at == now - timedelta(days=30)
+    assert [tuple(r) for r in latest["running"]] == [
+        tuple(row) for row in reversed(CheckResult.objects.filter(name="running")
+                                       .order_by("-checked_at")
+                                       .values_list("status", "checked_at", "duration")[:50])]
+    assert len(queries) == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + queries.captured_queries[0]["sql"])
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    scans: dict[str, int] = {}
+
+    def walk(node: dict) -> None:
+        relation = str(node.get("Relation Name", ""))
+        day = partitions.day_of(relation)
+        if day is not None and day < today - timedelta(days=2):
+            scans[relation] = max(scans.get(relation, 0), node["Actual Loops"])
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    # The days older than the recent ones are in the plan, and opened once: for the
+    # stopped check only, not for the running one (read from its last day's partitions).
+    assert len(scans) >= 38
+    assert max(scans.values()) == 1, scans

@@ -189,3 +189,19 @@ def test_the_current_state_page_costs_the_same_for_3_and_30_checks(
     three = _page_queries(admin_client, settings, 3, results_each)
     thirty = _page_queries(admin_client, settings, 30, results_each)
     assert three == thirty <= 8
+
+
+@pytest.mark.django_db
+def test_uptime_is_one_query_and_a_second_only_for_checks_begun_within_the_week(
+        django_assert_num_queries):
+    _rollups("old", range(1, 8 * 24 + 1))
+    _rollups("older", range(1, 20 * 24 + 1))
+    with django_assert_num_queries(1):
+        found = reports.uptimes({"old": 30.0, "older": 30.0}, NOW)
+    assert str(found["old"].week) == str(found["older"].week) == "100.00 %"
+    # Begun 2.5 h ago, half way through its first hour: that hour's runs are read.
+    _rollups("new", range(1, 4), runs={3: 60})
+    with django_assert_num_queries(2):
+        found = reports.uptimes({"old": 30.0, "new": 30.0}, NOW)
+    assert found["new"].week == reports.Uptime(up=300, runs=300, expected=2.5 * 120 - 1)
+    assert str(found["old"].week) == "100.00 %"
