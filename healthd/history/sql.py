@@ -239,6 +239,10 @@ def _result_names(connection: BaseDatabaseWrapper) -> _Names:
     return _Names(connection, CheckResult._meta.db_table)
 
 
+#: The (name, checked_at, duration) index of the results, which the strip reads.
+STRIP_INDEX = "healthd_result_name_time_dur"
+
+
 def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: int,
                    since: datetime.datetime | None = None
                    ) -> list[tuple[str, str, datetime.datetime, float]]:
@@ -251,6 +255,9 @@ def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: in
     per check joined by UNION ALL (MariaDB has no LATERAL). SQLite: per check, one index
     probe for the time of its ``length``-th newest result, then the index range above it
     (SQLite caps a compound SELECT at 500 parts); ties at that time may give a few more.
+    Both read a named index (``INDEXED BY``): the status is not in it, and with a
+    table's statistics SQLite's planner would rather build an automatic covering index of
+    the whole table on every read (50 s at 2,000,000 results, against 20 ms).
     """
     if not names:
         return []
@@ -288,11 +295,13 @@ def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: in
         query = (
             f"WITH wanted(name) AS (VALUES {wanted}), "  # noqa: S608 - placeholders only
             "bound(name, since) AS (SELECT wanted.name, COALESCE("
-            "(SELECT result.{checked_at} FROM {t} AS result WHERE result.{name} = wanted.name"
+            "(SELECT result.{checked_at} FROM {t} AS result INDEXED BY {" + STRIP_INDEX + "} "
+            "WHERE result.{name} = wanted.name"
             + bounded + " ORDER BY result.{checked_at} DESC LIMIT 1 OFFSET %s), %s) "
             "FROM wanted) "
             "SELECT result.{name}, result.{status}, result.{checked_at}, result.{duration} "
-            "FROM bound JOIN {t} AS result ON result.{name} = bound.name "
+            "FROM bound JOIN {t} AS result INDEXED BY {" + STRIP_INDEX + "} "
+            "ON result.{name} = bound.name "
             "AND result.{checked_at} >= bound.since ORDER BY result.{name}, "
             "result.{checked_at} DESC"
         ).format_map(names_)
