@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import F, Max, Q, Sum, Window
+from django.db.models.functions import RowNumber
 
 from healthd.history import buckets, sql
 from healthd.models import BUCKET_COLUMNS, CheckResult, HourlyRollup
@@ -162,25 +163,21 @@ def uptimes(intervals: Mapping[str, float], now: datetime.datetime) -> dict[str,
     if not intervals:
         return {}
     day_start, week_start = _floor_hour(now - 24 * HOUR), _floor_hour(now - 7 * 24 * HOUR)
-    lookback = _floor_hour(now - UPTIME_LOOKBACK)
-    # A GROUP BY, and the first hour's runs by one index probe per check: a window over
-    # the rows sorted them all again (twice as long on MariaDB, 38,000 rows for 200 checks).
-    first_runs = (HourlyRollup.objects.filter(name=OuterRef("name"), hour__gte=lookback)
-                  .order_by("hour").values("runs")[:1])
+    by_name: dict[str, Any] = {"partition_by": F("name")}
     rows = (
-        HourlyRollup.objects.filter(name__in=list(intervals), hour__gte=lookback)
+        HourlyRollup.objects.filter(name__in=list(intervals),
+                                    hour__gte=_floor_hour(now - UPTIME_LOOKBACK))
         .order_by()
-        .values("name")
         .annotate(
-            first_hour=Min("hour"),
-            first_runs=Subquery(first_runs),
-            runs_week=Sum("runs", filter=Q(hour__gte=week_start)),
-            failures_week=Sum("failures", filter=Q(hour__gte=week_start)),
-            runs_day=Sum("runs", filter=Q(hour__gte=day_start)),
-            failures_day=Sum("failures", filter=Q(hour__gte=day_start)),
+            first=Window(RowNumber(), order_by=F("hour").asc(), **by_name),
+            runs_week=Window(Sum("runs", filter=Q(hour__gte=week_start)), **by_name),
+            failures_week=Window(Sum("failures", filter=Q(hour__gte=week_start)), **by_name),
+            runs_day=Window(Sum("runs", filter=Q(hour__gte=day_start)), **by_name),
+            failures_day=Window(Sum("failures", filter=Q(hour__gte=day_start)), **by_name),
         )
-        .values_list("name", "first_hour", "first_runs", "runs_week", "failures_week",
-                     "runs_day", "failures_day")
+        .filter(first=1)
+        .values_list("name", "hour", "runs", "runs_week", "failures_week", "runs_day",
+                     "failures_day")
     )
     found = {}
     for name, first_hour, first_runs, runs_week, failures_week, runs_day, failures_day in rows:

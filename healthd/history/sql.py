@@ -255,9 +255,6 @@ def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: in
     per check joined by UNION ALL (MariaDB has no LATERAL). SQLite: per check, one index
     probe for the time of its ``length``-th newest result, then the index range above it
     (SQLite caps a compound SELECT at 500 parts); ties at that time may give a few more.
-    Both read a named index (``INDEXED BY``): the status is not in it, and with a
-    table's statistics SQLite's planner would rather build an automatic covering index of
-    the whole table on every read (50 s at 2,000,000 results, against 20 ms).
     """
     if not names:
         return []
@@ -291,6 +288,10 @@ def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: in
                 found += [(name, status, _aware(connection, at), duration)
                           for name, status, at, duration in cursor.fetchall()]
             return found
+        # Both reads name their index (INDEXED BY): the status is not in it, and with the
+        # statistics of a large table SQLite's planner would rather build an automatic
+        # covering index of the whole table on every read (50 s at 2,000,000 results,
+        # against 20 ms).
         wanted = ", ".join("(%s)" for _ in names)
         query = (
             f"WITH wanted(name) AS (VALUES {wanted}), "  # noqa: S608 - placeholders only
