@@ -71,25 +71,9 @@ def fill(rows: int) -> float:
     started = time.perf_counter()
     tables = [t for t in TABLES if t in connection.introspection.table_names()]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
-        else:
-            empty = "TRUNCATE TABLE" if connection.vendor == "mysql" else "DELETE FROM"
-            for table in tables:
-                cursor.execute(f"{empty} {table}")  # our own table names
-    {"postgresql": _fill_postgresql, "mysql": _fill_mysql,
-     "sqlite": _fill_sqlite}[connection.vendor](rows)
-    return time.perf_counter() - started
-
-
-# Row g is check g % CHECKS, (g / CHECKS) runs before its last; odd checks stopped an hour
-# ago. Each check fails 5 runs in every 2,000. The same rows on every database.
-
-
-def _fill_postgresql(rows: int) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+        # Row g is check g % CHECKS, (g / CHECKS) runs before its last; odd checks
+        # stopped an hour ago. Each check fails 5 runs in every 2,000.
         cursor.execute(
             """
             INSERT INTO healthd_checkresult
@@ -108,62 +92,7 @@ def _fill_postgresql(rows: int) -> None:
             {"checks": CHECKS, "rows": rows, "spacing": spacing(rows)},
         )
         cursor.execute("VACUUM ANALYZE healthd_checkresult")
-
-
-def _fill_mysql(rows: int) -> None:
-    """MariaDB's Sequence engine counts the rows (``seq_0_to_N``); a naive UTC time, as
-    Django's MySQL backend stores one."""
-    from django.db import connection, transaction
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO healthd_checkresult
-                (name, status, message, value, unit, duration, checked_at, host)
-            SELECT CONCAT('check-', LPAD(g.seq %% %(checks)s, 3, '0')),
-                   CASE WHEN (g.seq DIV %(checks)s) %% 2000 < 5 THEN 'failing'
-                        WHEN g.seq %% 211 = 0 THEN 'warning' ELSE 'passing' END,
-                   CASE WHEN (g.seq DIV %(checks)s) %% 2000 < 5 THEN 'connection refused'
-                        ELSE 'ok' END,
-                   NULL, '', 0.001 * (1 + (g.seq %% 97)) * (1 + (g.seq %% 7)),
-                   UTC_TIMESTAMP(6) - INTERVAL ROUND(1000000 * (1 + (g.seq DIV %(checks)s)
-                       * %(spacing)s + IF(g.seq %% 2 = 1, 3600, 0))) MICROSECOND,
-                   'bench-host'
-            FROM seq_0_to_{int(rows) - 1} AS g
-            """,  # noqa: S608 - an integer
-            {"checks": CHECKS, "spacing": spacing(rows)},
-        )
-        cursor.execute("ANALYZE TABLE healthd_checkresult")
-
-
-def _fill_sqlite(rows: int) -> None:
-    """A recursive CTE counts the rows; times as the text Django's SQLite backend writes
-    (UTC, space-separated, microseconds)."""
-    from django.db import connection, transaction
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n < %s - 1),
-            at(n, us) AS (SELECT n, CAST(round(%s - 1000000 * (1 + (n / %s) * %s
-                                               + CASE WHEN n %% 2 = 1 THEN 3600 ELSE 0 END))
-                                         AS INTEGER) FROM g)
-            INSERT INTO healthd_checkresult
-                (name, status, message, value, unit, duration, checked_at, host)
-            SELECT printf('check-%%03d', n %% %s),
-                   CASE WHEN (n / %s) %% 2000 < 5 THEN 'failing'
-                        WHEN n %% 211 = 0 THEN 'warning' ELSE 'passing' END,
-                   CASE WHEN (n / %s) %% 2000 < 5 THEN 'connection refused' ELSE 'ok' END,
-                   NULL, '', 0.001 * (1 + (n %% 97)) * (1 + (n %% 7)),
-                   strftime('%%Y-%%m-%%d %%H:%%M:%%S', us / 1000000, 'unixepoch')
-                       || printf('.%%06d', us %% 1000000),
-                   'bench-host'
-            FROM at
-            """,
-            [rows, round(time.time() * 1_000_000), CHECKS, spacing(rows), CHECKS, CHECKS,
-             CHECKS],
-        )
-        cursor.execute("ANALYZE")
+    return time.perf_counter() - started
 
 
 def rebuild() -> float:
@@ -184,8 +113,7 @@ def rebuild() -> float:
     with connection.cursor() as cursor:
         for table in TABLES[1:]:
             if table in connection.introspection.table_names():
-                cursor.execute(f"ANALYZE {'TABLE ' if connection.vendor == 'mysql' else ''}"
-                               f"{table}")
+                cursor.execute(f"ANALYZE {table}")
     return time.perf_counter() - started
 
 
@@ -287,9 +215,6 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2_000_000, 20_000_000])
     parser.add_argument("--prune-sizes", type=int, nargs="*", default=None,
                         help="the sizes whose retention pass is timed (default: all)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="measure the rows a previous run left (one size) without "
-                             "filling and rebuilding again")
     args = parser.parse_args()
     database.setup_django(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL)
     admin_history.describe_machine()
@@ -299,9 +224,8 @@ def main() -> None:
         for rows in args.sizes:
             configure([check_name(i) for i in range(CHECKS)], spacing(rows))
             print(f"\n{rows:,} results, {CHECKS} checks over {DAYS} days:", flush=True)
-            if not args.reuse:
-                print(f"  filled in {fill(rows):.1f} s", flush=True)
-                print(f"  summaries rebuilt in {rebuild():.1f} s", flush=True)
+            print(f"  filled in {fill(rows):.1f} s", flush=True)
+            print(f"  summaries rebuilt in {rebuild():.1f} s", flush=True)
             table[rows] = measure(rows)
             if rows in prune_sizes:
                 table[rows]["retention, half of the rows (ms)"] = (prune(), None)
