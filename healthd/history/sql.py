@@ -239,6 +239,12 @@ def _result_names(connection: BaseDatabaseWrapper) -> _Names:
     return _Names(connection, CheckResult._meta.db_table)
 
 
+_MYSQL_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+#: The (name, checked_at, duration) index of the results, which the strip reads.
+STRIP_INDEX = "healthd_result_name_time_dur"
+
+
 def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: int,
                    since: datetime.datetime | None = None,
                    recent: datetime.datetime | None = None
@@ -290,7 +296,10 @@ def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: in
             return [(name, status, _EPOCH + datetime.timedelta(microseconds=at), duration)
                     for name, status, at, duration in cursor.fetchall()]
         if connection.vendor == "mysql":
-            one_check = ("(SELECT result.{name}, result.{status}, result.{checked_at}, "  # noqa: S608
+            # The time as integer microseconds since 1970 of the naive UTC time stored:
+            # exact, and a third less time than the driver's parsing of 10,000 datetimes.
+            one_check = ("(SELECT result.{name}, result.{status}, TIMESTAMPDIFF(MICROSECOND, "  # noqa: S608
+                         "'1970-01-01', result.{checked_at}), "
                          "result.{duration} FROM {t} AS result WHERE result.{name} = %s"
                          + bounded + " ORDER BY result.{checked_at} DESC LIMIT %s)"
                          ).format_map(names_)
@@ -301,18 +310,24 @@ def latest_results(connection: BaseDatabaseWrapper, names: list[str], length: in
                     value for name in part
                     for value in (name, *([since_value] if since is not None else []),
                                   length)])
-                found += [(name, status, _aware(connection, at), duration)
-                          for name, status, at, duration in cursor.fetchall()]
+                found += [(name, status, _MYSQL_EPOCH + datetime.timedelta(microseconds=at),
+                           duration) for name, status, at, duration in cursor.fetchall()]
             return found
+        # Both reads name their index (INDEXED BY): the status is not in it, and with the
+        # statistics of a large table SQLite's planner would rather build an automatic
+        # covering index of the whole table on every read (50 s at 2,000,000 results,
+        # against 20 ms).
         wanted = ", ".join("(%s)" for _ in names)
         query = (
             f"WITH wanted(name) AS (VALUES {wanted}), "  # noqa: S608 - placeholders only
             "bound(name, since) AS (SELECT wanted.name, COALESCE("
-            "(SELECT result.{checked_at} FROM {t} AS result WHERE result.{name} = wanted.name"
+            "(SELECT result.{checked_at} FROM {t} AS result INDEXED BY {" + STRIP_INDEX + "} "
+            "WHERE result.{name} = wanted.name"
             + bounded + " ORDER BY result.{checked_at} DESC LIMIT 1 OFFSET %s), %s) "
             "FROM wanted) "
             "SELECT result.{name}, result.{status}, result.{checked_at}, result.{duration} "
-            "FROM bound JOIN {t} AS result ON result.{name} = bound.name "
+            "FROM bound JOIN {t} AS result INDEXED BY {" + STRIP_INDEX + "} "
+            "ON result.{name} = bound.name "
             "AND result.{checked_at} >= bound.since ORDER BY result.{name}, "
             "result.{checked_at} DESC"
         ).format_map(names_)

@@ -158,6 +158,37 @@ def test_the_strip_reads_each_check_under_a_limit_not_all_its_rows():
     assert all(n["Actual Rows"] <= 50 for n in scans)
 
 
+@pytest.mark.django_db
+def test_on_sqlite_the_strip_reads_the_results_index_not_an_index_built_for_the_read():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's planner")
+    now = timezone.now()
+    CheckResult.objects.bulk_create([
+        CheckResult(name=f"check-{number}", status="passing", duration=0.01, message="",
+                    checked_at=now - index * timedelta(seconds=10))
+        for number in range(200) for index in range(5)])
+    with connection.cursor() as cursor:
+        # The statistics of 2,000,000 results of 200 checks (in the test's transaction):
+        # with them the planner would build an automatic index of the whole table on
+        # every read.
+        cursor.execute("ANALYZE healthd_checkresult")
+        cursor.execute("UPDATE sqlite_stat1 SET stat = '2000000 10000 1 1' "
+                       "WHERE idx = 'healthd_result_name_time_dur'")
+        cursor.execute("UPDATE sqlite_stat1 SET stat = '2000000 1' "
+                       "WHERE idx = 'healthd_result_time'")
+        cursor.execute("ANALYZE sqlite_schema")  # reads the statistics again
+    names = [f"check-{number}" for number in range(200)]
+    with CaptureQueriesContext(connection) as queries:
+        latest = reports.latest_results(dict.fromkeys(names, 10.0), now)
+    assert [len(latest[name]) for name in names] == [5] * 200
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + queries.captured_queries[0]["sql"])
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert not [step for step in plan if "AUTOMATIC" in step], plan
+    assert [step for step in plan if "healthd_result_name_time_dur (name=? AND checked_at>"
+            in step], plan
+
+
 # --- the p95 from the buckets -------------------------------------------------------------
 
 
