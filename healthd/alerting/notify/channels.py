@@ -39,13 +39,6 @@ from django.utils.crypto import salted_hmac
 
 from healthd import conf
 from healthd.alerting.notify import webhooks
-from healthd.alerting.notify.webhooks import (  # noqa: F401 - their former home
-    IDEMPOTENCY_HEADER,
-    PAYLOAD_FIELDS,
-    SIGNATURE_HEADER,
-    webhook_payload,
-    webhook_signature,
-)
 from healthd.util import extras
 from healthd.util.logs import get_logger
 from healthd.util.redact import MASK, redact
