@@ -12,7 +12,6 @@ import time
 import pytest
 import sentry_sdk
 from celery import current_app
-from sentry_sdk.transport import Transport
 
 from healthd import store
 from healthd.alerting import grouping
@@ -31,24 +30,6 @@ CHECKS = [Check("db", lambda: None), Check("other", lambda: None),
           Check("cache", lambda: None, depends_on=("db",))]
 
 
-class KeepingTransport(Transport):
-    """A real sentry-sdk transport that keeps envelopes instead of sending them."""
-
-    def __init__(self, options=None):
-        super().__init__(options)
-        self.envelopes = []
-
-    def capture_envelope(self, envelope):
-        self.envelopes.append(envelope)
-
-
-@pytest.fixture
-def sentry_events():
-    transport = KeepingTransport()
-    sentry_sdk.init(dsn="https://public@sentry.example.com/1", transport=transport,
-                    default_integrations=False)
-    yield transport.envelopes
-    sentry_sdk.init(dsn=None)
 
 
 @pytest.fixture

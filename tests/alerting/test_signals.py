@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import sentry_sdk
-from sentry_sdk.transport import Transport
 
 from healthd import signals, store
 from healthd.checks.base import Status
@@ -33,25 +32,6 @@ def received():
     signals.check_changed.disconnect(receivers["changed"])
 
 
-class CapturingTransport(Transport):
-    """A real sentry-sdk transport that keeps envelopes instead of sending them."""
-
-    def __init__(self, options=None):
-        super().__init__(options)
-        self.envelopes = []
-
-    def capture_envelope(self, envelope):
-        self.envelopes.append(envelope)
-
-
-@pytest.fixture
-def sentry_events():
-    transport = CapturingTransport()
-    events = transport.envelopes
-    sentry_sdk.init(dsn="https://public@sentry.example.com/1", transport=transport,
-                    default_integrations=False)
-    yield events
-    sentry_sdk.init(dsn=None)
 
 
 def _event_payloads(events):
