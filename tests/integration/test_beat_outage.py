@@ -22,11 +22,11 @@ from healthd.store import health as state
 from tests.integration.test_faults import (
     Site,
     StoreServer,
-    TcpProxy,
     _heartbeat,
     _latest_checked_at,
 )
 from tests.support.processes import ROOT, start_process
+from tests.support.proxy import TcpProxy
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.integration.test_faults import TcpProxy
+from tests.support.proxy import TcpProxy
 
 
 @pytest.fixture

