@@ -105,17 +105,25 @@ DURATION_BUCKETS = 64
 BUCKET_COLUMNS = [f"d{index:02d}" for index in range(DURATION_BUCKETS)]
 
 
-class HourlyRollup(models.Model):
-    """Per check and hour: runs, failures, duration sum and max, for long-range uptime;
-    and the durations' histogram (BUCKET_COLUMNS), for the p95."""
+class RollupCounts(models.Model):
+    """What an hourly and a daily rollup both count of a check's runs."""
 
-    name = models.CharField(max_length=100)
-    hour = models.DateTimeField()
     runs = models.PositiveIntegerField(default=0)
     failures = models.PositiveIntegerField(default=0)
     warnings = models.PositiveIntegerField(default=0)
     duration_sum = models.FloatField(default=0.0)
     duration_max = models.FloatField(default=0.0)
+
+    class Meta:
+        abstract = True
+
+
+class HourlyRollup(RollupCounts):
+    """Per check and hour: runs, failures, duration sum and max, for long-range uptime;
+    and the durations' histogram (BUCKET_COLUMNS), for the p95."""
+
+    name = models.CharField(max_length=100)
+    hour = models.DateTimeField()
 
     class Meta:
         ordering = ["-hour", "name"]
@@ -133,7 +141,7 @@ for _column in BUCKET_COLUMNS:
     HourlyRollup.add_to_class(_column, models.PositiveIntegerField(default=0, editable=False))
 
 
-class DailyRollup(models.Model):
+class DailyRollup(RollupCounts):
     """Per check and day (a day of the site's ``TIME_ZONE``): the day's hourly rollups
     added up, for the status page's 90 days and the history API's year.
 
@@ -146,11 +154,6 @@ class DailyRollup(models.Model):
     name = models.CharField(max_length=100)
     day = models.DateTimeField()
     first_hour = models.DateTimeField()
-    runs = models.PositiveIntegerField(default=0)
-    failures = models.PositiveIntegerField(default=0)
-    warnings = models.PositiveIntegerField(default=0)
-    duration_sum = models.FloatField(default=0.0)
-    duration_max = models.FloatField(default=0.0)
 
     class Meta:
         ordering = ["-day", "name"]
