@@ -20,7 +20,7 @@ from healthd.store import client as redis_client
 from healthd.store import health as state
 from tests.support.processes import WorkerHandle, start_worker, stop_process
 from tests.support.results import TOGGLED
-from tests.support.sentry import sentry_events  # noqa: F401 - Sentry as sites run it
+from tests.support.sentry import sentry_envelopes  # noqa: F401 - Sentry as sites run it
 from tests.support.waiting import wait_for
 
 

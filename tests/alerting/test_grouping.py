@@ -55,7 +55,7 @@ def _told(body: dict) -> list[tuple[str, str, str | None]]:
 
 
 def test_a_failing_dependency_and_its_dependents_make_one_signed_notification(
-        grouped, sentry_events):
+        grouped, sentry_envelopes):
     server = grouped
     now = time.time()
     _run(dict.fromkeys(("db", "other", "migrations", "cache"), Status.PASSING), now - 10)
@@ -83,7 +83,7 @@ def test_a_failing_dependency_and_its_dependents_make_one_signed_notification(
     assert (delivery.key, delivery.transition_id) == (body["group"], rows["db"].transition_id)
     assert counts() == {("pager", "delivered"): 1, ("pager", "suppressed"): 2}
     sentry_sdk.flush()
-    events = [e.get_event() for e in sentry_events if e.get_event() is not None]
+    events = [e.get_event() for e in sentry_envelopes if e.get_event() is not None]
     assert [e["tags"]["healthd.check"] for e in events] == ["db"]
 
     # The database is back, the cache is not: one follow-up names it, at the interval's end.

@@ -75,7 +75,7 @@ def test_a_receiver_that_raises_stops_neither_others_nor_the_stored_result(
     assert "receiver bug" in caplog.text
 
 
-def test_sentry_gets_one_event_per_transition_without_secrets(toggled_check, sentry_events):
+def test_sentry_gets_one_event_per_transition_without_secrets(toggled_check, sentry_envelopes):
     run_and_record()
     TOGGLED["fail"] = True
     run_and_record()
@@ -83,7 +83,7 @@ def test_sentry_gets_one_event_per_transition_without_secrets(toggled_check, sen
     TOGGLED["fail"] = False
     run_and_record()
     sentry_sdk.flush()
-    payloads = _event_payloads(sentry_events)
+    payloads = _event_payloads(sentry_envelopes)
     assert [p["level"] for p in payloads] == ["error", "info"]
     failed, recovered = payloads
     assert failed["fingerprint"] == ["healthd", "toggled"]
@@ -101,7 +101,7 @@ def test_without_a_dsn_nothing_is_sent_and_nothing_breaks(toggled_check):
     assert [t.current for t in summary.transitions] == ["failing"]
 
 
-def test_scheduled_runs_check_in_to_sentry_crons(settings, sentry_events):
+def test_scheduled_runs_check_in_to_sentry_crons(settings, sentry_envelopes):
     from healthd.tasks import run_checks
 
     settings.HEALTHD = {**settings.HEALTHD, "SENTRY_CRONS": True, "CHECKS": [
@@ -109,7 +109,7 @@ def test_scheduled_runs_check_in_to_sentry_crons(settings, sentry_events):
     run_checks(names=["storage"], once_per=120)
     run_checks(names=["storage"])  # by hand: no check-in
     sentry_sdk.flush()
-    check_ins = [item.payload.json for envelope in sentry_events for item in envelope.items
+    check_ins = [item.payload.json for envelope in sentry_envelopes for item in envelope.items
                  if item.type == "check_in"]
     assert [c["status"] for c in check_ins] == ["in_progress", "ok"]
     assert {c["monitor_slug"] for c in check_ins} == {"healthd-checks-every-120s"}

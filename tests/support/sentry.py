@@ -24,7 +24,7 @@ class KeepingTransport(Transport):
 
 
 @pytest.fixture
-def sentry_events() -> Iterator[list[Envelope]]:
+def sentry_envelopes() -> Iterator[list[Envelope]]:
     """The envelopes sentry-sdk sends while the test runs, with the defaults users keep."""
     transport = KeepingTransport()
     sentry_sdk.init(dsn="https://public@sentry.example.com/1", transport=transport)
