@@ -97,8 +97,11 @@ def sample_processes(roots: dict[str, int]) -> dict[str, dict[str, int]]:
 
 def sample_redis(client, prefix: str) -> dict[str, int]:
     """Keys in the soak's Redis (all, and healthd's) and the server's memory."""
+    from healthd.store.keyspace import hash_tagged
+
     memory = client.info("memory")
-    healthd_keys = sum(1 for _ in client.scan_iter(match=f"{prefix}*", count=1000))
+    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", hash_tagged(prefix)) + "*"
+    healthd_keys = sum(1 for _ in client.scan_iter(match=pattern, count=1000))
     return {"keys": client.dbsize(), "healthd_keys": healthd_keys,
             "used_memory_kb": memory["used_memory"] // 1024}
 
@@ -120,15 +123,29 @@ def sample_rows() -> dict[str, int]:
 
 def _slope_per_hour(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, value) points, per hour."""
-    if len(points) < 2:
-        return 0.0
+    return slope_with_error(points)[0]
+
+
+def slope_with_error(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope of (seconds, value) points per hour, and its standard error.
+
+    A figure is called flat when its slope is within two standard errors of zero: the
+    sampling noise of RSS (allocator arenas, the garbage collector's timing) then
+    explains it as well as a leak does.
+    """
+    if len(points) < 3:
+        return 0.0, 0.0
     xs = [p[0] for p in points]
     ys = [p[1] for p in points]
     mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
     spread = sum((x - mean_x) ** 2 for x in xs)
     if not spread:
-        return 0.0
-    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread * 3600
+        return 0.0, 0.0
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
+    residuals = sum((y - mean_y - slope * (x - mean_x)) ** 2
+                    for x, y in zip(xs, ys, strict=True))
+    error = (residuals / (len(points) - 2) / spread) ** 0.5
+    return slope * 3600, error * 3600
 
 
 def series(samples: list[dict]) -> dict[str, list[tuple[float, float]]]:
@@ -171,13 +188,18 @@ def _replaced(samples: list[dict]) -> list[str]:
 
 
 def report(samples: list[dict]) -> str:
-    """The table: start, quartiles, end, slope per hour over the run and its second half."""
+    """The table: start, quartiles, end, slope per hour over the run and its second half.
+
+    The second half's slope comes with two standard errors and a verdict (flat: within
+    them), so "zero" is a reading, not a judgement by eye.
+    """
     lines = []
     minutes = (samples[-1]["t"] - samples[0]["t"]) / 60
     lines.append(f"{len(samples)} samples over {minutes:.1f} min")
     lines.append("")
-    lines.append("| figure | start | 25% | 50% | 75% | end | per hour | per hour, 2nd half |")
-    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    lines.append("| figure | start | 25% | 50% | 75% | end | per hour | per hour, 2nd half "
+                 "| 2nd half flat |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, points in series(samples).items():
         values = [v for _, v in points]
 
@@ -185,14 +207,49 @@ def report(samples: list[dict]) -> str:
             return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
 
         half = points[len(points) // 2:]
-        cells = [at(0), at(0.25), at(0.5), at(0.75), at(1),
-                 _slope_per_hour(points), _slope_per_hour(half)]
-        decimals = 1 if name.endswith("MB") else 0
-        lines.append(f"| {name} | " + " | ".join(f"{c:,.{decimals}f}" for c in cells) + " |")
+        half_slope, half_error = slope_with_error(half)
+        cells = [at(0), at(0.25), at(0.5), at(0.75), at(1), _slope_per_hour(points)]
+        decimals = 2 if name.endswith("MB") else 0
+        flat = "yes" if abs(half_slope) <= 2 * half_error or not half_slope else "no"
+        lines.append(f"| {name} | " + " | ".join(f"{c:,.{decimals}f}" for c in cells)
+                     + f" | {half_slope:,.{decimals}f} ± {2 * half_error:,.{decimals}f}"
+                     + f" | {flat} |")
     replaced = _replaced(samples)
     if replaced:
         lines.append("")
         lines.append("restarted during the run (pid changed): " + ", ".join(replaced))
+    return "\n".join(lines)
+
+
+def trace_report(directory: Path, top: int = 8) -> str:
+    """For each traced process: what grew most between its middle snapshot and its last.
+
+    Grouped by the allocating traceback (its innermost frames shown), so a growth that
+    one call site keeps adding to stands out from the many that rise and fall.
+    """
+    import tracemalloc
+
+    lines = []
+    for role_file in sorted(directory.glob("*.role")):
+        pid = role_file.stem
+        snaps = sorted(directory.glob(f"{pid}-*.snap"))
+        if len(snaps) < 3:
+            continue
+        middle, last = snaps[len(snaps) // 2], snaps[-1]
+        seconds = int(last.stem.split("-")[1]) - int(middle.stem.split("-")[1])
+        old = tracemalloc.Snapshot.load(str(middle))
+        new = tracemalloc.Snapshot.load(str(last))
+        total = sum(s.size for s in new.statistics("filename")) - sum(
+            s.size for s in old.statistics("filename"))
+        lines.append(f"## pid {pid} ({role_file.read_text()}): traced memory "
+                     f"{total / 1024:+,.1f} KB over the last {seconds / 60:.1f} min")
+        for stat in new.compare_to(old, "traceback")[:top]:
+            if stat.size_diff <= 0:
+                break
+            lines.append(f"- {stat.size_diff / 1024:+,.1f} KB, {stat.count_diff:+,} blocks")
+            for frame in stat.traceback.format(limit=6):
+                lines.append("    " + frame.strip())
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -268,6 +325,25 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(5)
 
 
+def procfile_commands(procfile: Path, port: int) -> dict[str, list[str]]:
+    """The Procfile's web, worker and beat, as a platform would run them, on ``port``.
+
+    Each program runs as ``python -m`` under this interpreter; ``${VAR:-default}`` takes
+    its default (``PORT`` is the soak's own port).
+    """
+    commands = {}
+    for line in procfile.read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name not in ("web", "worker", "beat"):
+            continue
+        command = re.sub(r"\$\{PORT:-\d+\}", str(port), command)
+        command = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", command)
+        words = command.split()
+        words[0:1] = [sys.executable, "-m", words[0]]
+        commands[name] = [word.replace("0.0.0.0", "127.0.0.1") for word in words]  # noqa: S104
+    return commands
+
+
 def run(args: argparse.Namespace) -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -298,13 +374,18 @@ def run(args: argparse.Namespace) -> None:
 
     call_command("migrate", interactive=False, verbosity=0)  # the Procfile's release step
     port = _free_port()
-    python = sys.executable
-    commands = {
-        "web": [python, "-m", "gunicorn", "healthd.site.wsgi:application", "--bind",
-                f"127.0.0.1:{port}", "--workers", "2"],
-        "worker": [python, "-m", "celery", "-A", "healthd.site", "worker", "--loglevel", "INFO"],
-        "beat": [python, "-m", "celery", "-A", "healthd.site", "beat", "--loglevel", "INFO"],
-    }
+    commands = procfile_commands(ROOT / "Procfile", port)
+    if args.trace:
+        trace_dir = out / "trace"
+        trace_dir.mkdir(exist_ok=True)
+        os.environ.update({
+            "PYTHONTRACEMALLOC": "12",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(HERE / "soak_trace"), str(ROOT),
+                              os.environ.get("PYTHONPATH", "")])),
+            "HEALTHD_SOAK_TRACE_DIR": str(trace_dir),
+            "HEALTHD_SOAK_TRACE_EVERY": str(args.trace),
+        })
     processes: dict[str, subprocess.Popen] = {}
     wrk: subprocess.Popen | None = None
     samples_path = out / "samples.jsonl"
@@ -370,6 +451,9 @@ def run(args: argparse.Namespace) -> None:
           f"({rate.group(1) if rate else '?'} /s); by status: {statuses}; "
           f"checks every {args.interval:g} s")
     print(report(samples))
+    if args.trace:
+        print()
+        print(trace_report(out / "trace"))
 
 
 def main() -> None:
@@ -385,8 +469,17 @@ def main() -> None:
     parser.add_argument("--max-tasks-per-child", type=int, default=1000,
                         help="the site's CELERY_WORKER_MAX_TASKS_PER_CHILD (0: never replace)")
     parser.add_argument("--out", help="folder for samples and logs (default: a new temp one)")
+    parser.add_argument("--trace", type=float, default=0, metavar="SECONDS",
+                        help="trace every process's allocations (tracemalloc) and dump a "
+                             "snapshot every SECONDS; the report names what grew in the "
+                             "second half (slows every process: figures are not comparable)")
     parser.add_argument("--report", type=Path, help="print the table of a samples.jsonl")
+    parser.add_argument("--trace-report", type=Path, metavar="DIR",
+                        help="print what grew in a traced run's OUT/trace")
     args = parser.parse_args()
+    if args.trace_report:
+        print(trace_report(args.trace_report))
+        return
     if args.report:
         print(report(load_samples(args.report)))
         return
