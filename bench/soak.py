@@ -222,10 +222,13 @@ def report(samples: list[dict]) -> str:
 
 
 def trace_report(directory: Path, top: int = 8) -> str:
-    """For each traced process: what grew most between its middle snapshot and its last.
+    """For each traced process: its Python heap over the run (the memory tracemalloc
+    traces, with its second half's slope), then what grew most between its middle
+    snapshot and its last, grouped by the allocating traceback (innermost frames shown),
+    so a call site that keeps adding stands out from the many that rise and fall.
 
-    Grouped by the allocating traceback (its innermost frames shown), so a growth that
-    one call site keeps adding to stands out from the many that rise and fall.
+    A heap that reads flat while RSS rises points below Python (the allocator's arenas,
+    a C library); a heap that rises names its call sites here.
     """
     import tracemalloc
 
@@ -235,14 +238,22 @@ def trace_report(directory: Path, top: int = 8) -> str:
         snaps = sorted(directory.glob(f"{pid}-*.snap"))
         if len(snaps) < 3:
             continue
+        heap = []
+        for snap in snaps:
+            seconds = int(snap.stem.split("-")[1])
+            loaded = tracemalloc.Snapshot.load(str(snap))
+            heap.append((seconds, sum(s.size for s in loaded.statistics("filename")) / 1024))
+        half = heap[len(heap) // 2:]
+        slope, error = slope_with_error(half)
+        flat = "flat" if abs(slope) <= 2 * error else "not flat"
+        lines.append(f"## pid {pid} ({role_file.read_text()})")
+        lines.append("Python heap KB at " + ", ".join(f"{t / 60:.0f} min: {kb:,.0f}"
+                                                     for t, kb in heap)
+                     + f"; second half {slope / 1024:+,.2f} ± {2 * error / 1024:,.2f} MB/h"
+                     f" ({flat})")
         middle, last = snaps[len(snaps) // 2], snaps[-1]
-        seconds = int(last.stem.split("-")[1]) - int(middle.stem.split("-")[1])
         old = tracemalloc.Snapshot.load(str(middle))
         new = tracemalloc.Snapshot.load(str(last))
-        total = sum(s.size for s in new.statistics("filename")) - sum(
-            s.size for s in old.statistics("filename"))
-        lines.append(f"## pid {pid} ({role_file.read_text()}): traced memory "
-                     f"{total / 1024:+,.1f} KB over the last {seconds / 60:.1f} min")
         for stat in new.compare_to(old, "traceback")[:top]:
             if stat.size_diff <= 0:
                 break
