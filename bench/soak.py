@@ -1,13 +1,15 @@
 """A soak: does anything grow while the standalone site runs for a long time, fault-free?
 
-Starts a redis-server of its own, migrates the database, then runs the Procfile's web
-(gunicorn, 2 workers; no access log), worker (prefork, as the Procfile) and beat with
-every check every ``--interval`` seconds, and wrk on ``/__heartbeat__`` for ``--minutes``.
+Starts a redis-server of its own, migrates the database, then runs the Procfile's web,
+worker and beat as the Procfile writes them (gunicorn with healthd's config, whose access
+log leaves the probes out; a prefork worker; beat with healthd's scheduler) with every
+check every ``--interval`` seconds, and wrk on ``/__heartbeat__`` for ``--minutes``.
 Every ``--sample`` seconds it records, for each process (gunicorn's and the pool's
 children included): RSS, threads and open fds; the Redis keys and memory; and the row
 count of each healthd and django-celery-beat table. At the end it prints each figure's
 start, quartiles, end, and slope per hour over the whole run and over its second half
-(a leak keeps its slope; warm-up does not).
+(a leak keeps its slope; warm-up does not), the latter with a flat/not-flat verdict.
+``--trace SECONDS`` adds each process's Python heap and what grew in it.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/soak \\
         python -m bench.soak --minutes 60 [--interval 1] [--sample 60] \\
