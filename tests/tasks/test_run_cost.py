@@ -27,17 +27,34 @@ def passes() -> str:
 
 
 class RoundTrips:
-    """Counts what redis-py writes to a socket: a pipeline or a script call is one."""
+    """Counts what redis-py writes to a socket for the run: a pipeline or a script call is
+    one. Only the test's own thread counts (a background thread of this process, such as
+    the instance publisher an earlier test started, writes on its own schedule), and a new
+    connection's handshake does not (the pool opens one when that thread holds its
+    connection): neither is the run's cost."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         self.count = 0
+        self.thread = threading.get_ident()
+        self._connecting = threading.local()
         send = AbstractConnection.send_packed_command
+        connect = AbstractConnection.connect_check_health
 
         def counting(connection, command, check_health=True):
-            self.count += 1
+            if (threading.get_ident() == self.thread
+                    and not getattr(self._connecting, "now", False)):
+                self.count += 1
             return send(connection, command, check_health)
 
+        def connecting(connection, *args, **kwargs):
+            self._connecting.now = True
+            try:
+                return connect(connection, *args, **kwargs)
+            finally:
+                self._connecting.now = False
+
         monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+        monkeypatch.setattr(AbstractConnection, "connect_check_health", connecting)
 
 
 def _cost(count: int, settings, round_trips: RoundTrips) -> tuple[int, int]:
