@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.store.test_redis_topologies import _free_port
+from tests.support.ports import free_port
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 
@@ -165,7 +165,7 @@ def daemon(tmp_path_factory) -> Iterator[Daemon]:
     workdir = tmp_path_factory.mktemp("healthd-run")
     flip_file = workdir / "flip-fails"
     flip_file.touch()  # the extra check fails until a test removes this
-    port = _free_port()
+    port = free_port()
     env = site_env(workdir / "state", PORT=str(port), HEALTHD_INTERVAL="4",
                    HEALTHD_TOKENS=",".join(TOKENS),
                    HEALTHD_EXTRA_CHECKS="tests.site.sitechecks.flip",
@@ -224,7 +224,7 @@ def test_tokens_show_details_and_extra_checks_join_the_defaults(daemon):
 
 
 def test_a_second_run_on_the_same_state_folder_refuses(daemon):
-    second = healthd("run", env={**daemon.env, "PORT": str(_free_port())}, cwd=daemon.workdir)
+    second = healthd("run", env={**daemon.env, "PORT": str(free_port())}, cwd=daemon.workdir)
     assert second.returncode == 2
     assert "another `healthd run` (pid " in second.stderr
     assert str(daemon.state_dir) in second.stderr
@@ -293,7 +293,7 @@ def test_ctrl_c_stops_every_process_and_the_redis_it_started(daemon):
 def test_a_killed_supervisor_takes_its_processes_with_it(tmp_path):
     """SIGKILL leaves ``healthd run`` no time to stop anything: its processes learn of it
     from the parent-death signal, stop their own workers and free the port."""
-    port = _free_port()
+    port = free_port()
     daemon = Daemon(tmp_path, port, site_env(tmp_path / "state", PORT=str(port)))
     children: list[int] = []
     try:

@@ -23,7 +23,8 @@ from healthd.store import Keys
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from tests.site import faultchecks
-from tests.store.test_redis_topologies import REDIS_SERVER, _free_port
+from tests.store.test_redis_topologies import REDIS_SERVER
+from tests.support.ports import free_port
 from tests.support.processes import start_process, start_worker, stop_process
 from tests.support.proxy import TcpProxy
 from tests.support.waiting import wait_for
@@ -35,7 +36,7 @@ class StoreServer:
     """A redis-server of the suite's own on a spare loopback port, to kill and restart."""
 
     def __init__(self, directory: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.directory = directory
         self.process: subprocess.Popen | None = None
 

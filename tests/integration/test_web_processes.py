@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from healthd.checks.base import Status
-from tests.store.test_redis_topologies import _free_port
+from tests.support.ports import free_port
 from tests.support.processes import ROOT
 from tests.support.results import write_all, write_result
 from tests.support.waiting import wait_for
@@ -30,7 +30,7 @@ def _status(url: str) -> int:
 
 @pytest.fixture
 def gunicorn():
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings"}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "tests.site.wsgi:application", "--bind",

@@ -22,7 +22,7 @@ from healthd.daemon.cli import processes
 from healthd.local import instances
 from healthd.store import client as redis_client
 from healthd.store import keys
-from tests.store.test_redis_topologies import _free_port
+from tests.support.ports import free_port
 from tests.support.processes import ROOT
 from tests.support.results import write_all
 from tests.support.waiting import wait_for
@@ -43,7 +43,7 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 def _start(asgi: bool, pod: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "PYTHONUNBUFFERED": "1", "HOSTNAME": pod,
            "HEALTHD_TEST_OVERRIDES": json.dumps({"DRAIN_SECONDS": DRAIN})}

@@ -24,8 +24,8 @@ from healthd.models import CheckResult, Transition
 from healthd.store import client as redis_client
 from healthd.store import keys
 from healthd.tasks.instances import watch_pods
-from tests.store.test_redis_topologies import _free_port
 from tests.support.alerting import LoopbackServer
+from tests.support.ports import free_port
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 
@@ -44,7 +44,7 @@ def _named(name: str) -> instances.Pod | None:
 
 
 def test_each_gunicorn_worker_publishes_and_a_killed_pod_disappears_after_the_ttl():
-    port = _free_port()
+    port = free_port()
     ttl = 1.0
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "HOSTNAME": "pod-ttl",  # the default instance name, as Kubernetes sets it

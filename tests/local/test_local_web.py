@@ -21,7 +21,7 @@ from django.db import connection
 
 from healthd.checks.base import Status
 from healthd.local import instances
-from tests.store.test_redis_topologies import _free_port
+from tests.support.ports import free_port
 from tests.support.processes import ROOT
 from tests.support.proxy import TcpProxy
 from tests.support.results import write_all, write_result
@@ -45,7 +45,7 @@ def pod_behind_a_proxy() -> Iterator[tuple[str, TcpProxy]]:
     proxy = TcpProxy((connection.settings_dict["HOST"] or "127.0.0.1",
                       int(connection.settings_dict["PORT"] or 5432)))
     proxy.start()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "HEALTHD_TEST_WORKER_DB_NAME": connection.settings_dict["NAME"],
            "HEALTHD_TEST_DB_PORT": str(proxy.port),
@@ -94,7 +94,7 @@ def test_a_pod_whose_database_is_cut_leaves_the_pool_and_a_shared_failure_does_n
 
 
 def _start_pod(name: str, proxy: TcpProxy) -> tuple[str, subprocess.Popen]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "HOSTNAME": name,  # the default instance name, as Kubernetes sets it
            "HEALTHD_TEST_WORKER_DB_NAME": connection.settings_dict["NAME"],

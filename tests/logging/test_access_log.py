@@ -21,7 +21,7 @@ import pytest
 from healthd.access_log import is_quiet, mask
 from healthd.daemon.cli import processes
 from healthd.site import gunicorn_conf
-from tests.store.test_redis_topologies import _free_port
+from tests.support.ports import free_port
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
 
@@ -44,7 +44,7 @@ def _get(url: str, method: str = "GET") -> int:
 
 class Gunicorn:
     def __init__(self, config: list[str], log: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings"}

@@ -23,7 +23,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from healthd import passive, store
 from healthd.checks.base import Status
 from healthd.store import health as state
-from tests.store.test_redis_topologies import _free_port
+from tests.support.ports import free_port
 from tests.support.processes import ROOT, _test_db_name, start_process, stop_process
 from tests.support.waiting import wait_for
 
@@ -118,7 +118,7 @@ def site(settings):
     """gunicorn on loopback serving the test site, with the passive check "backup"."""
     overrides = {"CHECKS": [BACKUP, "storage"]}
     settings.HEALTHD = {**settings.HEALTHD, **overrides}
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "HEALTHD_TEST_OVERRIDES": json.dumps(overrides),
            "HEALTHD_TEST_WORKER_DB_NAME": _test_db_name()}

