@@ -40,9 +40,9 @@ from bench.soak import (
     _ensure_postgres_database,
     _free_port,
     _process_figures,
-    _slope_per_hour,
     _start_redis,
     _stop,
+    slope_with_error,
 )
 
 
@@ -71,8 +71,9 @@ def _slopes(samples: list[dict]) -> list[str]:
     for name in names:
         points = [(s["t"] - start, s["rss"][name]) for s in samples if name in s["rss"]]
         half = points[len(points) // 2:]
+        whole, second = slope_with_error(points)[0], slope_with_error(half)[0]
         lines.append(f"| {name} | {points[0][1]:.1f} | {points[-1][1]:.1f} | "
-                     f"{_slope_per_hour(points) / 60:+.3f} | {_slope_per_hour(half) / 60:+.3f} |")
+                     f"{whole / 60:+.3f} | {second / 60:+.3f} |")
     return lines
 
 

@@ -123,11 +123,6 @@ def sample_rows() -> dict[str, int]:
 
 # --- the report --------------------------------------------------------------------------
 
-def _slope_per_hour(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope of (seconds, value) points, per hour."""
-    return slope_with_error(points)[0]
-
-
 def slope_with_error(points: list[tuple[float, float]]) -> tuple[float, float]:
     """Least-squares slope of (seconds, value) points per hour, and its standard error.
 
@@ -210,7 +205,7 @@ def report(samples: list[dict]) -> str:
 
         half = points[len(points) // 2:]
         half_slope, half_error = slope_with_error(half)
-        cells = [at(0), at(0.25), at(0.5), at(0.75), at(1), _slope_per_hour(points)]
+        cells = [at(0), at(0.25), at(0.5), at(0.75), at(1), slope_with_error(points)[0]]
         decimals = 2 if name.endswith("MB") else 0
         flat = "yes" if abs(half_slope) <= 2 * half_error or not half_slope else "no"
         lines.append(f"| {name} | " + " | ".join(f"{c:,.{decimals}f}" for c in cells)
@@ -241,10 +236,13 @@ def trace_report(directory: Path, top: int = 8) -> str:
         if len(snaps) < 3:
             continue
         heap = []
-        for snap in snaps:
+        middle_index = len(snaps) // 2
+        for index, snap in enumerate(snaps):
             seconds = int(snap.stem.split("-")[1])
             loaded = tracemalloc.Snapshot.load(str(snap))
             heap.append((seconds, sum(s.size for s in loaded.statistics("filename")) / 1024))
+            if index == middle_index:
+                old = loaded  # kept for the comparison below: a snapshot is slow to load
         half = heap[len(heap) // 2:]
         slope, error = slope_with_error(half)
         flat = "flat" if abs(slope) <= 2 * error else "not flat"
@@ -253,10 +251,7 @@ def trace_report(directory: Path, top: int = 8) -> str:
                                                      for t, kb in heap)
                      + f"; second half {slope / 1024:+,.2f} ± {2 * error / 1024:,.2f} MB/h"
                      f" ({flat})")
-        middle, last = snaps[len(snaps) // 2], snaps[-1]
-        old = tracemalloc.Snapshot.load(str(middle))
-        new = tracemalloc.Snapshot.load(str(last))
-        for stat in new.compare_to(old, "traceback")[:top]:
+        for stat in loaded.compare_to(old, "traceback")[:top]:  # the last against the middle
             if stat.size_diff <= 0:
                 break
             lines.append(f"- {stat.size_diff / 1024:+,.1f} KB, {stat.count_diff:+,} blocks")
