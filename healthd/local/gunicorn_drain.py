@@ -26,7 +26,7 @@ import signal
 import threading
 from typing import Any
 
-from healthd.local import draining, instances
+from healthd.local import draining, gunicorn_recycle, instances
 from healthd.util.logs import get_logger
 
 logger = get_logger("healthd.local")
@@ -71,13 +71,17 @@ def when_ready(server: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """gunicorn's ``post_worker_init`` hook (in each worker, the app loaded): tell the
-    arbiter the drain window from the site's settings, and start publishing this
-    process's state."""
+    arbiter the drain window from the site's settings, start publishing this process's
+    state, and set when a fresh worker replaces this one (:mod:`.gunicorn_recycle`)."""
     try:
         draining.share_window()
     except Exception as exc:  # broad: a worker must boot even if the settings are odd
         logger.warning("could not read HEALTHD['DRAIN_SECONDS']: %s", exc)
     instances.start()
+    try:
+        gunicorn_recycle.start()
+    except Exception as exc:  # broad: as above
+        logger.warning("could not read HEALTHD['WEB_RECYCLE_SECONDS']: %s", exc)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -39,9 +39,10 @@ W_RUN_LONGER_THAN_INTERVAL = "healthd.W001"
 POSITIVE = ("INTERVAL", "TIMEOUT", "STALE_AFTER_INTERVALS", "REDIS_TIMEOUT", "CACHE_SECONDS",
             "CELERY_TIMEOUT", "STATS_INTERVAL", "SCHEDULE_REFRESH_SECONDS",
             "PASSIVE_SWEEP_INTERVAL", "INSTANCE_TTL", "INSTANCE_GRACE", "LOCAL_CHECK_SECONDS")
-# Zero turns the feature off (DRAIN_SECONDS) or is a meaningful floor
+# Zero turns the feature off (DRAIN_SECONDS, WEB_RECYCLE_SECONDS) or is a meaningful floor
 # (LOCAL_SHARED_FRACTION: 0 shares any failure another pod reports too).
-NOT_NEGATIVE = ("DRAIN_SECONDS", "LOCAL_DISK_MIN_FREE_MB", "LOCAL_SHARED_FRACTION")
+NOT_NEGATIVE = ("DRAIN_SECONDS", "WEB_RECYCLE_SECONDS", "LOCAL_DISK_MIN_FREE_MB",
+                "LOCAL_SHARED_FRACTION")
 WHOLE = ("RETENTION_DAYS", "TRANSITION_RETENTION_DAYS", "CELERY_MIN_WORKERS")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://",
                  *redis_connect.CLUSTER_SCHEMES)

@@ -42,11 +42,11 @@ def _get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def _start(asgi: bool, pod: str) -> tuple[subprocess.Popen, str]:
+def _start(asgi: bool, pod: str, **overrides: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "PYTHONUNBUFFERED": "1", "HOSTNAME": pod,
-           "HEALTHD_TEST_OVERRIDES": json.dumps({"DRAIN_SECONDS": DRAIN})}
+           "HEALTHD_TEST_OVERRIDES": json.dumps({"DRAIN_SECONDS": DRAIN, **overrides})}
     log = open(Path(settings.STATE_DIR) / f"web-drain-{settings.RUN_ID}.log", "ab")  # noqa: SIM115
     # The web server exactly as `healthd run` starts it, on the tests' settings.
     command = processes(port, "127.0.0.1", asgi=asgi)["web"]
@@ -116,6 +116,45 @@ def test_sigterm_drains_then_stops_without_cutting_a_request(asgi):
         assert _pod(pod) is None  # withdrawn on the way out, not left for its TTL
         print(f"{'uvicorn' if asgi else 'gunicorn'}: /readyz 503 after {turned:.3f} s, "
               f"{len(plain)} plain requests served while draining, exited after {stopped:.2f} s")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+def test_gunicorn_workers_are_replaced_after_web_recycle_seconds_without_a_refused_request():
+    write_all(Status.PASSING)
+    pod = "recycle-gunicorn"
+    process, base = _start(False, pod, WEB_RECYCLE_SECONDS=3)
+    try:
+        wait_for(lambda: (p := _pod(pod)) and len(p.processes) == 2, timeout=10,
+                 message="both workers to publish their state")
+        first = {w.pid for w in _pod(pod).processes}
+        answers: list[int | str] = []
+        stop = threading.Event()
+
+        def keep_asking() -> None:
+            while not stop.is_set():
+                try:
+                    answers.append(_get(f"{base}/tests/plain/")[0])
+                except OSError as exc:  # a refused or cut connection
+                    answers.append(type(exc).__name__)
+
+        asker = threading.Thread(target=keep_asking)
+        asker.start()
+        try:
+            # Each worker goes after 3 to 3.3 s and withdraws its state; the fresh ones
+            # publish theirs (a withdrawn pid left in the list would fail this).
+            wait_for(lambda: (p := _pod(pod)) and len(p.processes) == 2
+                     and not first & {w.pid for w in p.processes}, timeout=30,
+                     message="both workers to be replaced")
+        finally:
+            stop.set()
+            asker.join(15)
+        assert process.poll() is None  # the server goes on
+        assert answers and set(answers) == {200}, sorted(set(map(str, answers)))
+        assert _get(f"{base}/readyz") == (200, b"ok")
+        print(f"both workers replaced; {len(answers)} requests meanwhile, all 200")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
