@@ -373,6 +373,8 @@ def run(args: argparse.Namespace) -> None:
         "PYTHONUNBUFFERED": "1",
         "CELERY_WORKER_MAX_TASKS_PER_CHILD": str(args.max_tasks_per_child),
     })
+    if args.recycle is not None:
+        os.environ["HEALTHD_RECYCLE_SECONDS"] = str(args.recycle)
     os.environ.pop("CELERY_BROKER_URL", None)  # the broker is the soak's own Redis
     import django
     import redis
@@ -476,6 +478,8 @@ def main() -> None:
                         help="cap on heartbeat requests per second (0: as fast as it goes)")
     parser.add_argument("--max-tasks-per-child", type=int, default=1000,
                         help="the site's CELERY_WORKER_MAX_TASKS_PER_CHILD (0: never replace)")
+    parser.add_argument("--recycle", type=float, metavar="SECONDS",
+                        help="the site's HEALTHD_RECYCLE_SECONDS (default: the site's, 6 h)")
     parser.add_argument("--out", help="folder for samples and logs (default: a new temp one)")
     parser.add_argument("--trace", type=float, default=0, metavar="SECONDS",
                         help="trace every process's allocations (tracemalloc) and dump a "

@@ -1,4 +1,5 @@
-"""Django glue: the schedule after migrate, a first run when a worker starts, system checks."""
+"""Django glue: the schedule after migrate, a first run when a worker starts, the Celery
+processes' recycling, system checks."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ class HealthdConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, as Django intends: they need the app registry to be ready.
-        from celery.signals import worker_ready
+        from celery.signals import beat_embedded_init, beat_init, worker_ready
 
         from healthd import (
             passive,  # noqa: F401 - reports watched Celery task runs
@@ -23,10 +24,18 @@ class HealthdConfig(AppConfig):
             alerts,
             silences,  # noqa: F401 - mirrors silences to Redis when saved
         )
+        from healthd.tasks import recycle
         from healthd.tasks.first_run import queue_first_run
         from healthd.tasks.schedule import on_post_migrate
 
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="healthd.sync_schedule")
         worker_ready.connect(queue_first_run, dispatch_uid="healthd.first_run", weak=False)
+        # The worker's main process and beat replace themselves after RECYCLE_SECONDS.
+        worker_ready.connect(recycle.on_worker_ready, dispatch_uid="healthd.recycle.worker",
+                             weak=False)
+        beat_init.connect(recycle.on_beat_init, dispatch_uid="healthd.recycle.beat",
+                          weak=False)
+        beat_embedded_init.connect(recycle.on_beat_embedded_init,
+                                   dispatch_uid="healthd.recycle.embedded_beat", weak=False)
         # A check's failed run is logged, but is news for Sentry only as a transition.
         alerts.keep_runs_out_of_sentry()

@@ -78,7 +78,7 @@ class HealthdSettings:
     local_disk_min_free_mb: float
     local_shared_fraction: float
     drain_seconds: float
-    web_recycle_seconds: float  # 0: never
+    recycle_seconds: float  # 0: never
     instance: str | None  # None: HOSTNAME, else the host name (healthd.local.instances)
     instance_ttl: float
     instance_grace: float
@@ -188,7 +188,7 @@ def get() -> HealthdSettings:
         local_disk_min_free_mb=merged["LOCAL_DISK_MIN_FREE_MB"],
         local_shared_fraction=merged["LOCAL_SHARED_FRACTION"],
         drain_seconds=merged["DRAIN_SECONDS"],
-        web_recycle_seconds=merged["WEB_RECYCLE_SECONDS"],
+        recycle_seconds=merged["RECYCLE_SECONDS"],
         instance=merged["INSTANCE"],
         instance_ttl=merged["INSTANCE_TTL"],
         instance_grace=merged["INSTANCE_GRACE"],

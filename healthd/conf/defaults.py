@@ -103,7 +103,7 @@ DEFAULTS: dict[str, Any] = {
     "DRAIN_SECONDS": 5.0,
     # Seconds a gunicorn worker serves before it is replaced by a fresh one (plus up to a
     # tenth more, so workers go one at a time); 0: never (healthd.local.gunicorn_recycle).
-    "WEB_RECYCLE_SECONDS": 21600.0,
+    "RECYCLE_SECONDS": 21600.0,
     # The name a web process publishes its state under; None: the HOSTNAME environment
     # variable (a Kubernetes pod's name), else the host name.
     "INSTANCE": None,

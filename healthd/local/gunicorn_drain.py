@@ -81,7 +81,7 @@ def post_worker_init(worker: Any) -> None:
     try:
         gunicorn_recycle.start()
     except Exception as exc:  # broad: as above
-        logger.warning("could not read HEALTHD['WEB_RECYCLE_SECONDS']: %s", exc)
+        logger.warning("could not read HEALTHD['RECYCLE_SECONDS']: %s", exc)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

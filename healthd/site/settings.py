@@ -155,7 +155,7 @@ HEALTHD = {
     # Seconds /readyz answers 503 "draining" after SIGTERM, before the server stops.
     "DRAIN_SECONDS": env.float("HEALTHD_DRAIN_SECONDS", default=5.0),
     # Seconds a gunicorn worker serves before a fresh one replaces it (0: never).
-    "WEB_RECYCLE_SECONDS": env.float("HEALTHD_WEB_RECYCLE_SECONDS", default=21600.0),
+    "RECYCLE_SECONDS": env.float("HEALTHD_RECYCLE_SECONDS", default=21600.0),
     # The name this pod publishes its state under (default: HOSTNAME, else the host name),
     # and how long it may stay unready before that is a transition.
     "INSTANCE": env.str("HEALTHD_INSTANCE", default="") or None,

@@ -122,10 +122,10 @@ def test_sigterm_drains_then_stops_without_cutting_a_request(asgi):
             process.wait(5)
 
 
-def test_gunicorn_workers_are_replaced_after_web_recycle_seconds_without_a_refused_request():
+def test_gunicorn_workers_are_replaced_after_recycle_seconds_without_a_refused_request():
     write_all(Status.PASSING)
     pod = "recycle-gunicorn"
-    process, base = _start(False, pod, WEB_RECYCLE_SECONDS=3)
+    process, base = _start(False, pod, RECYCLE_SECONDS=3)
     try:
         wait_for(lambda: (p := _pod(pod)) and len(p.processes) == 2, timeout=10,
                  message="both workers to publish their state")

@@ -35,8 +35,8 @@ def test_the_shipped_settings_are_clean():
      'HEALTHD["LOCAL_SHARED_FRACTION"]: must be a number >= 0, not \'most\''),
     ({"LOCAL_SHARED_FRACTION": -0.5},
      'HEALTHD["LOCAL_SHARED_FRACTION"]: must be a number >= 0, not -0.5'),
-    ({"WEB_RECYCLE_SECONDS": "daily"},
-     'HEALTHD["WEB_RECYCLE_SECONDS"]: must be a number >= 0, not \'daily\''),
+    ({"RECYCLE_SECONDS": "daily"},
+     'HEALTHD["RECYCLE_SECONDS"]: must be a number >= 0, not \'daily\''),
     ({"LOCAL_CHECKS": "disk"}, 'HEALTHD["LOCAL_CHECKS"]: must be a list'),
     ({"LOCAL_CHECKS": ["database"]}, 'HEALTHD["LOCAL_CHECKS"]: unknown check \'database\': '
                                      "use one of ['connection', 'disk', 'memory']"),
