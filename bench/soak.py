@@ -9,11 +9,14 @@ children included): RSS, threads and open fds; the Redis keys and memory; and th
 count of each healthd and django-celery-beat table. At the end it prints each figure's
 start, quartiles, end, and slope per hour over the whole run and over its second half
 (a leak keeps its slope; warm-up does not), the latter with a flat/not-flat verdict.
-``--trace SECONDS`` adds each process's Python heap and what grew in it.
+``--trace SECONDS`` adds each process's Python heap and what grew in it. ``--recycle
+SECONDS`` sets the site's ``HEALTHD_RECYCLE_SECONDS`` (each long-lived process replaced
+after that long), shortened as ``--interval`` shortens the runs, to fit many
+replacements into one soak.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/soak \\
         python -m bench.soak --minutes 60 [--interval 1] [--sample 60] \\
-        [--connections 4] [--threads 1] [--rate 0] [--out /tmp/soak]
+        [--connections 4] [--threads 1] [--rate 0] [--recycle 300] [--out /tmp/soak]
     python -m bench.soak --report /tmp/soak/samples.jsonl   # the table of a run, again
 
 The PostgreSQL database is created when missing. Samples are appended to

@@ -35,7 +35,7 @@ def _configured_queues(app: Any) -> set[str]:
     return {app.conf.task_default_queue or "celery"}
 
 
-def _matches(expected: str, hostname: str) -> bool:
+def matches_worker(expected: str, hostname: str) -> bool:
     # STATUS_CELERY_WORKERS may name "celery@host" or just "host".
     return hostname == expected or hostname.split("@", 1)[-1] == expected
 
@@ -76,7 +76,7 @@ def _verdict(answers: Mapping[str, Any], expected: tuple[str, ...], minimum: int
     answered = sorted(answers)
     count = len(answered)
     details["workers"] = answered
-    missing = [e for e in expected if not any(_matches(e, h) for h in answered)]
+    missing = [e for e in expected if not any(matches_worker(e, h) for h in answered)]
     if missing:
         details["missing"] = missing
         return Observation(f"workers not answering: {', '.join(missing)}",

@@ -173,6 +173,11 @@ class Keys:
         return f"{self.tagged}instances"
 
     @property
+    def workers_replacing(self) -> str:
+        """Celery workers being replaced (healthd.tasks.replacing): name -> until when."""
+        return f"{self.tagged}workers-replacing"
+
+    @property
     def pattern(self) -> str:
         """A SCAN pattern matching every key healthd writes under this prefix."""
         return f"{self.tagged}*"
@@ -184,7 +189,7 @@ class Keys:
                 self.history_dead_letter, self.stats, self.outbox, self.outbox_progress,
                 self.silences, self.deliveries, self.passive_names, self.groups,
                 self.group_members, self.group_events, self.group_due, self.group_last,
-                self.instances)
+                self.instances, self.workers_replacing)
 
 
 def keys() -> Keys:

@@ -28,6 +28,7 @@ from typing import Any
 from celery import platforms
 from celery.worker import state as worker_state
 
+from healthd.tasks import replacing
 from healthd.util import recycling
 from healthd.util.logs import get_logger
 
@@ -52,12 +53,18 @@ def _execute_again() -> None:
 
 
 def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
-    """Celery's ``worker_ready`` receiver (the main process): replace it when due."""
+    """Celery's ``worker_ready`` receiver (the main process): it is back, if it was being
+    replaced; replace it when due."""
+    hostname = getattr(sender, "hostname", None)
+    if hostname:
+        replacing.unmark(hostname)
     delay = recycling.delay()
     if delay is None:
         return
 
     def replace() -> None:
+        if hostname:
+            replacing.mark(hostname)  # the celery check does not call it missing
         logger.info("replacing the worker's main process %d after %.0f s "
                     "(HEALTHD['RECYCLE_SECONDS']): warm shutdown, then the same command",
                     os.getpid(), delay)

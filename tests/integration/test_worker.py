@@ -168,3 +168,29 @@ def test_celery_leaves_nothing_behind_on_the_pooled_connections(celery_worker):
     for _ in range(30):
         assert probe.run().status == Status.PASSING
     assert remembered() == before
+
+
+def test_a_worker_being_replaced_is_not_missing_until_its_deadline(celery_worker, settings):
+    from healthd.store import client as redis_client
+    from healthd.tasks import replacing
+    from healthd.tasks.run import run_and_record
+
+    settings.HEALTHD = {**settings.HEALTHD, "CELERY_TIMEOUT": 1, "CHECKS": [
+        {"check": "celery", "workers": [celery_worker.hostname, "ghost@nowhere"]}]}
+
+    def stored() -> tuple[Status, str]:
+        (result,) = run_and_record(["celery"]).results
+        latest = store.read_latest().records["celery"]
+        assert (latest.status, latest.message) == (result.status, result.message)
+        return result.status, result.message
+
+    assert stored() == (Status.FAILING, "workers not answering: ghost@nowhere")
+    replacing.mark("ghost@nowhere")  # as a worker does before its warm shutdown
+    assert stored() == (Status.PASSING, "1 worker(s) answered; being replaced: ghost@nowhere")
+    # Its fresh process never came back: missing again once the deadline has passed.
+    redis_client.writer().hset(store.keys().workers_replacing, "ghost@nowhere",
+                               str(time.time() - 1))
+    assert stored()[0] is Status.FAILING
+    replacing.mark("ghost@nowhere")
+    replacing.unmark("ghost@nowhere")  # as the fresh process does once ready
+    assert stored()[0] is Status.FAILING
