@@ -14,7 +14,12 @@ class HealthdConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here, as Django intends: they need the app registry to be ready.
-        from celery.signals import beat_embedded_init, beat_init, worker_ready
+        from celery.signals import (
+            beat_embedded_init,
+            beat_init,
+            worker_ready,
+            worker_shutting_down,
+        )
 
         from healthd import (
             passive,  # noqa: F401 - reports watched Celery task runs
@@ -33,6 +38,8 @@ class HealthdConfig(AppConfig):
         # The worker's main process and beat replace themselves after RECYCLE_SECONDS.
         worker_ready.connect(recycle.on_worker_ready, dispatch_uid="healthd.recycle.worker",
                              weak=False)
+        worker_shutting_down.connect(recycle.on_worker_shutting_down,
+                                     dispatch_uid="healthd.recycle.stop", weak=False)
         beat_init.connect(recycle.on_beat_init, dispatch_uid="healthd.recycle.beat",
                           weak=False)
         beat_embedded_init.connect(recycle.on_beat_embedded_init,

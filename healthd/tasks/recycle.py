@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from celery import platforms
@@ -34,10 +36,18 @@ from healthd.util.logs import get_logger
 
 logger = get_logger("healthd.tasks")
 
+# Options with which the same command line would not start the same process again:
+# a detached process daemonizes anew (another pid), and one that dropped its privileges
+# can no longer take them. Such a process is not replaced (it says so at start).
+NOT_REPEATABLE = ("--detach", "-D", "--uid", "--gid")
+EX_SOFTWARE = 70  # the exit code when executing the command again fails
+
 _embedded_beat = threading.Event()
+_stop_requested = threading.Event()  # a signal asked this process to stop: it exits
+_hostname: str | None = None  # the worker's, for refreshing its mark before the exec
 
 
-def _after(delay: float, action: Any) -> threading.Timer:
+def _after(delay: float, action: Callable[[], None]) -> threading.Timer:
     timer = threading.Timer(delay, action)
     timer.name = "healthd recycle"
     timer.daemon = True
@@ -45,24 +55,81 @@ def _after(delay: float, action: Any) -> threading.Timer:
     return timer
 
 
+def _repeatable() -> bool:
+    """Whether running ``sys.orig_argv`` again starts this same process (else: logged)."""
+    found = [arg for arg in sys.orig_argv[1:]
+             if arg.split("=", 1)[0] in NOT_REPEATABLE]
+    if found:
+        logger.warning("not replaced after HEALTHD['RECYCLE_SECONDS']: started with %s, "
+                       "which the same command line cannot repeat in this process",
+                       ", ".join(sorted(set(found))))
+    return not found
+
+
+def on_worker_shutting_down(sender: Any = None, **kwargs: Any) -> None:
+    """Celery's ``worker_shutting_down`` receiver (a signal asked the worker to stop): a
+    stop asked for while a replacement is under way is a stop, not a replacement."""
+    _stop_requested.set()
+
+
+def _note_stop_requests() -> None:
+    """Beat's side of :func:`on_worker_shutting_down`, which beat has no signal for: wrap
+    the handlers of the signals that stop it (in its main thread, after Celery
+    installed its own)."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        previous = signal.getsignal(signum)
+
+        def noted(number: int, frame: Any, previous: Any = previous) -> None:
+            _stop_requested.set()
+            if callable(previous):
+                previous(number, frame)
+            elif previous == signal.SIG_DFL:
+                signal.signal(number, signal.SIG_DFL)
+                os.kill(os.getpid(), number)
+
+        signal.signal(signum, noted)
+
+
 def _execute_again() -> None:
-    """At exit: this process's command line again, in this process (the pid is kept)."""
+    """At exit: this process's command line again, in this process (the pid is kept).
+
+    Runs the other exit handlers first (Celery's state database, billiard's joins,
+    Sentry's flush, logging's), which the exec would otherwise skip; execs nothing when
+    a stop was asked for meanwhile; exits with EX_SOFTWARE when the exec fails, so a
+    supervisor restarts the process rather than reading a clean exit.
+    """
+    atexit.unregister(_execute_again)
+    atexit._run_exitfuncs()
+    if _stop_requested.is_set():
+        return
+    if _hostname:
+        replacing.mark(_hostname)  # its deadline from now, whatever the shutdown took
+    sys.stdout.flush()
+    sys.stderr.flush()
     platforms.close_open_fds(keep={0, 1, 2})  # all but the standard streams, as Celery's own
-    # Its own command line as Python got it, run by this same interpreter.
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606
+    try:
+        # Its own command line as Python got it, run by this same interpreter.
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606
+    except OSError as exc:
+        os.write(2, f"healthd: could not execute the command again: {exc}\n".encode())
+        os._exit(EX_SOFTWARE)
 
 
 def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     """Celery's ``worker_ready`` receiver (the main process): it is back, if it was being
     replaced; replace it when due."""
+    global _hostname
     hostname = getattr(sender, "hostname", None)
     if hostname:
         replacing.unmark(hostname)
     delay = recycling.delay()
-    if delay is None:
+    if delay is None or not _repeatable():
         return
+    _hostname = hostname
 
     def replace() -> None:
+        if _stop_requested.is_set():
+            return
         if hostname:
             replacing.mark(hostname)  # the celery check does not call it missing
         logger.info("replacing the worker's main process %d after %.0f s "
@@ -83,11 +150,13 @@ def on_beat_embedded_init(sender: Any = None, **kwargs: Any) -> None:
 def on_beat_init(sender: Any = None, **kwargs: Any) -> None:
     """Celery's ``beat_init`` receiver (``sender``: beat's Service): replace it when due."""
     delay = recycling.delay()
-    if delay is None or sender is None:
+    if delay is None or sender is None or not _repeatable():
         return
+    if threading.current_thread() is threading.main_thread():
+        _note_stop_requests()  # an embedded beat's process is not replaced (below)
 
     def replace() -> None:
-        if _embedded_beat.is_set():
+        if _embedded_beat.is_set() or _stop_requested.is_set():
             return
         logger.info("replacing beat %d after %.0f s (HEALTHD['RECYCLE_SECONDS']): its "
                     "last run times written, then the same command", os.getpid(), delay)

@@ -29,13 +29,27 @@ DEADLINE = 60.0  # seconds a worker may take from its warm shutdown to ready aga
 
 
 def mark(hostname: str) -> None:
-    """This worker is about to be replaced (best effort: a failure is logged)."""
+    """This worker is about to be replaced (best effort: a failure is logged). Marks past
+    their deadline (a worker that never came back, under a name no pod uses any more)
+    are removed meanwhile, so the hash holds only replacements under way."""
     try:
-        redis_client.writer().hset(keys().workers_replacing, hostname,
-                                   str(time.time() + DEADLINE))
+        client = redis_client.writer()
+        key = keys().workers_replacing
+        client.hset(key, hostname, str(time.time() + DEADLINE))
+        expired = [name for name, until in client.hgetall(key).items()
+                   if not _live(until, time.time())]
+        if expired:
+            client.hdel(key, *expired)
     except (redis_client.StoreNotConfigured, ValueError, *REDIS_ERRORS) as exc:
         logger.warning("could not note that worker %s is being replaced: %s", hostname,
                        redact(exc))
+
+
+def _live(until: bytes | str, now: float) -> bool:
+    try:
+        return float(until) > now
+    except ValueError:
+        return False
 
 
 def unmark(hostname: str) -> None:
@@ -52,11 +66,7 @@ def being_replaced() -> list[str]:
     now = time.time()
     found = []
     for name, until in raw.items():
-        try:
-            live = float(until) > now
-        except ValueError:
-            live = False
-        if live:
+        if _live(until, now):
             found.append(name.decode() if isinstance(name, bytes) else str(name))
     return sorted(found)
 
