@@ -29,14 +29,7 @@ logger = get_logger("healthd.local")
 def start() -> threading.Timer | None:
     """In a gunicorn worker (``post_worker_init``): set its replacement in motion.
     Returns the timer, or None when recycling is off."""
-    after = recycling.delay()
-    if after is None:
-        return None
-    timer = threading.Timer(after, _recycle, args=(after,))
-    timer.name = "healthd recycle"
-    timer.daemon = True
-    timer.start()
-    return timer
+    return recycling.start(_recycle)
 
 
 def _recycle(after: float) -> None:

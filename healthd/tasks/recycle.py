@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from celery import platforms
@@ -45,14 +44,6 @@ EX_SOFTWARE = 70  # the exit code when executing the command again fails
 _embedded_beat = threading.Event()
 _stop_requested = threading.Event()  # a signal asked this process to stop: it exits
 _hostname: str | None = None  # the worker's, for refreshing its mark before the exec
-
-
-def _after(delay: float, action: Callable[[], None]) -> threading.Timer:
-    timer = threading.Timer(delay, action)
-    timer.name = "healthd recycle"
-    timer.daemon = True
-    timer.start()
-    return timer
 
 
 def _repeatable() -> bool:
@@ -122,12 +113,11 @@ def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     hostname = getattr(sender, "hostname", None)
     if hostname:
         replacing.unmark(hostname)
-    delay = recycling.delay()
-    if delay is None or not _repeatable():
+    if recycling.period() <= 0 or not _repeatable():
         return
     _hostname = hostname
 
-    def replace() -> None:
+    def replace(delay: float) -> None:
         if _stop_requested.is_set():
             return
         if hostname:
@@ -139,7 +129,7 @@ def on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
         # Celery's warm shutdown, as its own SIGHUP handler asks for it (typed None there).
         worker_state.should_stop = platforms.EX_OK  # type: ignore[assignment]
 
-    _after(delay, replace)
+    recycling.start(replace)
 
 
 def on_beat_embedded_init(sender: Any = None, **kwargs: Any) -> None:
@@ -149,13 +139,12 @@ def on_beat_embedded_init(sender: Any = None, **kwargs: Any) -> None:
 
 def on_beat_init(sender: Any = None, **kwargs: Any) -> None:
     """Celery's ``beat_init`` receiver (``sender``: beat's Service): replace it when due."""
-    delay = recycling.delay()
-    if delay is None or sender is None or not _repeatable():
+    if recycling.period() <= 0 or sender is None or not _repeatable():
         return
     if threading.current_thread() is threading.main_thread():
         _note_stop_requests()  # an embedded beat's process is not replaced (below)
 
-    def replace() -> None:
+    def replace(delay: float) -> None:
         if _embedded_beat.is_set() or _stop_requested.is_set():
             return
         logger.info("replacing beat %d after %.0f s (HEALTHD['RECYCLE_SECONDS']): its "
@@ -163,4 +152,4 @@ def on_beat_init(sender: Any = None, **kwargs: Any) -> None:
         atexit.register(_execute_again)
         sender.stop()  # the loop ends after its current sleep and syncs the schedule
 
-    _after(delay, replace)
+    recycling.start(replace)

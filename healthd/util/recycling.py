@@ -14,6 +14,8 @@ do not all go together.
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Callable
 
 from healthd import conf
 
@@ -35,3 +37,16 @@ def delay() -> float | None:
     if seconds <= 0:
         return None
     return seconds * (1 + random.uniform(0, JITTER))
+
+
+def start(replace: Callable[[float], None]) -> threading.Timer | None:
+    """Call ``replace(delay)`` on a daemon timer thread once this process's period is
+    over; None (and no thread) when recycling is off."""
+    after = delay()
+    if after is None:
+        return None
+    timer = threading.Timer(after, replace, args=(after,))
+    timer.name = "healthd recycle"
+    timer.daemon = True
+    timer.start()
+    return timer
