@@ -42,9 +42,10 @@ def _get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def _start(asgi: bool, pod: str, **overrides: float) -> tuple[subprocess.Popen, str]:
+def _start(asgi: bool, pod: str, env: dict[str, str] | None = None,
+           **overrides: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
+    env = {**os.environ, **(env or {}), "DJANGO_SETTINGS_MODULE": "tests.site.settings",
            "PYTHONUNBUFFERED": "1", "HOSTNAME": pod,
            "HEALTHD_TEST_OVERRIDES": json.dumps({"DRAIN_SECONDS": DRAIN, **overrides})}
     log = open(Path(settings.STATE_DIR) / f"web-drain-{settings.RUN_ID}.log", "ab")  # noqa: SIM115
@@ -155,6 +156,39 @@ def test_gunicorn_workers_are_replaced_after_recycle_seconds_without_a_refused_r
         assert answers and set(answers) == {200}, sorted(set(map(str, answers)))
         assert _get(f"{base}/readyz") == (200, b"ok")
         print(f"both workers replaced; {len(answers)} requests meanwhile, all 200")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+def test_gunicorn_arbiter_keeps_no_thread_or_control_socket_while_workers_are_replaced(tmp_path):
+    """gunicorn's control socket (25.1 and later) would run an asyncio loop on a thread of
+    the arbiter, stopped before every fork and started afresh after it, at
+    $XDG_RUNTIME_DIR/gunicorn.ctl: healthd's config turns it off, so the arbiter that
+    forks a fresh worker every RECYCLE_SECONDS stays a single thread and holds no socket
+    but the one it serves on."""
+    pod = "recycle-arbiter"
+    process, base = _start(False, pod, env={"XDG_RUNTIME_DIR": str(tmp_path)},
+                           RECYCLE_SECONDS=2)
+    arbiter_tasks = Path(f"/proc/{process.pid}/task")
+    try:
+        wait_for(lambda: (p := _pod(pod)) and len(p.processes) == 2, timeout=10,
+                 message="both workers to publish their state")
+        first = {w.pid for w in _pod(pod).processes}
+        thread_counts: set[int] = set()
+
+        def both_replaced() -> bool:
+            thread_counts.add(len(list(arbiter_tasks.iterdir())))
+            pod_now = _pod(pod)
+            return bool(pod_now and len(pod_now.processes) == 2
+                        and not first & {w.pid for w in pod_now.processes})
+
+        wait_for(both_replaced, timeout=30, message="both workers to be replaced")
+        assert process.poll() is None
+        assert thread_counts == {1}, thread_counts
+        assert not (tmp_path / "gunicorn.ctl").exists()
+        assert _get(f"{base}/tests/plain/")[0] == 200
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
