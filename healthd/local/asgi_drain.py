@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
-from healthd.local import draining, instances
+from healthd.local import asgi_recycle, draining, instances
 from healthd.util.logs import get_logger
 
 logger = get_logger("healthd.local")
@@ -35,14 +35,15 @@ ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
 Handler = Callable[[int, FrameType | None], Any]
 
 
-def wrap_sigterm() -> bool:
-    """Make the server's SIGTERM handler wait out the drain window first; False when
-    there is no handler of the server's to wrap (or this is not the main thread)."""
+def wrap_sigterm() -> Handler | None:
+    """Make the server's SIGTERM handler wait out the drain window first, and return that
+    handler of the server's; None when there is none to wrap (or this is not the main
+    thread)."""
     if threading.current_thread() is not threading.main_thread():
-        return False
+        return None
     previous = signal.getsignal(signal.SIGTERM)
     if not callable(previous):
-        return False
+        return None
     server_handler: Handler = previous
     started = threading.Event()
 
@@ -61,13 +62,14 @@ def wrap_sigterm() -> bool:
         timer.start()
 
     signal.signal(signal.SIGTERM, drain_then_stop)
-    return True
+    return server_handler
 
 
 def drains(application: ASGIApplication) -> ASGIApplication:
     """``application`` with the lifespan protocol answered here: on startup the server's
-    SIGTERM is made to drain first and this process starts publishing its state; on
-    shutdown its published state is withdrawn. Other scopes go to ``application``."""
+    SIGTERM is made to drain first, this process starts publishing its state and its
+    replacement is set (:mod:`.asgi_recycle`); on shutdown its published state is
+    withdrawn. Other scopes go to ``application``."""
 
     async def draining_app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
@@ -76,10 +78,15 @@ def drains(application: ASGIApplication) -> ASGIApplication:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if not wrap_sigterm():
+                server_handler = wrap_sigterm()
+                if server_handler is None:
                     logger.warning("no server SIGTERM handler to wrap: this process will "
                                    "not drain before it stops")
                 instances.start()
+                try:
+                    asgi_recycle.start(server_handler)
+                except Exception as exc:  # broad: a worker must serve even if the settings are odd
+                    logger.warning("could not read HEALTHD['RECYCLE_SECONDS']: %s", exc)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 instances.withdraw()

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -123,10 +124,11 @@ def test_sigterm_drains_then_stops_without_cutting_a_request(asgi):
             process.wait(5)
 
 
-def test_gunicorn_workers_are_replaced_after_recycle_seconds_without_a_refused_request():
+@pytest.mark.parametrize("asgi", [False, True], ids=["gunicorn", "uvicorn"])
+def test_workers_are_replaced_after_recycle_seconds_without_a_refused_request(asgi):
     write_all(Status.PASSING)
-    pod = "recycle-gunicorn"
-    process, base = _start(False, pod, RECYCLE_SECONDS=3)
+    pod = f"recycle-{'uvicorn' if asgi else 'gunicorn'}"
+    process, base = _start(asgi, pod, RECYCLE_SECONDS=3)
     try:
         wait_for(lambda: (p := _pod(pod)) and len(p.processes) == 2, timeout=10,
                  message="both workers to publish their state")
@@ -145,7 +147,8 @@ def test_gunicorn_workers_are_replaced_after_recycle_seconds_without_a_refused_r
         asker.start()
         try:
             # Each worker goes after 3 to 3.3 s and withdraws its state; the fresh ones
-            # publish theirs (a withdrawn pid left in the list would fail this).
+            # (forked by gunicorn's arbiter, or started by uvicorn's supervisor) publish
+            # theirs (a withdrawn pid left in the list would fail this).
             wait_for(lambda: (p := _pod(pod)) and len(p.processes) == 2
                      and not first & {w.pid for w in p.processes}, timeout=30,
                      message="both workers to be replaced")
@@ -189,6 +192,38 @@ def test_gunicorn_arbiter_keeps_no_thread_or_control_socket_while_workers_are_re
         assert thread_counts == {1}, thread_counts
         assert not (tmp_path / "gunicorn.ctl").exists()
         assert _get(f"{base}/tests/plain/")[0] == 200
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+def test_a_uvicorn_of_one_process_is_not_replaced(tmp_path):
+    """Nothing would start a single uvicorn process again, so it stays past its period."""
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.site.settings",
+           "PYTHONUNBUFFERED": "1", "HOSTNAME": "recycle-uvicorn-single",
+           "HEALTHD_TEST_OVERRIDES": json.dumps({"RECYCLE_SECONDS": 1})}
+    env.pop("WEB_CONCURRENCY", None)
+    log_path = tmp_path / "uvicorn.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "healthd.site.asgi:application",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: "Application startup complete." in log_path.read_text(),
+                 timeout=60, message="uvicorn's lifespan startup")
+        deadline = time.monotonic() + 1 * 1.1 + 1  # past its period, with the most jitter
+
+        def served_past_the_deadline() -> bool:
+            assert process.poll() is None, log_path.read_text()[-2000:]
+            return _get(f"{base}/tests/plain/")[0] == 200 and time.monotonic() > deadline
+
+        wait_for(served_past_the_deadline, timeout=15, interval=0.2,
+                 message="the single uvicorn process to serve past its period")
+        assert "Shutting down" not in log_path.read_text()
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
