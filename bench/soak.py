@@ -12,11 +12,12 @@ start, quartiles, end, and slope per hour over the whole run and over its second
 ``--trace SECONDS`` adds each process's Python heap and what grew in it. ``--recycle
 SECONDS`` sets the site's ``HEALTHD_RECYCLE_SECONDS`` (each long-lived process replaced
 after that long), shortened as ``--interval`` shortens the runs, to fit many
-replacements into one soak.
+replacements into one soak. ``--asgi`` runs the web server as ``healthd run --asgi`` does
+(uvicorn, two workers) instead of the Procfile's gunicorn.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/soak \\
         python -m bench.soak --minutes 60 [--interval 1] [--sample 60] \\
-        [--connections 4] [--threads 1] [--rate 0] [--recycle 300] [--out /tmp/soak]
+        [--connections 4] [--threads 1] [--rate 0] [--recycle 300] [--asgi] [--out /tmp/soak]
     python -m bench.soak --report /tmp/soak/samples.jsonl   # the table of a run, again
 
 The PostgreSQL database is created when missing. Samples are appended to
@@ -355,6 +356,17 @@ def procfile_commands(procfile: Path, port: int) -> dict[str, list[str]]:
     return commands
 
 
+def soak_commands(port: int, asgi: bool = False) -> dict[str, list[str]]:
+    """The Procfile's processes on ``port``; with ``asgi`` the web server is uvicorn, as
+    ``healthd run --asgi`` starts it."""
+    commands = procfile_commands(ROOT / "Procfile", port)
+    if asgi:
+        from healthd.daemon.cli import processes as run_processes
+
+        commands["web"] = run_processes(port, "127.0.0.1", asgi=True)["web"]
+    return commands
+
+
 def run(args: argparse.Namespace) -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -387,7 +399,7 @@ def run(args: argparse.Namespace) -> None:
 
     call_command("migrate", interactive=False, verbosity=0)  # the Procfile's release step
     port = _free_port()
-    commands = procfile_commands(ROOT / "Procfile", port)
+    commands = soak_commands(port, asgi=args.asgi)
     if args.trace:
         trace_dir = out / "trace"
         trace_dir.mkdir(exist_ok=True)
@@ -483,6 +495,9 @@ def main() -> None:
                         help="the site's CELERY_WORKER_MAX_TASKS_PER_CHILD (0: never replace)")
     parser.add_argument("--recycle", type=float, metavar="SECONDS",
                         help="the site's HEALTHD_RECYCLE_SECONDS (default: the site's, 6 h)")
+    parser.add_argument("--asgi", action="store_true",
+                        help="web under uvicorn as `healthd run --asgi` starts it, "
+                             "instead of the Procfile's gunicorn")
     parser.add_argument("--out", help="folder for samples and logs (default: a new temp one)")
     parser.add_argument("--trace", type=float, default=0, metavar="SECONDS",
                         help="trace every process's allocations (tracemalloc) and dump a "

@@ -7,7 +7,7 @@ import random
 import sys
 from pathlib import Path
 
-from bench.soak import procfile_commands, report, slope_with_error
+from bench.soak import procfile_commands, report, slope_with_error, soak_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +31,17 @@ def test_the_soak_runs_the_procfiles_processes_on_its_own_port():
     assert web[web.index("--workers") + 1] == "2"  # ${WEB_CONCURRENCY:-2}
     assert "python:healthd.site.gunicorn_conf" in web
     assert commands["beat"][-2:] == ["--scheduler", "healthd.beat:Scheduler"]
+
+
+def test_the_asgi_soak_runs_uvicorn_as_healthd_run_asgi_does():
+    commands = soak_commands(8124, asgi=True)
+
+    assert set(commands) == {"web", "worker", "beat"}
+    web = commands["web"]
+    assert web[:3] == [sys.executable, "-m", "uvicorn"]
+    assert web[web.index("--port") + 1] == "8124"
+    assert web[web.index("--workers") + 1] == "2"  # several, so each is replaced on schedule
+    assert commands["worker"] == soak_commands(8124)["worker"]
 
 
 def test_noise_alone_reads_flat_and_a_steady_rise_does_not():
