@@ -6,7 +6,8 @@ and is run by another worker in that moment would report it "not answering": a
 transition, its notifications and a recovery, for a replacement healthd itself made.
 So a worker about to go writes its name to Redis with a deadline, and the fresh process
 removes it once ready; a run in between reads the failure "workers not answering: X",
-where every X is being replaced, as passing, and says so. A worker whose fresh process
+where every X is being replaced, as the verdict the check had before (passing, saying
+so, when it passed), so a replacement makes no transition either way. A worker whose fresh process
 never answers is missing again once its deadline (``DEADLINE`` seconds) has passed.
 """
 
@@ -19,6 +20,7 @@ from healthd.checks.base import Result, Status
 from healthd.checks.celery import matches_worker
 from healthd.store import client as redis_client
 from healthd.store import keys
+from healthd.store.results import StoredResult, decode
 from healthd.util.logs import get_logger
 from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
@@ -26,6 +28,7 @@ from healthd.util.redact import redact
 logger = get_logger("healthd.tasks")
 
 DEADLINE = 60.0  # seconds a worker may take from its warm shutdown to ready again
+REPLACING_NOTE = " (being replaced: "  # after a verdict kept from the run before
 
 
 def mark(hostname: str) -> None:
@@ -71,9 +74,21 @@ def being_replaced() -> list[str]:
     return sorted(found)
 
 
+def _previous(name: str) -> StoredResult | None:
+    """The check's latest stored result (the run before this one), if it can be read."""
+    try:
+        stored = redis_client.reader().hget(keys().latest, name)
+    except (redis_client.StoreNotConfigured, ValueError, *REDIS_ERRORS):
+        return None
+    return decode(name, stored) if stored is not None else None
+
+
 def excuse(results: list[Result]) -> list[Result]:
-    """``results`` with a celery check's "not answering" passed when every worker it
-    misses is being replaced. Reads Redis only for such a failure."""
+    """``results`` with a celery check's "not answering", when every worker it misses is
+    being replaced, read as the verdict the check had before: passing (saying so) when
+    it passed or never ran, else what it was (the minimum of workers and the queues
+    cannot be judged while a worker is away, and a replacement must not turn a failing
+    check green for a few seconds either). Reads Redis only for such a failure."""
     out = []
     for result in results:
         failing_workers = result.status is Status.FAILING and result.unit == "workers"
@@ -85,10 +100,18 @@ def excuse(results: list[Result]) -> list[Result]:
                 replacing = []
             covered = [m for m in missing if any(matches_worker(m, h) for h in replacing)]
             if replacing and len(covered) == len(missing):
-                details = {**result.details, "replacing": covered}
-                result = dataclasses.replace(
-                    result, status=Status.PASSING, details=details,
-                    message=f"{result.value or 0} worker(s) answered; being replaced: "
-                            f"{', '.join(covered)}")
+                result = _as_before(result, covered, _previous(result.name))
         out.append(result)
     return out
+
+
+def _as_before(result: Result, covered: list[str], previous: StoredResult | None) -> Result:
+    details = {**result.details, "replacing": covered}
+    names = ", ".join(covered)
+    if previous is None or previous.status is Status.PASSING:
+        return dataclasses.replace(
+            result, status=Status.PASSING, details=details,
+            message=f"{result.value or 0} worker(s) answered; being replaced: {names}")
+    before = previous.message.partition(REPLACING_NOTE)[0]
+    return dataclasses.replace(result, status=previous.status, details=details,
+                               message=f"{before}{REPLACING_NOTE}{names})")

@@ -175,8 +175,9 @@ def test_a_worker_being_replaced_is_not_missing_until_its_deadline(celery_worker
     from healthd.tasks import replacing
     from healthd.tasks.run import run_and_record
 
-    settings.HEALTHD = {**settings.HEALTHD, "CELERY_TIMEOUT": 1, "CHECKS": [
-        {"check": "celery", "workers": [celery_worker.hostname, "ghost@nowhere"]}]}
+    def named(*workers: str, **more: object) -> None:
+        settings.HEALTHD = {**settings.HEALTHD, "CELERY_TIMEOUT": 1, **more,
+                            "CHECKS": [{"check": "celery", "workers": list(workers)}]}
 
     def stored() -> tuple[Status, str]:
         (result,) = run_and_record(["celery"]).results
@@ -184,7 +185,11 @@ def test_a_worker_being_replaced_is_not_missing_until_its_deadline(celery_worker
         assert (latest.status, latest.message) == (result.status, result.message)
         return result.status, result.message
 
+    named(celery_worker.hostname, "ghost@nowhere")
     assert stored() == (Status.FAILING, "workers not answering: ghost@nowhere")
+    named(celery_worker.hostname)  # ghost is up and answering: the check passes
+    assert stored()[0] is Status.PASSING
+    named(celery_worker.hostname, "ghost@nowhere")
     replacing.mark("ghost@nowhere")  # as a worker does before its warm shutdown
     assert stored() == (Status.PASSING, "1 worker(s) answered; being replaced: ghost@nowhere")
     # Its fresh process never came back: missing again once the deadline has passed.
@@ -194,3 +199,30 @@ def test_a_worker_being_replaced_is_not_missing_until_its_deadline(celery_worker
     replacing.mark("ghost@nowhere")
     replacing.unmark("ghost@nowhere")  # as the fresh process does once ready
     assert stored()[0] is Status.FAILING
+
+
+def test_a_failing_verdict_stays_failing_while_a_worker_is_replaced(celery_worker, settings):
+    """A replacement turns no check green: the minimum cannot be judged while a named
+    worker is away, so the verdict of the run before stands (no transition either way)."""
+    from healthd.models import Transition
+    from healthd.tasks import replacing
+    from healthd.tasks.run import run_and_record
+
+    settings.HEALTHD = {**settings.HEALTHD, "CELERY_TIMEOUT": 1, "CELERY_MIN_WORKERS": 3,
+                        "CHECKS": [{"check": "celery", "workers": [celery_worker.hostname]}]}
+    (result,) = run_and_record(["celery"]).results
+    assert (result.status, result.message) == (
+        Status.FAILING, "1 worker(s) answered, expected at least 3")
+    transitions = Transition.objects.count()
+
+    settings.HEALTHD = {**settings.HEALTHD, "CHECKS": [
+        {"check": "celery", "workers": [celery_worker.hostname, "ghost@nowhere"]}]}
+    replacing.mark("ghost@nowhere")
+    for _ in range(2):  # and the run after it, whose "before" was already kept
+        (result,) = run_and_record(["celery"]).results
+        assert (result.status, result.message) == (
+            Status.FAILING,
+            "1 worker(s) answered, expected at least 3 (being replaced: ghost@nowhere)")
+        assert store.read_latest().records["celery"].status is Status.FAILING
+    assert Transition.objects.count() == transitions
+    replacing.unmark("ghost@nowhere")
