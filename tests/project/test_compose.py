@@ -228,6 +228,16 @@ def test_dockerfile_basics() -> None:
     assert "CMD" in keywords
 
 
+def test_the_images_own_command_serves_with_healthds_gunicorn_config() -> None:
+    """Run as it is (a Kubernetes pod with no command of its own), the image drains on
+    SIGTERM and replaces its workers on schedule, as the compose file's web does."""
+    (command,) = [arguments for keyword, arguments in dockerfile_instructions()
+                  if keyword == "CMD"]
+    words = json.loads(command)
+    assert words[:2] == ["gunicorn", "healthd.site.wsgi:application"]
+    assert words[words.index("-c") + 1] == "python:healthd.site.gunicorn_conf"
+
+
 def test_dockerfile_runs_as_a_user_that_is_not_root() -> None:
     instructions = dockerfile_instructions()
     users = [(index, arguments) for index, (keyword, arguments) in enumerate(instructions)
