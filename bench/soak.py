@@ -43,6 +43,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
@@ -101,14 +102,15 @@ def sample_processes(roots: dict[str, int]) -> dict[str, dict[str, int]]:
     return out
 
 
-def sample_redis(client, prefix: str) -> dict[str, int]:
-    """Keys in the soak's Redis (all, and healthd's) and the server's memory."""
+def sample_redis(client, prefix: str) -> dict[str, Any]:
+    """Keys in the soak's Redis (all, by name, and how many are healthd's) and the
+    server's memory."""
     from healthd.store.keyspace import hash_tagged
 
     memory = client.info("memory")
-    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", hash_tagged(prefix)) + "*"
-    healthd_keys = sum(1 for _ in client.scan_iter(match=pattern, count=1000))
-    return {"keys": client.dbsize(), "healthd_keys": healthd_keys,
+    names = sorted(key.decode(errors="replace") for key in client.scan_iter(count=1000))
+    healthd_keys = sum(1 for name in names if name.startswith(hash_tagged(prefix)))
+    return {"keys": len(names), "healthd_keys": healthd_keys, "key_names": names,
             "used_memory_kb": memory["used_memory"] // 1024}
 
 
