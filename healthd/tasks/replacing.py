@@ -7,8 +7,9 @@ transition, its notifications and a recovery, for a replacement healthd itself m
 So a worker about to go writes its name to Redis with a deadline, and the fresh process
 removes it once ready; a run in between reads the failure "workers not answering: X",
 where every X is being replaced, as the verdict the check had before (passing, saying
-so, when it passed), so a replacement makes no transition either way. A worker whose fresh process
-never answers is missing again once its deadline (``DEADLINE`` seconds) has passed.
+so, when it passed), so a replacement makes no transition either way. A worker whose
+fresh process never answers is missing again once its deadline (``DEADLINE`` seconds)
+has passed.
 """
 
 from __future__ import annotations
