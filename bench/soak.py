@@ -77,15 +77,19 @@ def _children(pid: int) -> list[int]:
 
 
 def _process_figures(pid: int) -> dict[str, int] | None:
-    """RSS (kB), threads and open file descriptors of one process; None when it is gone."""
+    """RSS (kB), threads and open file descriptors of one process; None when it is gone
+    (or a zombie: exited, not yet reaped by its parent, with no memory to read)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
         fds = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
-    rss = int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
-    threads = int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))
-    return {"pid": pid, "rss_kb": rss, "threads": threads, "fds": fds}
+    rss = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    threads = re.search(r"^Threads:\s+(\d+)", status, re.M)
+    if rss is None or threads is None:
+        return None
+    return {"pid": pid, "rss_kb": int(rss.group(1)), "threads": int(threads.group(1)),
+            "fds": fds}
 
 
 def sample_processes(roots: dict[str, int]) -> dict[str, dict[str, int]]:

@@ -3,11 +3,14 @@ tells a steady rise from sampling noise (the README's soak figures rest on both)
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 import sys
 from pathlib import Path
 
-from bench.soak import procfile_commands, report, slope_with_error, soak_commands
+from bench.soak import _process_figures, procfile_commands, report, slope_with_error, soak_commands
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,6 +45,18 @@ def test_the_asgi_soak_runs_uvicorn_as_healthd_run_asgi_does():
     assert web[web.index("--port") + 1] == "8124"
     assert web[web.index("--workers") + 1] == "2"  # several, so each is replaced on schedule
     assert commands["worker"] == soak_commands(8124)["worker"]
+
+
+def test_a_child_that_exited_but_is_not_reaped_is_sampled_as_gone():
+    """uvicorn's supervisor reaps a replaced worker up to half a second after it exits."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        wait_for(lambda: "\nState:\tZ" in Path(f"/proc/{child.pid}/status").read_text(),
+                 timeout=10, message="the child to exit")
+        assert _process_figures(child.pid) is None
+        assert _process_figures(os.getpid())["rss_kb"] > 0
+    finally:
+        child.wait(5)
 
 
 def test_noise_alone_reads_flat_and_a_steady_rise_does_not():
