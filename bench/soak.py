@@ -112,8 +112,9 @@ def sample_redis(client, prefix: str) -> dict[str, Any]:
     from healthd.store.keyspace import hash_tagged
 
     memory = client.info("memory")
+    tagged = hash_tagged(prefix)
     names = sorted(key.decode(errors="replace") for key in client.scan_iter(count=1000))
-    healthd_keys = sum(1 for name in names if name.startswith(hash_tagged(prefix)))
+    healthd_keys = sum(1 for name in names if name.startswith(tagged))
     return {"keys": len(names), "healthd_keys": healthd_keys, "key_names": names,
             "used_memory_kb": memory["used_memory"] // 1024}
 

@@ -27,7 +27,7 @@ The names below are the package's public API (``from healthd import store``).
 from healthd.store.counters import transition_counts
 from healthd.store.keyspace import Keys, hash_tagged, keys
 from healthd.store.latest import INTERVALS_FIELD, forget_unconfigured, write_intervals
-from healthd.store.reads import Snapshot, read_latest, read_latest_async, unseen
+from healthd.store.reads import Snapshot, read_latest, read_latest_async, read_one, unseen
 from healthd.store.recording import (
     Recorded,
     StateChange,
@@ -65,6 +65,7 @@ __all__ = [
     "queue_record",
     "read_latest",
     "read_latest_async",
+    "read_one",
     "record",
     "record_run",
     "replace_silences",

@@ -50,6 +50,16 @@ async def read_latest_async() -> Snapshot:
     return _snapshot_of(raw, now)
 
 
+def read_one(name: str) -> StoredResult | None:
+    """One check's latest result (one HGET); None when it has none, or when it cannot be
+    read (whoever asks goes on without it)."""
+    try:
+        stored = redis_client.reader().hget(keys().latest, name)
+    except (redis_client.StoreNotConfigured, ValueError, *REDIS_ERRORS):
+        return None
+    return decode(name, stored) if stored is not None else None
+
+
 def unseen(names: list[str]) -> list[str]:
     """The names that have no stored result yet (one round trip)."""
     if not names:

@@ -21,7 +21,8 @@ from healthd.checks.base import Result, Status
 from healthd.checks.celery import matches_worker
 from healthd.store import client as redis_client
 from healthd.store import keys
-from healthd.store.results import StoredResult, decode
+from healthd.store.reads import read_one
+from healthd.store.results import StoredResult
 from healthd.util.logs import get_logger
 from healthd.util.outages import REDIS_ERRORS
 from healthd.util.redact import redact
@@ -75,15 +76,6 @@ def being_replaced() -> list[str]:
     return sorted(found)
 
 
-def _previous(name: str) -> StoredResult | None:
-    """The check's latest stored result (the run before this one), if it can be read."""
-    try:
-        stored = redis_client.reader().hget(keys().latest, name)
-    except (redis_client.StoreNotConfigured, ValueError, *REDIS_ERRORS):
-        return None
-    return decode(name, stored) if stored is not None else None
-
-
 def excuse(results: list[Result]) -> list[Result]:
     """``results`` with a celery check's "not answering", when every worker it misses is
     being replaced, read as the verdict the check had before: passing (saying so) when
@@ -101,7 +93,8 @@ def excuse(results: list[Result]) -> list[Result]:
                 replacing = []
             covered = [m for m in missing if any(matches_worker(m, h) for h in replacing)]
             if replacing and len(covered) == len(missing):
-                result = _as_before(result, covered, _previous(result.name))
+                # The check's stored result is still the run before this one's.
+                result = _as_before(result, covered, read_one(result.name))
         out.append(result)
     return out
 
