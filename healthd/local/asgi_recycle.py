@@ -3,8 +3,9 @@
 Why: see :mod:`healthd.util.recycling`. uvicorn has no age limit (its
 ``--limit-max-requests`` counts requests, as gunicorn's ``max_requests`` does), but its
 multiprocess supervisor (``--workers N``, as ``healthd run --asgi`` starts it) starts a
-fresh worker for one that exited. So when its time comes a worker sets its server's
-``should_exit``, which is what uvicorn's own SIGTERM handler sets: it stops accepting,
+fresh worker for one that exited. So when its time comes a worker closes its listeners,
+gives the connections it has just accepted a second to send their request, then sets
+its server's ``should_exit``, which is what uvicorn's own SIGTERM handler sets: it
 finishes the requests it holds, runs the lifespan shutdown (which withdraws its published
 state) and exits 0, while the other workers go on accepting on the shared socket and the
 supervisor starts the replacement within half a second. Written by hand because uvicorn
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,8 @@ from healthd.util import recycling
 from healthd.util.logs import get_logger
 
 logger = get_logger("healthd.local")
+
+ACCEPT_GRACE = 1.0  # seconds between closing the listeners and uvicorn's shutdown
 
 
 def supervised_server(handler: Callable[..., Any] | None) -> Any | None:
@@ -59,4 +63,16 @@ def _recycle(server: Any, after: float) -> None:
         return  # the server is stopping: this worker goes with it
     logger.info("replacing web worker %d after %.0f s (HEALTHD['RECYCLE_SECONDS'])",
                 os.getpid(), after)
+    _stop_accepting(server)
+    # uvicorn's shutdown closes every connection with no request in hand, one it has just
+    # accepted included: so first stop accepting (the other workers take the new
+    # connections), and leave those just accepted the time to send their request.
+    time.sleep(ACCEPT_GRACE)
     server.should_exit = True
+
+
+def _stop_accepting(server: Any) -> None:
+    """Close this worker's listeners (uvicorn's shutdown does it too, later), from the
+    timer thread through each listener's event loop."""
+    for listener in getattr(server, "servers", None) or []:
+        listener.get_loop().call_soon_threadsafe(listener.close)
